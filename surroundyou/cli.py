@@ -1,0 +1,170 @@
+"""The command line: flags -> Settings -> one of the modes -> exit code.
+
+Every SurroundError becomes one line on stderr and its documented exit code;
+SIGTERM/SIGINT stop the run, clean up, and exit 143/130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from . import __version__
+from .cloud import run_cloud
+from .errors import EXIT_INTERNAL, Stopped, SurroundError
+from .local import ProgressBar, run_demo, run_files, run_folder
+from .logs import event, setup
+from .settings import Settings, build_settings
+
+D = Settings()
+
+DESCRIPTION = """Turn songs into 8D audio: the sound circles slowly around your head (use headphones).
+
+Modes:
+  S3_BUCKET and S3_KEY set    convert that S3 object into OUTPUT_PREFIX (cloud mode)
+  no arguments                convert every audio file in ./input (INPUT_DIR) into ./output (OUTPUT_DIR)
+  FILE [FILE ...] [-o OUT]    convert the named files
+  --demo                      convert a built-in synthesised song"""
+
+EPILOG = """exit codes: 0 ok or skipped, 1 internal error, 2 usage or nothing to do, 3 bad input,
+4 storage (S3 or disk), 130 interrupted (SIGINT), 143 terminated (SIGTERM)"""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="process_audio.py",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="*", type=Path, metavar="FILE", help="audio files to convert")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="OUT",
+        help="output file (.mp3, .wav, .flac, .ogg) or folder (default: OUTPUT_DIR)",
+    )
+    p.add_argument("--demo", action="store_true", help="convert a built-in 24 s synthesised song")
+    p.add_argument(
+        "--period",
+        type=float,
+        metavar="SECONDS",
+        help=f"seconds per circle around the head (default {D.period_s:g}, env PERIOD_SECONDS)",
+    )
+    p.add_argument(
+        "--reverb",
+        type=float,
+        metavar="AMOUNT",
+        help=f"room reverb wet level 0-1, 0 disables it (default {D.reverb:g}, env REVERB_AMOUNT)",
+    )
+    p.add_argument(
+        "--target-lufs",
+        type=float,
+        metavar="LUFS",
+        help=f"integrated loudness target (default {D.target_lufs:g}, env TARGET_LUFS)",
+    )
+    p.add_argument(
+        "--ceiling",
+        type=float,
+        metavar="DBTP",
+        help=f"true-peak ceiling of the decoded output (default {D.ceiling_dbtp:g}, env CEILING_DBTP)",
+    )
+    p.add_argument(
+        "--quality",
+        metavar="Q",
+        help=f"MP3 quality: V0..V9 (VBR) or a CBR bitrate in kbps (default {D.quality}, env MP3_QUALITY)",
+    )
+    p.add_argument(
+        "--block-frames", type=int, metavar="N", help=f"frames per processing block (default {D.block_frames})"
+    )
+    p.add_argument(
+        "--log-format",
+        choices=("auto", "json", "text"),
+        help="auto: JSON lines in cloud mode, text otherwise (env LOG_FORMAT)",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logs, and tracebacks on errors")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    raise Stopped(signum)
+
+
+class _Bar(ProgressBar):
+    """A tqdm bar on a terminal; nothing elsewhere."""
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        self._bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=100,
+                desc=label[:30],
+                unit="%",
+                leave=False,
+                file=sys.stderr,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
+            )
+
+    def __call__(self, fraction: float) -> None:
+        if self._bar is not None:
+            self._bar.update(int(fraction * 100) - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    args = parser().parse_args(argv)
+    verbose = bool(args.verbose)
+    setup(json_lines=False, verbose=verbose)
+    try:
+        settings = build_settings(vars(args))
+        json_lines = settings.log_format == "json" or (settings.log_format == "auto" and settings.cloud)
+        setup(json_lines=json_lines, verbose=verbose)
+        show_bars = not json_lines and sys.stderr.isatty()
+
+        def bars(label: str) -> ProgressBar:
+            return _Bar(label, show_bars)
+
+        if settings.cloud:
+            run_cloud(settings)
+            return 0
+        if args.demo:
+            return run_demo(args.output, settings, bars)
+        if args.inputs:
+            return run_files(args.inputs, args.output, settings, bars)
+        return run_folder(settings, bars)
+    except SurroundError as exc:
+        event("failed", str(exc), logging.ERROR, status="failed", exit_code=exc.exit_code, error=type(exc).__name__)
+        return exc.exit_code
+    except Stopped as stop:
+        event(
+            "stopped",
+            f"stopped by signal {stop.signum}; cleaned up, no output written",
+            logging.ERROR,
+            status="stopped",
+            exit_code=stop.exit_code,
+        )
+        return stop.exit_code
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 1
+        event(
+            "failed",
+            f"internal error: {type(exc).__name__}: {exc}",
+            logging.ERROR,
+            exc_info=verbose,
+            status="failed",
+            exit_code=EXIT_INTERNAL,
+        )
+        return EXIT_INTERNAL

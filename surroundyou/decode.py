@@ -1,0 +1,188 @@
+"""Open any audio file as a stream of stereo float32 blocks at a chosen rate.
+
+The format is detected from the content, not the name. WAV, AIFF, FLAC,
+Ogg Vorbis and MP3 are decoded by pedalboard's streaming ``AudioFile`` (and
+resampled by its streaming resampler). Everything else (AAC/m4a, Opus, WMA,
+AC-3, ...) is probed with pydub's ffprobe wrapper and decoded by an ffmpeg
+process piping raw float32 to us: pydub's own ``AudioSegment`` loads whole
+files into memory, the pipe keeps memory flat. Memory: one block.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from pedalboard.io import AudioFile
+from pydub.utils import mediainfo_json
+
+from .channels import to_stereo
+from .errors import InputError, UsageError
+from .logs import log
+
+_SNIFF_BYTES = 512
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What was found out about an input before decoding it."""
+
+    format: str  # sniffed container: wav, aiff, flac, ogg, mp3, other
+    decoder: str  # "pedalboard" or "ffmpeg"
+    rate: int  # Hz, as stored
+    channels: int  # as stored
+    seconds: float  # estimated duration (headers can lie; decoding decides)
+
+
+class AudioSource(Protocol):
+    info: SourceInfo
+
+    def blocks(self, frames: int, rate: int) -> Iterator[np.ndarray]:
+        """Consecutive (2, <=frames) float32 blocks at ``rate`` Hz until the audio ends."""
+        ...
+
+
+def sniff(head: bytes) -> str:
+    """Container format from the first bytes of a file."""
+    if (head[:4] == b"RIFF" and head[8:12] == b"WAVE") or head[:4] in (b"RF64", b"BW64"):
+        return "wav"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "aiff"
+    if head[:4] == b"fLaC":
+        return "flac"
+    if head[:4] == b"OggS":
+        return "ogg" if b"\x01vorbis" in head else "ogg-other"  # Opus, FLAC-in-Ogg: ffmpeg
+    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE6 == 0xE2):
+        return "mp3"  # ID3 tag, or an MPEG-1/2 layer III frame sync
+    stripped = head.lstrip()
+    if stripped[:1] == b"<" or (stripped and all(32 <= b < 127 or b in b"\t\r\n" for b in stripped)):
+        return "text"
+    return "other"
+
+
+_PEDALBOARD_FORMATS = {"wav", "aiff", "flac", "ogg", "mp3"}
+
+
+def open_source(path: Path, max_bytes: int) -> AudioSource:
+    """Check and open ``path``; raises InputError with a one-line reason."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not an audio file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    if size == 0:
+        raise InputError(f"{path.name}: empty file (0 bytes)")
+    if size > max_bytes:
+        raise InputError(f"{path.name}: {size} bytes is over the limit of {max_bytes} bytes (MAX_INPUT_BYTES)")
+    kind = sniff(head)
+    if kind == "text":
+        raise InputError(f"{path.name}: not audio (the file contains text or HTML)")
+    if kind in _PEDALBOARD_FORMATS:
+        try:
+            return PedalboardSource(path, kind)
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an exotic codec inside a known container: let ffmpeg try
+            log.debug("pedalboard cannot open %s (%s); trying ffmpeg", path.name, exc)
+    return FfmpegSource(path, kind)
+
+
+class PedalboardSource:
+    """Streaming decode through pedalboard (JUCE, libmpg123-compatible MP3)."""
+
+    def __init__(self, path: Path, kind: str) -> None:
+        self.path = path
+        with AudioFile(str(path)) as f:
+            if f.frames == 0 or f.samplerate <= 0:
+                raise InputError(f"{path.name}: the {kind} file holds no audio frames")
+            self.info = SourceInfo(kind, "pedalboard", round(f.samplerate), f.num_channels, f.duration)
+
+    def blocks(self, frames: int, rate: int) -> Iterator[np.ndarray]:
+        produced = 0
+        try:
+            with AudioFile(str(self.path)) as raw:
+                reader = raw if round(raw.samplerate) == rate else raw.resampled_to(rate)
+                while True:
+                    block = reader.read(frames)
+                    if block.shape[1] == 0:
+                        break
+                    produced += block.shape[1]
+                    yield to_stereo(block)
+        except InputError:
+            raise
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise InputError(f"{self.path.name}: corrupt {self.info.format} data ({exc})") from None
+        if produced == 0:
+            raise InputError(f"{self.path.name}: no audio could be decoded")
+
+
+def _ffmpeg() -> str:
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        raise UsageError("ffmpeg is not installed; it is needed for formats such as AAC, Opus and WMA")
+    return exe
+
+
+class FfmpegSource:
+    """Streaming decode through an ffmpeg subprocess writing f32le to a pipe."""
+
+    def __init__(self, path: Path, kind: str) -> None:
+        self.path = path.resolve()  # absolute: a name cannot be read as an ffmpeg option or protocol
+        _ffmpeg()
+        if shutil.which("ffprobe") is None:
+            raise UsageError("ffprobe (part of ffmpeg) is not installed")
+        probe = mediainfo_json(str(self.path))
+        audio = [s for s in probe.get("streams", []) if s.get("codec_type") == "audio"]
+        if not audio:
+            raise InputError(f"{path.name}: not a recognised audio file")
+        stream = audio[0]
+        try:
+            rate = int(stream.get("sample_rate", 0))
+            channels = int(stream.get("channels", 0))
+            seconds = float(stream.get("duration") or probe.get("format", {}).get("duration") or 0.0)
+        except (TypeError, ValueError):
+            rate = channels = 0
+            seconds = 0.0
+        if rate <= 0 or channels <= 0:
+            raise InputError(f"{path.name}: audio stream without a sample rate or channels")
+        self.info = SourceInfo(kind, "ffmpeg", rate, channels, seconds)
+
+    def blocks(self, frames: int, rate: int) -> Iterator[np.ndarray]:
+        cmd = [_ffmpeg(), "-nostdin", "-v", "error", "-i", str(self.path), "-map", "0:a:0", "-vn"]
+        cmd += ["-f", "f32le", "-ac", "2", "-ar", str(rate), "pipe:1"]
+        chunk = frames * 2 * 4
+        produced = 0
+        with tempfile.TemporaryFile() as errors:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL)
+            assert proc.stdout is not None  # for the type checker: PIPE was requested
+            try:
+                while True:
+                    data = proc.stdout.read(chunk)
+                    if not data:
+                        break
+                    usable = len(data) - len(data) % 8
+                    block = np.frombuffer(data[:usable], dtype="<f4").reshape(-1, 2).T
+                    produced += block.shape[1]
+                    yield np.ascontiguousarray(block)
+                code = proc.wait()
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                proc.stdout.close()
+            if code != 0 or produced == 0:
+                errors.seek(0)
+                lines = [ln for ln in errors.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+                detail = lines[-1] if lines else "no audio decoded"
+                raise InputError(f"{self.path.name}: ffmpeg could not decode it (exit {code}: {detail})")

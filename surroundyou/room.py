@@ -1,0 +1,50 @@
+"""The room: a reverb send fed from the unspatialised signal.
+
+Freeverb (pedalboard's Reverb) sums its input to mono; placed after the panner
+its wet level would pump as the source circles. As a send from the dry input
+(high-pass 200 Hz -> 20 ms pre-delay -> Reverb with no dry path) the room
+stays still while the source moves. Stateful across blocks (``reset=False``);
+``tail`` flushes the decay until it falls below a noise floor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from pedalboard import Delay, HighpassFilter, Pedalboard, Reverb
+
+ROOM_SIZE = 0.7  # about 1.6 s decay
+DAMPING = 0.5
+HIGHPASS_HZ = 200.0
+PREDELAY_S = 0.02
+TAIL_FLOOR_DBFS = -70.0  # stop flushing the tail below this peak level
+MAX_TAIL_S = 4.0
+TAIL_BLOCK = 8192
+
+
+class RoomSend:
+    """Reverb of the dry stereo input, to be added to the rendered signal."""
+
+    def __init__(self, rate: float, amount: float) -> None:
+        self.rate = rate
+        self._board = Pedalboard(
+            [
+                HighpassFilter(cutoff_frequency_hz=HIGHPASS_HZ),
+                Delay(delay_seconds=PREDELAY_S, feedback=0.0, mix=1.0),
+                Reverb(room_size=ROOM_SIZE, damping=DAMPING, wet_level=amount, dry_level=0.0, width=1.0),
+            ]
+        )
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        return self._board.process(block, self.rate, reset=False)
+
+    def tail(self) -> Iterator[np.ndarray]:
+        """Blocks of the decay after the input ended, until below the floor (at most 4 s)."""
+        floor = 10.0 ** (TAIL_FLOOR_DBFS / 20.0)
+        silence = np.zeros((2, TAIL_BLOCK), dtype=np.float32)
+        for _ in range(int(np.ceil(MAX_TAIL_S * self.rate / TAIL_BLOCK))):
+            out = self.process(silence)
+            yield out
+            if float(np.abs(out).max()) < floor:
+                return

@@ -1,0 +1,131 @@
+"""S3: the one client factory, key mapping, download, idempotency check, upload.
+
+Standard AWS configuration is honoured (credential chain, AWS_REGION,
+AWS_ENDPOINT_URL), retries in standard mode. Nothing here touches the input
+object except to read it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote_plus
+
+import boto3
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import InputError, StorageError
+
+MAX_ATTEMPTS = 5
+_SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,5}$")
+_MISSING = {"404", "403", "NoSuchKey", "NotFound", "AccessDenied"}
+
+
+def make_client(service: str = "s3") -> Any:
+    """Every boto3 client comes from here."""
+    # botocore reads AWS_DEFAULT_REGION; Fargate and other SDKs set AWS_REGION.
+    session = boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None)
+    config = Config(
+        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        connect_timeout=10,
+        read_timeout=60,
+        user_agent_extra="surroundyou",
+    )
+    return session.client(service, config=config)
+
+
+def output_key(key: str, input_prefix: str, output_prefix: str, suffix: str = ".mp3") -> str:
+    """``input/a/song.wav`` -> ``processed/a/song.mp3``; refuses keys outside the input prefix."""
+    if not key.startswith(input_prefix):
+        raise InputError(f"object key {key!r} is outside the input prefix {input_prefix!r}")
+    rest = key[len(input_prefix) :]
+    if not rest or rest.endswith("/"):
+        raise InputError(f"object key {key!r} names a folder, not a file")
+    folder, _, name = rest.rpartition("/")
+    stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
+    return f"{output_prefix}{folder + '/' if folder else ''}{stem}{suffix}"
+
+
+def local_suffix(key: str) -> str:
+    """A harmless file suffix for the downloaded copy (the key never names a local path)."""
+    suffix = Path(key.rsplit("/", 1)[-1]).suffix
+    return suffix.lower() if _SAFE_SUFFIX.match(suffix) else ""
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    key: str  # the key that exists
+    etag: str
+    size: int
+    decoded: bool  # True if the event's key had to be URL-decoded
+
+
+def _error(action: str, bucket: str, key: str, exc: Exception) -> StorageError:
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        detail = f"{err.get('Code', '?')}: {err.get('Message') or 'no message'}"
+    else:
+        detail = str(exc)
+    return StorageError(f"{action} s3://{bucket}/{key} failed ({detail})")
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def locate(client: Any, bucket: str, key: str) -> SourceObject:
+    """Find the object under the key as given, then URL-decoded (events may encode it)."""
+    candidates = [key] + ([unquote_plus(key)] if unquote_plus(key) != key else [])
+    for candidate in candidates:
+        try:
+            head = client.head_object(Bucket=bucket, Key=candidate)
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                continue
+            raise _error("reading", bucket, candidate, exc) from None
+        except BotoCoreError as exc:
+            raise _error("reading", bucket, candidate, exc) from None
+        return SourceObject(candidate, head["ETag"], int(head["ContentLength"]), candidate != key)
+    tried = " or ".join(repr(c) for c in candidates)
+    raise StorageError(f"s3://{bucket}: no object {tried} (missing, or not readable by this role)")
+
+
+def existing_metadata(client: Any, bucket: str, key: str) -> Mapping[str, str] | None:
+    """Metadata of an existing output, or None if there is none."""
+    try:
+        return client.head_object(Bucket=bucket, Key=key).get("Metadata", {})
+    except ClientError as exc:
+        if _code(exc) in _MISSING:
+            return None
+        raise _error("checking", bucket, key, exc) from None
+    except BotoCoreError as exc:
+        raise _error("checking", bucket, key, exc) from None
+
+
+def download(client: Any, bucket: str, obj: SourceObject, dest: Path) -> None:
+    """Download exactly the version that was located (IfMatch on its ETag)."""
+    try:
+        client.download_file(bucket, obj.key, str(dest), ExtraArgs={"IfMatch": obj.etag})
+    except (ClientError, BotoCoreError) as exc:
+        raise _error("downloading", bucket, obj.key, exc) from None
+
+
+def upload(client: Any, bucket: str, key: str, path: Path, metadata: Mapping[str, str]) -> None:
+    """Upload atomically: S3 shows the object only once the whole upload completed."""
+    extra = {"ContentType": "audio/mpeg", "Metadata": dict(metadata), "ChecksumAlgorithm": "SHA256"}
+    try:
+        client.upload_file(str(path), bucket, key, ExtraArgs=extra, Config=TransferConfig())
+    except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
+        raise _error("uploading", bucket, key, exc) from None
+
+
+def metadata_value(text: str) -> str:
+    """S3 user metadata must be ASCII: percent-encode anything else."""
+    return quote(text, safe="/ ")

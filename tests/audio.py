@@ -1,0 +1,88 @@
+"""Test stimuli generated in code, and measurements of audio (never byte comparisons)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pyloudnorm
+from pedalboard.io import AudioFile
+from scipy.signal import butter, resample_poly, sosfilt
+
+
+def pink_noise(seconds: float, rate: int = 44100, channels: int = 2, seed: int = 0, level: float = 0.1) -> np.ndarray:
+    """(channels, n) float32 pink noise (1/f power), RMS ``level``."""
+    n = int(seconds * rate)
+    rng = np.random.default_rng(seed)
+    spectrum = np.fft.rfft(rng.standard_normal((channels, n)), axis=1)
+    f = np.fft.rfftfreq(n, 1 / rate)
+    spectrum[:, 1:] /= np.sqrt(f[1:])
+    spectrum[:, 0] = 0
+    x = np.fft.irfft(spectrum, n, axis=1)
+    return (x / x.std() * level).astype(np.float32)
+
+
+def lowpass(x: np.ndarray, rate: int, hz: float) -> np.ndarray:
+    return sosfilt(butter(8, hz, fs=rate, output="sos"), x, axis=-1).astype(np.float32)
+
+
+def sine(freq: float, seconds: float, rate: int = 44100, amplitude: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)[None, :]
+
+
+def write(path: Path, x: np.ndarray, rate: int = 44100, **kwargs: object) -> Path:
+    with AudioFile(str(path), "w", rate, x.shape[0], **kwargs) as f:
+        f.write(x)
+    return path
+
+
+def decode(path: Path) -> tuple[np.ndarray, int]:
+    """Decode with ffmpeg (an independent decoder that trims MP3 encoder delay): (channels, n), rate."""
+    probe = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "a:0",
+            "-show_entries",
+            "stream=sample_rate,channels",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rate, channels = (int(v) for v in probe.stdout.strip().split(",")[:2])
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-"], capture_output=True, check=True
+    ).stdout
+    return np.frombuffer(raw, dtype="<f4").reshape(-1, channels).T.copy(), rate
+
+
+def true_peak_dbtp(x: np.ndarray) -> float:
+    """True peak by 8x oversampling (stricter than BS.1770's 4x)."""
+    return float(20 * np.log10(np.abs(resample_poly(x, 8, 1, axis=-1)).max()))
+
+
+def loudness_lufs(x: np.ndarray, rate: int) -> float:
+    """BS.1770-4 integrated loudness from pyloudnorm: the oracle."""
+    return float(pyloudnorm.Meter(rate).integrated_loudness(x.T.astype(np.float64)))
+
+
+def frame_energy(x: np.ndarray, rate: int, frame_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel energy in consecutive frames: (channels, frames), and frame centre times (s)."""
+    size = int(frame_s * rate)
+    frames = x.shape[-1] // size
+    e = (x[..., : frames * size].astype(np.float64) ** 2).reshape(x.shape[0], frames, size).sum(axis=-1)
+    return e, (np.arange(frames) + 0.5) * size / rate
+
+
+def balance(x: np.ndarray, rate: int, frame_s: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """(E_R - E_L) / (E_R + E_L) per frame, and the frame times."""
+    e, t = frame_energy(x, rate, frame_s)
+    return (e[1] - e[0]) / np.maximum(e[1] + e[0], 1e-20), t

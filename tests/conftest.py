@@ -1,0 +1,60 @@
+"""Fixtures: a moto S3 server over HTTP, and running process_audio.py as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "process_audio.py"
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run process_audio.py in a subprocess with a clean S3/config environment."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "AWS_", "INPUT_", "OUTPUT_"))}
+    for name in ("PERIOD_SECONDS", "REVERB_AMOUNT", "TARGET_LUFS", "CEILING_DBTP", "MP3_QUALITY", "LOG_FORMAT"):
+        base.pop(name, None)
+    base.update(env or {})
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=base, cwd=cwd, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(moto_server: str) -> Iterator[tuple[object, str, dict[str, str]]]:
+    """(client, bucket, env for the worker): a fresh bucket on the moto server."""
+    env = {
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+    }
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto_server,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    bucket = f"songs-{os.urandom(4).hex()}"
+    client.create_bucket(Bucket=bucket)
+    yield client, bucket, env
