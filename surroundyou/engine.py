@@ -31,6 +31,11 @@ from .room import RoomSend
 from .settings import Settings
 
 MAX_GAIN_DB = 30.0  # never lift quiet material by more than this (silence gets 0 dB)
+MIN_MEASURABLE_S = 0.4  # inputs shorter than one BS.1770 gating block are not normalised
+MAX_MAKEUP_DB = 2.0  # most loudness the limiter may be asked to make up for
+LOSS_STRIDE = 4  # estimate the limiter's loudness loss on every 4th block
+LOSS_BLOCK_FRAMES = 65536
+LOSS_ITERATIONS = 2
 
 Progress = Callable[[float], None]  # called with the fraction done, 0..1
 T = TypeVar("T")
@@ -48,6 +53,7 @@ class Report:
     output_seconds: float
     loudness_lufs: float  # of the rendered mix, before normalisation
     gain_db: float
+    output_lufs: float  # of the limited output, before encoding
     limited_db: float  # the limiter's largest gain reduction
     processing_seconds: float
 
@@ -78,19 +84,22 @@ def read_ahead(items: Iterator[T]) -> Iterator[T]:
 
 def _render(
     source: AudioSource, rate: int, settings: Settings, scratch: BinaryIO, progress: Progress
-) -> tuple[LoudnessMeter, int]:
+) -> tuple[LoudnessMeter, int, float]:
     """Pass 1: spatialise, add the room, measure; write float32 frames to ``scratch``.
 
-    Returns the meter (which has seen every frame written, tail included) and
-    the number of input frames.
+    Returns the meter (which has seen every frame written, tail included), the
+    number of input frames, and the largest sample magnitude written.
     """
     spatial = make_spatializer(rate, settings)
-    room = RoomSend(rate, settings.reverb) if settings.reverb > 0 else None
+    room = RoomSend(rate, settings.reverb, settings.block_frames) if settings.reverb > 0 else None
     meter = LoudnessMeter(rate)
     expected = max(1.0, source.info.seconds * rate)
+    peak = 0.0
 
     def emit(mixed: np.ndarray) -> None:
+        nonlocal peak
         meter.add(mixed)
+        peak = max(peak, float(np.abs(mixed).max(initial=0.0)))
         mixed.T.tofile(scratch)  # interleaved
 
     # The room runs on its own thread (pedalboard releases the GIL) beside the panner.
@@ -101,25 +110,26 @@ def _render(
             if wet is not None:
                 mixed += wet.result()
             emit(mixed)
-            progress(min(0.5, 0.5 * meter.frames / expected))
+            progress(min(1.0, meter.frames / expected))
     input_frames = meter.frames
     if room is not None:
         for tail in room.tail():
             emit(tail)
-    return meter, input_frames
+    return meter, input_frames, peak
 
 
-def _master(
+def _limit(
     scratch_path: Path,
     frames: int,
     gain_db: float,
     limiter: TruePeakLimiter,
-    encoder: Encoder,
+    sink: Callable[[np.ndarray], None] | None,
     block_frames: int,
     progress: Progress,
-) -> None:
-    """Pass 2: gain, limit and encode the scratch frames."""
+) -> LoudnessMeter:
+    """Gain and limit the scratch frames, metering the result; ``sink`` (the encoder) runs on a worker thread."""
     gain = np.float32(10.0 ** (gain_db / 20.0))
+    meter = LoudnessMeter(limiter.rate)
     pending: Future[None] | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as pool, scratch_path.open("rb") as f:
         done = 0
@@ -127,15 +137,56 @@ def _master(
             n = min(block_frames, frames - done)
             block = np.fromfile(f, dtype=np.float32, count=2 * n).reshape(n, 2).T * gain
             out = limiter.process(block)
-            if pending is not None:
-                pending.result()
-            pending = pool.submit(encoder.write, out)
+            meter.add(out)
+            if sink is not None:
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(sink, out)
             done += n
-            progress(0.5 + 0.5 * done / frames)
+            progress(done / frames)
         tail = limiter.flush()
+        meter.add(tail)
         if pending is not None:
             pending.result()
-        encoder.write(tail)
+        if sink is not None:
+            sink(tail)
+    return meter
+
+
+def _limiting_loss_db(
+    scratch_path: Path, frames: int, gain_db: float, limiter: Callable[[], TruePeakLimiter], block_frames: int
+) -> float:
+    """Make-up gain (dB) for the loudness the limiter will take away, at most ``MAX_MAKEUP_DB``.
+
+    The limiter acts locally (it recovers within a second), so its loudness
+    loss is estimated on every ``LOSS_STRIDE``-th block of at least 1.5 s, and
+    the make-up is iterated towards the point where gain + loss hits the target.
+    """
+    size = max(block_frames, LOSS_BLOCK_FRAMES)
+    starts = range(0, frames, size * LOSS_STRIDE)
+    makeup = 0.0
+    with scratch_path.open("rb") as f:
+        segments = []
+        for start in starts:
+            f.seek(start * 8)
+            segments.append(np.fromfile(f, dtype=np.float32, count=2 * min(size, frames - start)).reshape(-1, 2).T)
+    for _ in range(LOSS_ITERATIONS):
+        gain = np.float32(10.0 ** ((gain_db + makeup) / 20.0))
+        before, after = LoudnessMeter(limiter().rate), LoudnessMeter(limiter().rate)
+        for segment in segments:
+            x = segment * gain
+            lim = limiter()
+            before.add(x)
+            after.add(np.concatenate((lim.process(x), lim.flush()), axis=1))
+        loss = before.integrated() - after.integrated()
+        if not math.isfinite(loss):
+            return makeup
+        makeup = min(MAX_MAKEUP_DB, max(0.0, loss))
+    return makeup
+
+
+def _span(progress: Progress, start: float, width: float) -> Progress:
+    return lambda fraction: progress(start + width * fraction)
 
 
 def convert(src: Path, dst: Path, settings: Settings, progress: Progress | None = None) -> Report:
@@ -148,12 +199,29 @@ def convert(src: Path, dst: Path, settings: Settings, progress: Progress | None 
     with tempfile.TemporaryDirectory(prefix="surroundyou-") as work:
         scratch_path = Path(work) / "render.f32"
         with scratch_path.open("wb") as scratch:
-            meter, input_frames = _render(source, rate, settings, scratch, progress)
+            meter, input_frames, peak = _render(source, rate, settings, scratch, _span(progress, 0.0, 0.4))
         loudness = meter.integrated()
         gain_db = normalisation_gain_db(loudness, settings.target_lufs)
-        limiter = TruePeakLimiter(rate, settings.ceiling_dbtp - CODEC_MARGIN_DB[suffix])
+        ceiling = settings.ceiling_dbtp - CODEC_MARGIN_DB[suffix]
+
+        def limiter() -> TruePeakLimiter:
+            return TruePeakLimiter(rate, ceiling)
+
+        if input_frames < MIN_MEASURABLE_S * rate:
+            gain_db = 0.0  # shorter than one gating block: only the reverb tail would be measured
+        elif peak * 10 ** (gain_db / 20) * limiter().worst_gain > 10 ** (ceiling / 20):
+            gain_db += _limiting_loss_db(scratch_path, meter.frames, gain_db, limiter, settings.block_frames)
+        final = limiter()
         with Encoder(dst, rate, settings.mp3_quality) as encoder:
-            _master(scratch_path, meter.frames, gain_db, limiter, encoder, settings.block_frames, progress)
+            out_meter = _limit(
+                scratch_path,
+                meter.frames,
+                gain_db,
+                final,
+                encoder.write,
+                settings.block_frames,
+                _span(progress, 0.6, 0.4),
+            )
             encoder.commit()
     return Report(
         decoder=source.info.decoder,
@@ -164,6 +232,7 @@ def convert(src: Path, dst: Path, settings: Settings, progress: Progress | None 
         output_seconds=meter.frames / rate,
         loudness_lufs=loudness,
         gain_db=gain_db,
-        limited_db=limiter.max_reduction_db,
+        output_lufs=out_meter.integrated(),
+        limited_db=final.max_reduction_db,
         processing_seconds=time.perf_counter() - started,
     )

@@ -45,6 +45,7 @@ class TruePeakLimiter:
         release_db_per_s: float = 30.0,
         channels: int = 2,
     ) -> None:
+        self.rate = rate
         self.ceiling = 10.0 ** (ceiling_dbtp / 20.0)
         self.lookahead = max(8, round(lookahead_s * rate))
         self.window = self.lookahead + 2 * SPREAD + 1  # sliding-minimum length
@@ -52,7 +53,7 @@ class TruePeakLimiter:
         self._release = release_db_per_s / rate  # dB per frame
         self._taps = interpolator().astype(np.float32)
         # No interpolated value exceeds this factor times the largest nearby sample.
-        self._worst_gain = float(np.abs(self._taps.reshape(TAPS_PER_PHASE, OVERSAMPLE)).sum(axis=0).max())
+        self.worst_gain = float(np.abs(self._taps.reshape(TAPS_PER_PHASE, OVERSAMPLE)).sum(axis=0).max())
         self._in_hist = np.zeros((channels, TAPS_PER_PHASE), dtype=np.float32)
         self._need_hist = np.ones(self.window - 1)  # past required gains
         self._avg_hist = np.ones(self.lookahead - 1)  # past held gains (for the average)
@@ -69,7 +70,7 @@ class TruePeakLimiter:
         self._in_hist = ext[:, n:]
         delayed = np.abs(ext[:, TAPS_PER_PHASE - DETECT_DELAY : TAPS_PER_PHASE - DETECT_DELAY + n])
         peak = delayed.max(axis=0).astype(np.float64)
-        if float(np.abs(ext).max()) * self._worst_gain <= self.ceiling:
+        if float(np.abs(ext).max()) * self.worst_gain <= self.ceiling:
             return np.ones(n)  # nothing here can reach the ceiling, even between samples
         # 4x interpolation; output 4*i + p is the point p/4 after input sample i - 6.
         up = upfirdn(self._taps, ext, up=OVERSAMPLE, axis=1)

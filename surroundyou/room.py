@@ -26,7 +26,7 @@ TAIL_BLOCK = 8192
 class RoomSend:
     """Reverb of the dry stereo input, to be added to the rendered signal."""
 
-    def __init__(self, rate: float, amount: float) -> None:
+    def __init__(self, rate: float, amount: float, max_block: int = 65536) -> None:
         self.rate = rate
         self._board = Pedalboard(
             [
@@ -35,6 +35,10 @@ class RoomSend:
                 Reverb(room_size=ROOM_SIZE, damping=DAMPING, wet_level=amount, dry_level=0.0, width=1.0),
             ]
         )
+        # pedalboard re-prepares (and so clears) its plugins when a block larger than any
+        # before arrives: prime it once with the largest block it will see. Zeros leave
+        # every filter, delay line and comb at rest.
+        self._board.process(np.zeros((2, max(max_block, TAIL_BLOCK)), np.float32), rate, reset=True)
 
     def process(self, block: np.ndarray) -> np.ndarray:
         return self._board.process(block, self.rate, reset=False)

@@ -1,0 +1,147 @@
+"""Whole conversions in-process, measured on the decoded output files."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from audio import balance, decode, loudness_lufs, lowpass, pink_noise, true_peak_dbtp, write
+
+from surroundyou.demo import synthesize
+from surroundyou.engine import convert
+from surroundyou.motion import azimuth
+from surroundyou.settings import Settings
+
+RATE = 44100
+
+
+def music(seconds: float, seed: int = 0) -> np.ndarray:
+    """Loud, band-limited, transient-rich stereo: needs both gain and limiting."""
+    x = pink_noise(seconds, RATE, seed=seed, level=0.2)
+    hits = np.zeros_like(x)
+    hits[:, :: RATE // 2] = 8.0
+    return lowpass(x + lowpass(hits, RATE, 3000), RATE, 18000)
+
+
+@pytest.mark.parametrize("target", [-14.0, -20.0])
+def test_mp3_meets_loudness_target_and_true_peak_ceiling(tmp_path: Path, target: float) -> None:
+    src = write(tmp_path / "song.wav", music(20.0))
+    report = convert(src, tmp_path / "out.mp3", Settings(target_lufs=target))
+    y, rate = decode(tmp_path / "out.mp3")
+    assert rate == RATE and y.shape[0] == 2
+    assert loudness_lufs(y, rate) == pytest.approx(target, abs=0.5)
+    assert true_peak_dbtp(y) <= -1.0
+    assert report.limited_db > 0.0  # the ceiling was really exercised
+
+
+def test_demo_song_meets_targets(tmp_path: Path) -> None:
+    src = write(tmp_path / "demo.wav", synthesize(24.0))
+    convert(src, tmp_path / "demo.mp3", Settings())
+    y, rate = decode(tmp_path / "demo.mp3")
+    assert loudness_lufs(y, rate) == pytest.approx(-14.0, abs=0.5)
+    assert true_peak_dbtp(y) <= -1.0
+
+
+def test_duration_is_preserved_without_reverb_and_tail_bounded_with_it(tmp_path: Path) -> None:
+    seconds = 7.3
+    src = write(tmp_path / "in.wav", pink_noise(seconds, RATE))
+    convert(src, tmp_path / "dry.mp3", Settings(reverb=0.0))
+    dry, _ = decode(tmp_path / "dry.mp3")
+    assert abs(dry.shape[1] / RATE - seconds) < 0.03
+    convert(src, tmp_path / "wet.mp3", Settings(reverb=0.3))
+    wet, _ = decode(tmp_path / "wet.mp3")
+    assert seconds + 0.2 < wet.shape[1] / RATE <= seconds + 4.1  # the room's decay, cut below -70 dBFS
+    convert(src, tmp_path / "dry.wav", Settings(reverb=0.0))
+    exact, _ = decode(tmp_path / "dry.wav")
+    assert exact.shape[1] == int(seconds * RATE)  # lossless: frame-exact
+
+
+def test_output_ears_follow_the_circle(tmp_path: Path) -> None:
+    period = 4.0
+    src = write(tmp_path / "in.wav", pink_noise(2 * period, RATE, channels=1))
+    convert(src, tmp_path / "out.wav", Settings(reverb=0.0, period_s=period))
+    y, rate = decode(tmp_path / "out.wav")
+    bal, t = balance(y, rate)
+    assert np.corrcoef(bal, np.sin(azimuth(t * rate, rate, period)))[0, 1] > 0.95
+
+
+@pytest.mark.parametrize("block", [1024, 4097])
+def test_whole_conversion_does_not_depend_on_block_size(tmp_path: Path, block: int) -> None:
+    src = write(tmp_path / "in.wav", music(3.0, seed=4))
+    convert(src, tmp_path / "ref.wav", Settings(block_frames=65536))
+    convert(src, tmp_path / "alt.wav", Settings(block_frames=block))
+    ref, _ = decode(tmp_path / "ref.wav")
+    alt, _ = decode(tmp_path / "alt.wav")
+    assert ref.shape == alt.shape
+    assert np.abs(ref - alt).max() <= 1e-5
+
+
+def test_same_input_gives_identical_output(tmp_path: Path) -> None:
+    src = write(tmp_path / "in.wav", music(2.0))
+    convert(src, tmp_path / "a.wav", Settings())
+    convert(src, tmp_path / "b.wav", Settings())
+    a, _ = decode(tmp_path / "a.wav")
+    b, _ = decode(tmp_path / "b.wav")
+    np.testing.assert_array_equal(a, b)
+
+
+def test_silence_and_tiny_inputs_give_sane_output(tmp_path: Path) -> None:
+    silent = write(tmp_path / "silent.wav", np.zeros((2, RATE * 3), np.float32))
+    report = convert(silent, tmp_path / "silent.mp3", Settings())
+    y, _ = decode(tmp_path / "silent.mp3")
+    assert report.gain_db == 0.0 and report.loudness_lufs == -math.inf
+    assert np.all(np.isfinite(y)) and np.abs(y).max() < 1e-3
+    tiny = write(tmp_path / "tiny.wav", pink_noise(0.05, RATE))
+    report = convert(tiny, tmp_path / "tiny.mp3", Settings())
+    y, _ = decode(tmp_path / "tiny.mp3")
+    assert report.gain_db == 0.0  # too short to measure: left alone rather than guessed
+    assert np.all(np.isfinite(y)) and 0 < np.abs(y).max() <= 10 ** (-1 / 20)
+
+
+def test_mono_multichannel_and_high_rates_are_handled(tmp_path: Path) -> None:
+    mono = write(tmp_path / "mono.wav", pink_noise(2.0, 8000, channels=1), rate=8000)
+    convert(mono, tmp_path / "mono.mp3", Settings())
+    y, rate = decode(tmp_path / "mono.mp3")
+    assert rate == 8000 and y.shape[0] == 2
+    six = write(tmp_path / "six.wav", pink_noise(2.0, RATE, channels=6))
+    convert(six, tmp_path / "six.mp3", Settings())
+    assert decode(tmp_path / "six.mp3")[0].shape[0] == 2
+    hi = write(tmp_path / "hi.flac", pink_noise(2.0, 96000), rate=96000, bit_depth=24)
+    report = convert(hi, tmp_path / "hi.mp3", Settings(reverb=0.0))
+    y, rate = decode(tmp_path / "hi.mp3")
+    assert (report.source_rate, rate) == (96000, 48000)
+    assert abs(y.shape[1] / rate - 2.0) < 0.03
+
+
+@pytest.mark.parametrize(("codec", "suffix"), [("aac", ".m4a"), ("libopus", ".opus")])
+def test_formats_pedalboard_cannot_read_go_through_ffmpeg(tmp_path: Path, codec: str, suffix: str) -> None:
+    wav = write(tmp_path / "in.wav", pink_noise(3.0, 48000), rate=48000)
+    src = tmp_path / f"in{suffix}"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(wav), "-c:a", codec, str(src)], check=True)
+    report = convert(src, tmp_path / "out.mp3", Settings(reverb=0.0))
+    y, rate = decode(tmp_path / "out.mp3")
+    assert report.decoder == "ffmpeg"
+    assert abs(y.shape[1] / rate - 3.0) < 0.05
+    assert loudness_lufs(y, rate) == pytest.approx(-14.0, abs=0.5)
+
+
+def test_format_is_detected_from_content_not_name(tmp_path: Path) -> None:
+    wav = write(tmp_path / "in.wav", pink_noise(2.0, RATE), rate=RATE)
+    misnamed = tmp_path / "really_ogg.mp3"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(wav), "-c:a", "libvorbis", "-f", "ogg", str(misnamed)], check=True
+    )
+    report = convert(misnamed, tmp_path / "out.mp3", Settings())
+    assert report.decoder == "pedalboard" and report.input_seconds == pytest.approx(2.0, abs=0.05)
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac", ".ogg"])
+def test_other_output_formats(tmp_path: Path, suffix: str) -> None:
+    src = write(tmp_path / "in.wav", music(3.0))
+    convert(src, tmp_path / f"out{suffix}", Settings())
+    y, rate = decode(tmp_path / f"out{suffix}")
+    assert loudness_lufs(y, rate) == pytest.approx(-14.0, abs=0.5)
+    assert true_peak_dbtp(y) <= -1.0
