@@ -40,7 +40,8 @@ def parser() -> argparse.ArgumentParser:
         prog="process_audio.py",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        # A fixed width, so the help text (and the README's copy of it) never depends on the terminal.
+        formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, width=100),
     )
     p.add_argument("inputs", nargs="*", type=Path, metavar="FILE", help="audio files to convert")
     p.add_argument(

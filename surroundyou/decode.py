@@ -69,6 +69,31 @@ def sniff(head: bytes) -> str:
 _PEDALBOARD_FORMATS = {"wav", "aiff", "flac", "ogg", "mp3"}
 
 
+def mp3_is_truncated(path: Path, size: int) -> bool:
+    """True if the MP3's Xing/Info header promises more bytes than the file holds.
+
+    pedalboard trusts that header's frame count and pads a cut-off file with
+    silence up to it; ffmpeg stops where the data stops.
+    """
+    with path.open("rb") as fh:
+        head = fh.read(10)
+        start = 0
+        if head[:3] == b"ID3" and len(head) == 10:
+            start = 10 + ((head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | (head[9] & 0x7F))
+            start += 10 if head[5] & 0x10 else 0  # footer
+        fh.seek(start)
+        frame = fh.read(200)
+    tag = max(frame.find(b"Xing"), frame.find(b"Info"))
+    if tag < 0 or len(frame) < tag + 16:
+        return False
+    flags = int.from_bytes(frame[tag + 4 : tag + 8], "big")
+    if not flags & 0x2:  # no byte count recorded
+        return False
+    offset = tag + 8 + (4 if flags & 0x1 else 0)
+    claimed = int.from_bytes(frame[offset : offset + 4], "big")
+    return size - start < claimed * 0.99
+
+
 def open_source(path: Path, max_bytes: int) -> AudioSource:
     """Check and open ``path``; raises InputError with a one-line reason."""
     try:
@@ -88,6 +113,10 @@ def open_source(path: Path, max_bytes: int) -> AudioSource:
     kind = sniff(head)
     if kind == "text":
         raise InputError(f"{path.name}: not audio (the file contains text or HTML)")
+    if kind == "mp3" and mp3_is_truncated(path, size):
+        source = FfmpegSource(path, kind)
+        log.warning("%s: the MP3 is shorter than its header says (truncated?): converting what is there", path.name)
+        return source
     if kind in _PEDALBOARD_FORMATS:
         try:
             return PedalboardSource(path, kind)

@@ -163,21 +163,17 @@ def _limiting_loss_db(
     the make-up is iterated towards the point where gain + loss hits the target.
     """
     size = max(block_frames, LOSS_BLOCK_FRAMES)
-    starts = range(0, frames, size * LOSS_STRIDE)
     makeup = 0.0
-    with scratch_path.open("rb") as f:
-        segments = []
-        for start in starts:
-            f.seek(start * 8)
-            segments.append(np.fromfile(f, dtype=np.float32, count=2 * min(size, frames - start)).reshape(-1, 2).T)
     for _ in range(LOSS_ITERATIONS):
         gain = np.float32(10.0 ** ((gain_db + makeup) / 20.0))
         before, after = LoudnessMeter(limiter().rate), LoudnessMeter(limiter().rate)
-        for segment in segments:
-            x = segment * gain
-            lim = limiter()
-            before.add(x)
-            after.add(np.concatenate((lim.process(x), lim.flush()), axis=1))
+        with scratch_path.open("rb") as f:  # one segment in memory at a time
+            for start in range(0, frames, size * LOSS_STRIDE):
+                f.seek(start * 8)
+                x = np.fromfile(f, dtype=np.float32, count=2 * min(size, frames - start)).reshape(-1, 2).T * gain
+                lim = limiter()
+                before.add(x)
+                after.add(np.concatenate((lim.process(x), lim.flush()), axis=1))
         loss = before.integrated() - after.integrated()
         if not math.isfinite(loss):
             return makeup

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +23,10 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import InputError, StorageError
+from .logs import log
 
 MAX_ATTEMPTS = 5
+DOWNLOAD_CHUNK = 1 << 20
 _SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,5}$")
 _MISSING = {"404", "403", "NoSuchKey", "NotFound", "AccessDenied"}
 
@@ -110,11 +113,24 @@ def existing_metadata(client: Any, bucket: str, key: str) -> Mapping[str, str] |
 
 
 def download(client: Any, bucket: str, obj: SourceObject, dest: Path) -> None:
-    """Download exactly the version that was located (IfMatch on its ETag)."""
-    try:
-        client.download_file(bucket, obj.key, str(dest), ExtraArgs={"IfMatch": obj.etag})
-    except (ClientError, BotoCoreError) as exc:
-        raise _error("downloading", bucket, obj.key, exc) from None
+    """Stream exactly the located version (IfMatch on its ETag) to ``dest``, 1 MiB at a time.
+
+    botocore retries failed requests; a body cut off midway is retried here.
+    """
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            response = client.get_object(Bucket=bucket, Key=obj.key, IfMatch=obj.etag, ChecksumMode="ENABLED")
+            with dest.open("wb") as out:
+                shutil.copyfileobj(response["Body"], out, DOWNLOAD_CHUNK)
+            if dest.stat().st_size != obj.size:
+                raise StorageError(f"s3://{bucket}/{obj.key}: got {dest.stat().st_size} of {obj.size} bytes")
+            return
+        except ClientError as exc:
+            raise _error("downloading", bucket, obj.key, exc) from None
+        except (BotoCoreError, OSError, StorageError) as exc:
+            if attempt == MAX_ATTEMPTS:
+                raise _error("downloading", bucket, obj.key, exc) from None
+            log.warning("download of %s interrupted (%s); retrying (%d/%d)", obj.key, exc, attempt, MAX_ATTEMPTS)
 
 
 def upload(client: Any, bucket: str, key: str, path: Path, metadata: Mapping[str, str]) -> None:

@@ -1,0 +1,193 @@
+"""process_audio.py run as a user runs it: subprocesses, real files, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from audio import decode, loudness_lufs, pink_noise, true_peak_dbtp, write
+from conftest import ROOT, SCRIPT, run_cli
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def one_line(stderr: str) -> str:
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+def test_demo_runs_on_a_fresh_folder(tmp_path: Path) -> None:
+    result = run_cli("--demo", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    y, rate = decode(tmp_path / "output" / "demo_8d.mp3")
+    assert 24.0 <= y.shape[1] / rate <= 28.5
+    assert loudness_lufs(y, rate) == pytest.approx(-14.0, abs=0.5)
+    assert true_peak_dbtp(y) <= -1.0
+    assert result.stdout == ""  # stdout carries no logs
+
+
+def test_folder_mode_converts_every_song_and_reports_failures(tmp_path: Path) -> None:
+    songs = tmp_path / "in"
+    songs.mkdir()
+    write(songs / "first song.wav", pink_noise(2.0, 44100))
+    write(songs / "Ünïcode.flac", pink_noise(1.5, 48000, seed=2), rate=48000)
+    (songs / "notes.txt").write_text("not audio, and not picked up")
+    (songs / "broken.mp3").write_text("<html>not found</html>")
+    before = {p.name: digest(p) for p in songs.iterdir()}
+    env = {"INPUT_DIR": str(songs), "OUTPUT_DIR": str(tmp_path / "out" / "nested")}
+    result = run_cli(env=env, cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    outputs = sorted(p.name for p in (tmp_path / "out" / "nested").iterdir())
+    assert outputs == ["first song_8d.mp3", "Ünïcode_8d.mp3"]
+    for name in outputs:
+        y, _ = decode(tmp_path / "out" / "nested" / name)
+        assert y.shape[0] == 2 and np.all(np.isfinite(y))
+    assert "2 converted, 1 failed" in result.stderr
+    assert "broken.mp3: not audio" in result.stderr
+    assert {p.name: digest(p) for p in songs.iterdir()} == before  # inputs untouched
+
+
+@pytest.mark.parametrize("make", ["missing", "empty"])
+def test_folder_mode_without_songs_explains_what_to_do(tmp_path: Path, make: str) -> None:
+    if make == "empty":
+        (tmp_path / "input").mkdir()
+    result = run_cli(cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--demo" in one_line(result.stderr)
+
+
+@pytest.mark.parametrize("suffix", [".mp3", ".wav", ".flac", ".ogg"])
+def test_file_mode_output_format_follows_the_extension(tmp_path: Path, suffix: str) -> None:
+    src = write(tmp_path / "in.wav", pink_noise(2.0, 44100))
+    out = tmp_path / f"result{suffix}"
+    result = run_cli(str(src), "-o", str(out), "--period", "4", "--reverb", "0.1")
+    assert result.returncode == 0, result.stderr
+    y, rate = decode(out)
+    assert rate == 44100 and y.shape[0] == 2
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary files left
+
+
+def test_file_mode_several_inputs_into_a_folder(tmp_path: Path) -> None:
+    a = write(tmp_path / "a.wav", pink_noise(1.0, 44100))
+    b = write(tmp_path / "b.wav", pink_noise(1.0, 44100, seed=1))
+    result = run_cli(str(a), str(b), "-o", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_8d.mp3", "b_8d.mp3"]
+
+
+def make_bad_inputs(folder: Path) -> dict[str, Path]:
+    good = write(folder / "good.mp3", pink_noise(4.0, 44100), quality="V2")
+    data = good.read_bytes()
+    files = {
+        "empty": folder / "empty.mp3",
+        "text": folder / "text.mp3",
+        "truncated": folder / "truncated.mp3",
+        "header-only": folder / "header.wav",
+    }
+    files["empty"].write_bytes(b"")
+    files["text"].write_text("This is a README, renamed to .mp3\n" * 20)
+    files["truncated"].write_bytes(data[:300])
+    wav = write(folder / "full.wav", pink_noise(1.0, 44100)).read_bytes()
+    files["header-only"].write_bytes(wav[:44])
+    return files
+
+
+@pytest.mark.parametrize("kind", ["empty", "text", "truncated", "header-only"])
+def test_bad_input_exits_3_with_one_line_and_leaves_nothing(tmp_path: Path, kind: str) -> None:
+    src = make_bad_inputs(tmp_path)[kind]
+    before = digest(src)
+    out = tmp_path / "out" / "x.mp3"
+    result = run_cli(str(src), "-o", str(out))
+    assert result.returncode == 3, result.stderr
+    line = one_line(result.stderr)
+    assert line.startswith("error: ") and src.name in line
+    assert not out.exists()
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+    assert digest(src) == before
+
+
+def test_mp3_cut_in_half_converts_what_is_there(tmp_path: Path) -> None:
+    good = write(tmp_path / "good.mp3", pink_noise(6.0, 44100), quality="V2")
+    half = tmp_path / "half.mp3"
+    half.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    result = run_cli(str(half), "-o", str(tmp_path / "half_8d.mp3"), "--reverb", "0")
+    assert result.returncode == 0, result.stderr
+    y, rate = decode(tmp_path / "half_8d.mp3")
+    assert 2.5 < y.shape[1] / rate < 3.5
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "hint"),
+    [
+        (["--period", "0.5"], {}, "--period must be 2–120 s, got 0.5"),
+        (["--target-lufs", "3"], {}, "--target-lufs must be"),
+        (["--quality", "V11"], {}, "--quality must be V0..V9"),
+        ([], {"PERIOD_SECONDS": "fast"}, "PERIOD_SECONDS='fast' is not a valid value"),
+        (["-o", "out.aac"], {}, "unsupported output format"),
+    ],
+)
+def test_usage_errors_exit_2_with_the_reason(tmp_path: Path, args: list[str], env: dict[str, str], hint: str) -> None:
+    src = write(tmp_path / "in.wav", pink_noise(0.5, 44100))
+    result = run_cli(str(src), *args, env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert hint in one_line(result.stderr)
+
+
+def test_flag_beats_environment_beats_default(tmp_path: Path) -> None:
+    src = write(tmp_path / "in.wav", pink_noise(3.0, 44100))
+    env = {"TARGET_LUFS": "-20"}
+    run_cli(str(src), "-o", str(tmp_path / "env.mp3"), env=env)
+    run_cli(str(src), "-o", str(tmp_path / "flag.mp3"), "--target-lufs", "-16", env=env)
+    assert loudness_lufs(*decode(tmp_path / "env.mp3")) == pytest.approx(-20, abs=0.5)
+    assert loudness_lufs(*decode(tmp_path / "flag.mp3")) == pytest.approx(-16, abs=0.5)
+
+
+def test_readme_shows_the_real_help_text() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- help -->\n```text\n(.*?)```\n<!-- /help -->", readme, re.S)
+    assert block is not None, "README.md has no help block"
+    assert block.group(1).strip() == result.stdout.strip()
+
+
+def test_sigterm_stops_quickly_and_cleans_up(tmp_path: Path) -> None:
+    src = write(tmp_path / "long.wav", pink_noise(600.0, 22050, level=0.05), rate=22050)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    out = tmp_path / "out.mp3"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "AWS_"))}
+    env["TMPDIR"] = str(scratch)
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(src), "-o", str(out)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not any(scratch.iterdir()) and time.monotonic() < deadline:  # wait for the conversion to be under way
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert proc.poll() is None, "conversion ended before it could be stopped"
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=30)
+    assert time.monotonic() - sent < 5.0
+    assert proc.returncode == 143
+    assert "stopped by signal 15" in stderr and "Traceback" not in stderr
+    assert not out.exists()
+    assert list(scratch.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

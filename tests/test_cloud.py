@@ -1,0 +1,125 @@
+"""Cloud mode end to end: moto's S3 server over HTTP, the worker as a subprocess."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from audio import decode, loudness_lufs, pink_noise, true_peak_dbtp, write
+from conftest import run_cli
+
+from surroundyou.settings import Settings
+
+
+def logs(stderr: str) -> list[dict[str, Any]]:
+    """Every stderr line must be one JSON object."""
+    return [json.loads(line) for line in stderr.splitlines() if line.strip()]
+
+
+def put_song(client: Any, bucket: str, key: str, tmp_path: Path, seconds: float = 3.0) -> bytes:
+    data = write(tmp_path / "song.mp3", pink_noise(seconds, 44100), quality="V2").read_bytes()
+    client.put_object(Bucket=bucket, Key=key, Body=data)
+    return data
+
+
+def run_worker(env: dict[str, str], bucket: str, key: str, **extra: str):
+    return run_cli(env={**env, "S3_BUCKET": bucket, "S3_KEY": key, **extra})
+
+
+def fetch(client: Any, bucket: str, key: str, tmp_path: Path) -> tuple[dict[str, Any], Path]:
+    obj = client.get_object(Bucket=bucket, Key=key)
+    path = tmp_path / "fetched.mp3"
+    path.write_bytes(obj["Body"].read())
+    return obj, path
+
+
+@pytest.mark.parametrize("given", ["input/my song+1.mp3", "input/my+song%2B1.mp3"])
+def test_raw_and_url_encoded_keys_convert(s3, tmp_path: Path, given: str) -> None:
+    client, bucket, env = s3
+    source = put_song(client, bucket, "input/my song+1.mp3", tmp_path)
+    source_etag = client.head_object(Bucket=bucket, Key="input/my song+1.mp3")["ETag"]
+    result = run_worker(env, bucket, given)
+    assert result.returncode == 0, result.stderr
+    records = logs(result.stderr)
+    located = next(r for r in records if r["event"] == "located")
+    assert located["key"] == "input/my song+1.mp3"
+    assert located["key_decoded"] is (given != "input/my song+1.mp3")
+    done = records[-1]
+    assert done["event"] == "converted" and done["status"] == "converted"
+    assert done["output_key"] == "processed/my song+1.mp3"
+    for field in ("bucket", "key", "input_seconds", "processing_seconds", "realtime_factor"):
+        assert field in done
+    obj, path = fetch(client, bucket, "processed/my song+1.mp3", tmp_path)
+    assert obj["ContentType"] == "audio/mpeg"
+    assert obj["Metadata"]["source-etag"] == source_etag
+    assert obj["Metadata"]["settings"] == Settings().fingerprint()
+    y, rate = decode(path)
+    assert abs(y.shape[1] / rate - 3.0) < 4.2 and y.shape[1] / rate >= 3.0
+    assert loudness_lufs(y, rate) == pytest.approx(-14.0, abs=0.5)
+    assert true_peak_dbtp(y) <= -1.0
+    # the input object is unchanged, and nothing else appeared
+    assert client.get_object(Bucket=bucket, Key="input/my song+1.mp3")["Body"].read() == source
+    keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"])
+    assert keys == ["input/my song+1.mp3", "processed/my song+1.mp3"]
+
+
+def test_nested_key_keeps_its_folders_and_gets_mp3_extension(s3, tmp_path: Path) -> None:
+    client, bucket, env = s3
+    data = write(tmp_path / "x.wav", pink_noise(1.0, 48000), rate=48000).read_bytes()
+    client.put_object(Bucket=bucket, Key="input/albums/Été/track.wav", Body=data)
+    result = run_worker(env, bucket, "input/albums/Été/track.wav")
+    assert result.returncode == 0, result.stderr
+    assert client.head_object(Bucket=bucket, Key="processed/albums/Été/track.mp3")["ContentLength"] > 0
+
+
+def test_duplicate_event_is_skipped_and_new_settings_or_upload_reprocess(s3, tmp_path: Path) -> None:
+    client, bucket, env = s3
+    put_song(client, bucket, "input/song.mp3", tmp_path)
+    assert run_worker(env, bucket, "input/song.mp3").returncode == 0
+    first = client.head_object(Bucket=bucket, Key="processed/song.mp3")
+    again = run_worker(env, bucket, "input/song.mp3")
+    assert again.returncode == 0
+    assert logs(again.stderr)[-1]["status"] == "skipped"
+    assert client.head_object(Bucket=bucket, Key="processed/song.mp3")["LastModified"] == first["LastModified"]
+    changed = run_worker(env, bucket, "input/song.mp3", TARGET_LUFS="-18")
+    assert logs(changed.stderr)[-1]["status"] == "converted"
+    put_song(client, bucket, "input/song.mp3", tmp_path, seconds=2.0)  # a newer upload, new ETag
+    newer = run_worker(env, bucket, "input/song.mp3", TARGET_LUFS="-18")
+    assert logs(newer.stderr)[-1]["status"] == "converted"
+
+
+def test_corrupt_upload_fails_with_bad_input_code_and_no_output(s3, tmp_path: Path) -> None:
+    client, bucket, env = s3
+    client.put_object(Bucket=bucket, Key="input/bad.mp3", Body=b"\xff\xfb\x90\x00" + b"\x00garbage" * 100)
+    result = run_worker(env, bucket, "input/bad.mp3")
+    assert result.returncode == 3
+    record = logs(result.stderr)[-1]
+    assert record["status"] == "failed" and record["exit_code"] == 3 and "Traceback" not in result.stderr
+    assert client.list_objects_v2(Bucket=bucket, Prefix="processed/")["KeyCount"] == 0
+
+
+def test_missing_object_is_a_storage_error(s3) -> None:
+    _, bucket, env = s3
+    result = run_worker(env, bucket, "input/nothing-here.mp3")
+    assert result.returncode == 4
+    assert "no object" in logs(result.stderr)[-1]["message"]
+
+
+def test_key_outside_the_input_prefix_is_refused(s3, tmp_path: Path) -> None:
+    client, bucket, env = s3
+    put_song(client, bucket, "elsewhere/song.mp3", tmp_path)
+    result = run_worker(env, bucket, "elsewhere/song.mp3")
+    assert result.returncode == 3
+    assert "outside the input prefix" in logs(result.stderr)[-1]["message"]
+    assert client.list_objects_v2(Bucket=bucket, Prefix="processed/")["KeyCount"] == 0
+
+
+def test_credentials_never_reach_the_logs(s3, tmp_path: Path) -> None:
+    client, bucket, env = s3
+    put_song(client, bucket, "input/song.mp3", tmp_path)
+    secret_env = {**env, "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "FAKE-SESSION-TOKEN-1234"}
+    result = run_worker(secret_env, bucket, "input/song.mp3", LOG_FORMAT="json")
+    assert result.returncode == 0, result.stderr
+    assert "FAKE-SESSION-TOKEN" not in result.stderr + result.stdout

@@ -1,0 +1,115 @@
+"""Small pure pieces: settings, key mapping, format sniffing, rates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from surroundyou.decode import sniff
+from surroundyou.encode import output_rate
+from surroundyou.errors import InputError, UsageError
+from surroundyou.settings import Settings, build_settings
+from surroundyou.storage import local_suffix, output_key
+
+
+def test_settings_resolve_flag_then_environment_then_default() -> None:
+    assert build_settings({}, {}).period_s == 12.0
+    assert build_settings({}, {"PERIOD_SECONDS": "20"}).period_s == 20.0
+    assert build_settings({"period": 5.0}, {"PERIOD_SECONDS": "20"}).period_s == 5.0
+    assert build_settings({}, {"S3_BUCKET": "b", "S3_KEY": " input/a b.mp3"}).key == " input/a b.mp3"
+    assert not build_settings({}, {"S3_BUCKET": "b", "S3_KEY": ""}).cloud
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "hint"),
+    [
+        ({"period_s": 1.0}, "--period must be 2–120 s, got 1"),
+        ({"period_s": float("nan")}, "--period"),
+        ({"reverb": 1.5}, "--reverb must be 0–1"),
+        ({"ceiling_dbtp": 0.5}, "--ceiling must be -9–0 dBTP"),
+        ({"quality": "320k"}, "--quality"),
+        ({"input_prefix": "input"}, "must end with '/'"),
+        ({"input_prefix": "x/", "output_prefix": "x/"}, "must differ"),
+    ],
+)
+def test_settings_reject_bad_values_with_units(kwargs: dict[str, object], hint: str) -> None:
+    with pytest.raises(UsageError, match=hint.replace("(", r"\(")):
+        Settings(**kwargs)  # type: ignore[arg-type]
+
+
+def test_fingerprint_changes_with_the_sound_only() -> None:
+    base = Settings()
+    assert Settings(input_dir=Path("/elsewhere"), block_frames=1024).fingerprint() == base.fingerprint()
+    assert Settings(period_s=10).fingerprint() != base.fingerprint()
+    assert Settings(quality="V0").fingerprint() != base.fingerprint()
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("input/a/song.wav", "processed/a/song.mp3"),
+        ("input/song", "processed/song.mp3"),
+        ("input/.hidden", "processed/.hidden.mp3"),
+        ("input/my song+1.MP3", "processed/my song+1.mp3"),
+        ("input/a.b/c", "processed/a.b/c.mp3"),
+    ],
+)
+def test_output_key_mapping(key: str, expected: str) -> None:
+    assert output_key(key, "input/", "processed/") == expected
+
+
+@pytest.mark.parametrize("key", ["processed/x.mp3", "inputx.mp3", "input/", "input/folder/", "/input/a.mp3"])
+def test_keys_outside_the_input_prefix_or_folders_are_refused(key: str) -> None:
+    with pytest.raises(InputError):
+        output_key(key, "input/", "processed/")
+
+
+@pytest.mark.parametrize(
+    ("key", "suffix"),
+    [
+        ("input/a.mp3", ".mp3"),
+        ("input/../../etc/passwd", ""),
+        ("input/x.m4a", ".m4a"),
+        ("input/a.b/c", ""),
+        ("input/evil.mp3/../x", ""),
+        ("input/x.toolongext", ""),
+    ],
+)
+def test_local_copy_suffix_is_harmless(key: str, suffix: str) -> None:
+    assert local_suffix(key) == suffix
+
+
+@pytest.mark.parametrize(
+    ("head", "kind"),
+    [
+        (b"RIFF\x00\x00\x00\x00WAVEfmt ", "wav"),
+        (b"FORM\x00\x00\x00\x00AIFF", "aiff"),
+        (b"fLaC\x00\x00", "flac"),
+        (b"OggS\x00\x02" + b"\x00" * 22 + b"\x01vorbis", "ogg"),
+        (b"OggS\x00\x02" + b"\x00" * 22 + b"OpusHead", "ogg-other"),
+        (b"ID3\x04\x00", "mp3"),
+        (b"\xff\xfb\x90\x44", "mp3"),
+        (b"<!DOCTYPE html><html>", "text"),
+        (b"hello world\n", "text"),
+        (b"\x00\x00\x00\x20ftypM4A ", "other"),
+    ],
+)
+def test_sniff_detects_the_container_from_content(head: bytes, kind: str) -> None:
+    assert sniff(head) == kind
+
+
+@pytest.mark.parametrize(
+    ("suffix", "rate", "expected"),
+    [
+        (".mp3", 44100, 44100),
+        (".mp3", 96000, 48000),
+        (".mp3", 88200, 44100),
+        (".mp3", 37800, 44100),
+        (".mp3", 8000, 8000),
+        (".wav", 96000, 96000),
+        (".flac", 37800, 37800),
+    ],
+)
+def test_output_rate(suffix: str, rate: int, expected: int) -> None:
+    assert output_rate(suffix, rate) == expected
