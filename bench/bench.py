@@ -68,11 +68,14 @@ def child(mode: str, src: str, dst: str) -> None:
     print(json.dumps({"wall": wall, "peak_mb": peak_mb}))
 
 
-def measure(mode: str, src: Path, dst: Path) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", mode, str(src), str(dst)], capture_output=True, text=True, check=True
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def measure(mode: str, src: Path, dst: Path, repeat: int) -> dict[str, float]:
+    """Best wall time and largest peak RSS over ``repeat`` fresh processes."""
+    runs = []
+    for _ in range(repeat):
+        cmd = [sys.executable, __file__, "--child", mode, str(src), str(dst)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {"wall": min(r["wall"] for r in runs), "peak_mb": max(r["peak_mb"] for r in runs)}
 
 
 def main() -> None:

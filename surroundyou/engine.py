@@ -24,6 +24,7 @@ import numpy as np
 
 from .decode import AudioSource, open_source
 from .encode import CODEC_MARGIN_DB, Encoder, check_format, output_rate
+from .errors import StorageError
 from .limiter import TruePeakLimiter
 from .loudness import LoudnessMeter
 from .motion import CircularPanner, Spatializer
@@ -192,6 +193,15 @@ def convert(src: Path, dst: Path, settings: Settings, progress: Progress | None 
     suffix = check_format(dst)
     source = open_source(src, settings.max_input_bytes)
     rate = output_rate(suffix, source.info.rate)
+    try:
+        return _convert(source, dst, suffix, rate, settings, progress, started)
+    except OSError as exc:  # the scratch or output disk: full, read-only, gone
+        raise StorageError(f"disk error while converting {src.name}: {exc.strerror or exc}") from None
+
+
+def _convert(
+    source: AudioSource, dst: Path, suffix: str, rate: int, settings: Settings, progress: Progress, started: float
+) -> Report:
     with tempfile.TemporaryDirectory(prefix="surroundyou-") as work:
         scratch_path = Path(work) / "render.f32"
         with scratch_path.open("wb") as scratch:

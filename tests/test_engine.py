@@ -145,3 +145,19 @@ def test_other_output_formats(tmp_path: Path, suffix: str) -> None:
     y, rate = decode(tmp_path / f"out{suffix}")
     assert loudness_lufs(y, rate) == pytest.approx(-14.0, abs=0.5)
     assert true_peak_dbtp(y) <= -1.0
+
+
+def test_a_full_disk_is_a_storage_error_and_leaves_no_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import surroundyou.engine as engine
+    from surroundyou.errors import StorageError
+
+    def full_disk(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(engine, "_render", full_disk)
+    src = write(tmp_path / "in.wav", pink_noise(1.0, RATE))
+    with pytest.raises(StorageError, match=r"disk error while converting in\.wav: No space left on device"):
+        convert(src, tmp_path / "out.mp3", Settings())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav"]
