@@ -53,9 +53,9 @@ def synthesize(seconds: float = 24.0) -> np.ndarray:
                 h = s + int(half * beat / 2 * RATE)
                 out[half, h : h + hat.size] += hat  # hats alternate left/right: stereo width
         for i in range(4):
-            midi = _MELODY[(bar * 4 + i) % len(_MELODY)]
-            if midi is not None:
-                lead = 0.12 * _note(_hz(midi), beat, 3, 0.4)
+            melody_note = _MELODY[(bar * 4 + i) % len(_MELODY)]
+            if melody_note is not None:
+                lead = 0.12 * _note(_hz(melody_note), beat, 3, 0.4)
                 s = start + int(i * beat * RATE)
                 out[:, s : s + lead.size] += lead
         bar += 1

@@ -54,10 +54,10 @@ class Encoder:
         self._held: np.ndarray | None = None
         self._tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.part{suffix}")
         quality = mp3_quality if suffix == ".mp3" else None
-        options = {"bit_depth": 24} if suffix in LOSSLESS else {}
+        bit_depth = 24 if suffix in LOSSLESS else 16
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = AudioFile(str(self._tmp), "w", rate, 2, quality=quality, **options)
+            self._file = AudioFile(str(self._tmp), "w", rate, 2, quality=quality, bit_depth=bit_depth)
         except OSError as exc:
             raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
