@@ -27,6 +27,23 @@ def lowpass(x: np.ndarray, rate: int, hz: float) -> np.ndarray:
     return sosfilt(butter(8, hz, fs=rate, output="sos"), x, axis=-1).astype(np.float32)
 
 
+def drum_mix(
+    seconds: float,
+    rate: int = 44100,
+    seed: int = 0,
+    level: float = 0.2,
+    hits_per_s: int = 2,
+    hit: float = 8.0,
+    hit_hz: float = 3000.0,
+    top_hz: float = 18000.0,
+) -> np.ndarray:
+    """Loud, band-limited, transient-rich stereo (pink noise + low-passed clicks): needs limiting."""
+    x = pink_noise(seconds, rate, seed=seed, level=level)
+    hits = np.zeros_like(x)
+    hits[:, :: rate // hits_per_s] = hit
+    return lowpass(x + lowpass(hits, rate, hit_hz), rate, top_hz)
+
+
 def sine(freq: float, seconds: float, rate: int = 44100, amplitude: float = 0.5) -> np.ndarray:
     t = np.arange(int(seconds * rate)) / rate
     return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)[None, :]

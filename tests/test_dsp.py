@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from audio import balance, frame_energy, loudness_lufs, lowpass, pink_noise, true_peak_dbtp
+from audio import balance, drum_mix, frame_energy, loudness_lufs, pink_noise, true_peak_dbtp
 
 from surroundyou.channels import to_stereo
 from surroundyou.limiter import TruePeakLimiter
@@ -88,11 +88,8 @@ def test_meter_on_silence_and_short_input_is_minus_infinity() -> None:
 
 
 def loud_music_like(seconds: float, seed: int = 0) -> np.ndarray:
-    """Band-limited pink noise with band-limited drum-like hits, peaks far over 0 dBFS."""
-    x = pink_noise(seconds, RATE, seed=seed, level=0.4)
-    hits = np.zeros_like(x)
-    hits[:, :: RATE // 4] = 6.0
-    return lowpass(x + lowpass(hits, RATE, 4000), RATE, 16000)
+    """Peaks far over 0 dBFS, band-limited like music after an MP3 low-pass."""
+    return drum_mix(seconds, RATE, seed=seed, level=0.4, hits_per_s=4, hit=6.0, hit_hz=4000, top_hz=16000)
 
 
 @pytest.mark.parametrize("ceiling", [-1.0, -3.0])

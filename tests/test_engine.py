@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio import balance, decode, loudness_lufs, lowpass, pink_noise, true_peak_dbtp, write
+from audio import balance, decode, drum_mix, loudness_lufs, pink_noise, true_peak_dbtp, write
 
 from surroundyou.demo import synthesize
 from surroundyou.engine import convert
@@ -18,17 +18,9 @@ from surroundyou.settings import Settings
 RATE = 44100
 
 
-def music(seconds: float, seed: int = 0) -> np.ndarray:
-    """Loud, band-limited, transient-rich stereo: needs both gain and limiting."""
-    x = pink_noise(seconds, RATE, seed=seed, level=0.2)
-    hits = np.zeros_like(x)
-    hits[:, :: RATE // 2] = 8.0
-    return lowpass(x + lowpass(hits, RATE, 3000), RATE, 18000)
-
-
 @pytest.mark.parametrize("target", [-14.0, -20.0])
 def test_mp3_meets_loudness_target_and_true_peak_ceiling(tmp_path: Path, target: float) -> None:
-    src = write(tmp_path / "song.wav", music(20.0))
+    src = write(tmp_path / "song.wav", drum_mix(20.0))
     report = convert(src, tmp_path / "out.mp3", Settings(target_lufs=target))
     y, rate = decode(tmp_path / "out.mp3")
     assert rate == RATE and y.shape[0] == 2
@@ -70,7 +62,7 @@ def test_output_ears_follow_the_circle(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("block", [1024, 4097])
 def test_whole_conversion_does_not_depend_on_block_size(tmp_path: Path, block: int) -> None:
-    src = write(tmp_path / "in.wav", music(3.0, seed=4))
+    src = write(tmp_path / "in.wav", drum_mix(3.0, seed=4))
     convert(src, tmp_path / "ref.wav", Settings(block_frames=65536))
     convert(src, tmp_path / "alt.wav", Settings(block_frames=block))
     ref, _ = decode(tmp_path / "ref.wav")
@@ -80,7 +72,7 @@ def test_whole_conversion_does_not_depend_on_block_size(tmp_path: Path, block: i
 
 
 def test_same_input_gives_identical_output(tmp_path: Path) -> None:
-    src = write(tmp_path / "in.wav", music(2.0))
+    src = write(tmp_path / "in.wav", drum_mix(2.0))
     convert(src, tmp_path / "a.wav", Settings())
     convert(src, tmp_path / "b.wav", Settings())
     a, _ = decode(tmp_path / "a.wav")
@@ -140,7 +132,7 @@ def test_format_is_detected_from_content_not_name(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("suffix", [".wav", ".flac", ".ogg"])
 def test_other_output_formats(tmp_path: Path, suffix: str) -> None:
-    src = write(tmp_path / "in.wav", music(3.0))
+    src = write(tmp_path / "in.wav", drum_mix(3.0))
     convert(src, tmp_path / f"out{suffix}", Settings())
     y, rate = decode(tmp_path / f"out{suffix}")
     assert loudness_lufs(y, rate) == pytest.approx(-14.0, abs=0.5)
