@@ -83,6 +83,7 @@ def run_cloud(settings: Settings, progress: Progress | None = None) -> None:
         realtime_factor=round(report.input_seconds / total, 1) if total > 0 else None,
         loudness_lufs=round(report.loudness_lufs, 2),
         gain_db=round(report.gain_db, 2),
+        output_lufs=round(report.output_lufs, 2),
         limited_db=round(report.limited_db, 2),
         decoder=report.decoder,
         settings=fingerprint,

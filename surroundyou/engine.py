@@ -26,6 +26,7 @@ from .decode import AudioSource, open_source
 from .encode import CODEC_MARGIN_DB, Encoder, check_format, output_rate
 from .errors import StorageError
 from .limiter import TruePeakLimiter
+from .logs import log
 from .loudness import LoudnessMeter
 from .motion import CircularPanner, Spatializer
 from .room import RoomSend
@@ -33,10 +34,13 @@ from .settings import Settings
 
 MAX_GAIN_DB = 30.0  # never lift quiet material by more than this (silence gets 0 dB)
 MIN_MEASURABLE_S = 0.4  # inputs shorter than one BS.1770 gating block are not normalised
-MAX_MAKEUP_DB = 2.0  # most loudness the limiter may be asked to make up for
+MAX_MAKEUP_DB = 4.0  # most loudness the limiter may be asked to make up for
 LOSS_STRIDE = 4  # estimate the limiter's loudness loss on every 4th block
 LOSS_BLOCK_FRAMES = 65536
-LOSS_ITERATIONS = 2
+GOLDEN = (5**0.5 - 1) / 2
+MAKEUP_STEPS = 3
+MAKEUP_TOLERANCE_DB = 0.1
+LOUDNESS_TOLERANCE_LU = 0.5  # a miss larger than this is logged as a warning
 
 Progress = Callable[[float], None]  # called with the fraction done, 0..1
 T = TypeVar("T")
@@ -157,29 +161,44 @@ def _limit(
 def _limiting_loss_db(
     scratch_path: Path, frames: int, gain_db: float, limiter: Callable[[], TruePeakLimiter], block_frames: int
 ) -> float:
-    """Make-up gain (dB) for the loudness the limiter will take away, at most ``MAX_MAKEUP_DB``.
+    """Make-up gain (dB) for the loudness the limiter takes away, at most ``MAX_MAKEUP_DB``.
 
     The limiter acts locally (it recovers within a second), so its loudness
-    loss is estimated on every ``LOSS_STRIDE``-th block of at least 1.5 s, and
-    the make-up is iterated towards the point where gain + loss hits the target.
+    loss at a given gain is measured on a quarter of the song: segments of at
+    least 1.5 s, one in every ``LOSS_STRIDE``. The make-up m must equal the
+    loss it causes, m = loss(m), solved by secant steps.
     """
     size = max(block_frames, LOSS_BLOCK_FRAMES)
-    makeup = 0.0
-    for _ in range(LOSS_ITERATIONS):
+
+    def loss(makeup: float) -> float:
         gain = np.float32(10.0 ** ((gain_db + makeup) / 20.0))
         before, after = LoudnessMeter(limiter().rate), LoudnessMeter(limiter().rate)
         with scratch_path.open("rb") as f:  # one segment in memory at a time
-            for start in range(0, frames, size * LOSS_STRIDE):
+            for i, base in enumerate(range(0, frames, size * LOSS_STRIDE)):
+                # Stagger the segments by golden-ratio fractions: evenly spaced ones can alias with
+                # the rotation (4 x 1.5 s is half a 12 s circle) and see only some directions.
+                start = base + int((i * GOLDEN) % 1.0 * size * (LOSS_STRIDE - 1))
+                if start >= frames:
+                    break
                 f.seek(start * 8)
                 x = np.fromfile(f, dtype=np.float32, count=2 * min(size, frames - start)).reshape(-1, 2).T * gain
                 lim = limiter()
                 before.add(x)
                 after.add(np.concatenate((lim.process(x), lim.flush()), axis=1))
-        loss = before.integrated() - after.integrated()
-        if not math.isfinite(loss):
-            return makeup
-        makeup = min(MAX_MAKEUP_DB, max(0.0, loss))
-    return makeup
+        value = before.integrated() - after.integrated()
+        return value if math.isfinite(value) else 0.0
+
+    # Secant iterations on h(m) = m - loss(m), from m = 0 and m = loss(0).
+    m0, h0 = 0.0, -loss(0.0)
+    m1 = min(MAX_MAKEUP_DB, -h0)
+    if m1 < MAKEUP_TOLERANCE_DB:
+        return max(0.0, m1)
+    for _ in range(MAKEUP_STEPS):
+        h1 = m1 - loss(m1)
+        if abs(h1) < MAKEUP_TOLERANCE_DB or h1 == h0:
+            break
+        m0, h0, m1 = m1, h1, min(MAX_MAKEUP_DB, max(0.0, m1 - h1 * (m1 - m0) / (h1 - h0)))
+    return m1
 
 
 def _span(progress: Progress, start: float, width: float) -> Progress:
@@ -229,6 +248,16 @@ def _convert(
                 _span(progress, 0.6, 0.4),
             )
             encoder.commit()
+    output_lufs = out_meter.integrated()
+    if gain_db != 0.0 and abs(output_lufs - settings.target_lufs) > LOUDNESS_TOLERANCE_LU:
+        log.warning(
+            "output loudness %.1f LUFS misses the %.1f LUFS target by more than %.1f LU "
+            "(very dynamic material: the limiter reduced peaks by %.1f dB)",
+            output_lufs,
+            settings.target_lufs,
+            LOUDNESS_TOLERANCE_LU,
+            final.max_reduction_db,
+        )
     return Report(
         decoder=source.info.decoder,
         source_rate=source.info.rate,
@@ -238,7 +267,7 @@ def _convert(
         output_seconds=meter.frames / rate,
         loudness_lufs=loudness,
         gain_db=gain_db,
-        output_lufs=out_meter.integrated(),
+        output_lufs=output_lufs,
         limited_db=final.max_reduction_db,
         processing_seconds=time.perf_counter() - started,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -61,11 +62,15 @@ def _fmt_time(seconds: float) -> str:
     return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
 
 
+def _lufs(value: float) -> str:
+    return f"{value:.1f} LUFS" if math.isfinite(value) else "silent"
+
+
 def _summary(src: Path, dst: Path, r: Report) -> str:
-    loud = f"{r.loudness_lufs:.1f}" if r.loudness_lufs > -1e9 else "silent"
     return (
         f"{src.name} -> {dst}  {_fmt_time(r.input_seconds)} in {r.processing_seconds:.1f} s "
-        f"({r.realtime_factor:.0f}x realtime), {loud} LUFS {r.gain_db:+.1f} dB, limiter {r.limited_db:.1f} dB"
+        f"({r.realtime_factor:.0f}x realtime), {_lufs(r.loudness_lufs)} {r.gain_db:+.1f} dB -> "
+        f"{_lufs(r.output_lufs)}, limiter {r.limited_db:.1f} dB"
     )
 
 

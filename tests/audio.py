@@ -103,3 +103,12 @@ def balance(x: np.ndarray, rate: int, frame_s: float = 0.05) -> tuple[np.ndarray
     """(E_R - E_L) / (E_R + E_L) per frame, and the frame times."""
     e, t = frame_energy(x, rate, frame_s)
     return (e[1] - e[0]) / np.maximum(e[1] + e[0], 1e-20), t
+
+
+def kick_drums(seconds: float, rate: int = 44100, seed: int = 0, noise_level: float = 0.5) -> np.ndarray:
+    """Decaying 60 Hz kicks twice a second over low-passed noise: a high crest factor."""
+    n = int(seconds * rate)
+    noise = lowpass(np.random.default_rng(seed).standard_normal((2, n)), rate, 800) * noise_level
+    t = np.arange(n) % (rate // 2)
+    kicks = 0.6 * np.exp(-t / 2000.0) * np.sin(2 * np.pi * 60 * t / rate)
+    return (noise + kicks).astype(np.float32)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio import balance, decode, drum_mix, loudness_lufs, pink_noise, true_peak_dbtp, write
+from audio import balance, decode, drum_mix, kick_drums, loudness_lufs, pink_noise, true_peak_dbtp, write
 
 from surroundyou.demo import synthesize
 from surroundyou.engine import convert
@@ -27,6 +27,29 @@ def test_mp3_meets_loudness_target_and_true_peak_ceiling(tmp_path: Path, target:
     assert loudness_lufs(y, rate) == pytest.approx(target, abs=0.5)
     assert true_peak_dbtp(y) <= -1.0
     assert report.limited_db > 0.0  # the ceiling was really exercised
+
+
+def test_heavy_limiting_still_reaches_the_target_on_a_circling_source(tmp_path: Path) -> None:
+    # Regression: the limiter's loudness loss was sampled at 6 s steps, half the 12 s circle,
+    # so only front and back were seen, and the output came out 0.6 LU short.
+    src = write(tmp_path / "kicks.wav", kick_drums(48.0))
+    report = convert(src, tmp_path / "out.mp3", Settings())
+    y, rate = decode(tmp_path / "out.mp3")
+    assert report.limited_db > 8.0
+    assert loudness_lufs(y, rate) == pytest.approx(-14.0, abs=0.5)
+    assert true_peak_dbtp(y) <= -1.0
+
+
+def test_extreme_material_is_not_crushed_and_the_miss_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    src = write(tmp_path / "kicks.wav", kick_drums(24.0, noise_level=0.25))
+    report = convert(src, tmp_path / "out.mp3", Settings())
+    makeup = report.gain_db - (-14.0 - report.loudness_lufs)
+    assert makeup == pytest.approx(4.0)  # the make-up stops at its cap
+    assert report.output_lufs < -14.5
+    assert "misses the -14.0 LUFS target" in caplog.text
+    assert true_peak_dbtp(decode(tmp_path / "out.mp3")[0]) <= -1.0
 
 
 def test_demo_song_meets_targets(tmp_path: Path) -> None:
