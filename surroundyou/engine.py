@@ -170,22 +170,30 @@ def _limiting_loss_db(
     """
     size = max(block_frames, LOSS_BLOCK_FRAMES)
 
-    def loss(makeup: float) -> float:
-        gain = np.float32(10.0 ** ((gain_db + makeup) / 20.0))
-        before, after = LoudnessMeter(limiter().rate), LoudnessMeter(limiter().rate)
+    def segments() -> Iterator[np.ndarray]:
         with scratch_path.open("rb") as f:  # one segment in memory at a time
             for i, base in enumerate(range(0, frames, size * LOSS_STRIDE)):
                 # Stagger the segments by golden-ratio fractions: evenly spaced ones can alias with
                 # the rotation (4 x 1.5 s is half a 12 s circle) and see only some directions.
                 start = base + int((i * GOLDEN) % 1.0 * size * (LOSS_STRIDE - 1))
                 if start >= frames:
-                    break
+                    return
                 f.seek(start * 8)
-                x = np.fromfile(f, dtype=np.float32, count=2 * min(size, frames - start)).reshape(-1, 2).T * gain
-                lim = limiter()
-                before.add(x)
-                after.add(np.concatenate((lim.process(x), lim.flush()), axis=1))
-        value = before.integrated() - after.integrated()
+                yield np.fromfile(f, dtype=np.float32, count=2 * min(size, frames - start)).reshape(-1, 2).T
+
+    unlimited = LoudnessMeter(limiter().rate)
+    for segment in segments():
+        unlimited.add(segment)
+    sampled_lufs = unlimited.integrated()  # at unity gain; a gain of g dB adds exactly g
+
+    def loss(makeup: float) -> float:
+        gain = gain_db + makeup
+        scale = np.float32(10.0 ** (gain / 20.0))
+        after = LoudnessMeter(limiter().rate)
+        for segment in segments():
+            lim = limiter()
+            after.add(np.concatenate((lim.process(segment * scale), lim.flush()), axis=1))
+        value = sampled_lufs + gain - after.integrated()
         return value if math.isfinite(value) else 0.0
 
     # Secant iterations on h(m) = m - loss(m), from m = 0 and m = loss(0).
