@@ -31,10 +31,10 @@ _SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,5}$")
 _MISSING = {"404", "403", "NoSuchKey", "NotFound", "AccessDenied"}
 
 
-def make_client(service: str = "s3") -> Any:
-    """Every boto3 client comes from here."""
+def make_client(service: str = "s3", region: str | None = None) -> Any:
+    """Every boto3 client comes from here (the worker's and infra/deploy.py's)."""
     # botocore reads AWS_DEFAULT_REGION; Fargate and other SDKs set AWS_REGION.
-    session = boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None)
+    session = boto3.session.Session(region_name=region or os.environ.get("AWS_REGION") or None)
     config = Config(
         retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
         connect_timeout=10,
