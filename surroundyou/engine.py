@@ -22,6 +22,7 @@ from typing import BinaryIO, TypeVar
 
 import numpy as np
 
+from .binaural import BinauralRenderer
 from .decode import AudioSource, open_source
 from .encode import CODEC_MARGIN_DB, Encoder, check_format, output_rate
 from .errors import StorageError
@@ -74,8 +75,10 @@ def normalisation_gain_db(measured_lufs: float, target_lufs: float) -> float:
     return min(target_lufs - measured_lufs, MAX_GAIN_DB)
 
 
-def make_spatializer(rate: int, settings: Settings) -> Spatializer:
-    return CircularPanner(rate, settings.period_s)
+def make_spatializer(rate: int, settings: Settings, source_channels: int = 2) -> Spatializer:
+    if settings.mode == "pan":
+        return CircularPanner(rate, settings.period_s)
+    return BinauralRenderer(rate, settings.period_s, settings.width_deg, mono=source_channels == 1)
 
 
 def read_ahead(items: Iterator[T]) -> Iterator[T]:
@@ -95,7 +98,7 @@ def _render(
     Returns the meter (which has seen every frame written, tail included), the
     number of input frames, and the largest sample magnitude written.
     """
-    spatial = make_spatializer(rate, settings)
+    spatial = make_spatializer(rate, settings, source.info.channels)
     room = RoomSend(rate, settings.reverb, settings.block_frames) if settings.reverb > 0 else None
     meter = LoudnessMeter(rate)
     expected = max(1.0, source.info.seconds * rate)
@@ -108,14 +111,25 @@ def _render(
         mixed.T.tofile(scratch)  # interleaved
 
     # The room runs on its own thread (pedalboard releases the GIL) beside the panner.
+    # The room's output waits here until the renderer (which may have latency) catches up with it.
+    wet_queue = np.zeros((2, 0), dtype=np.float32)
+
+    def mix(dry: np.ndarray) -> None:
+        nonlocal wet_queue
+        if room is not None:
+            dry += wet_queue[:, : dry.shape[1]]
+            wet_queue = wet_queue[:, dry.shape[1] :]
+        emit(dry)
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="room") as pool:
         for block in read_ahead(source.blocks(settings.block_frames, rate)):
             wet = pool.submit(room.process, block) if room is not None else None
-            mixed = spatial.process(block)
+            dry = spatial.process(block)
             if wet is not None:
-                mixed += wet.result()
-            emit(mixed)
+                wet_queue = np.concatenate((wet_queue, wet.result()), axis=1)
+            mix(dry)
             progress(min(1.0, meter.frames / expected))
+    mix(spatial.flush())
     input_frames = meter.frames
     if room is not None:
         for tail in room.tail():

@@ -8,6 +8,7 @@ the stream is cut into blocks. Memory: one block.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -34,9 +35,33 @@ def equal_power_gains(theta: np.ndarray) -> np.ndarray:
 
 
 class Spatializer(Protocol):
-    """A stateful renderer fed consecutive stereo blocks; returns stereo blocks."""
+    """A stateful renderer fed consecutive stereo blocks; returns stereo blocks.
+
+    Over a whole stream, ``process`` + ``flush`` return exactly as many frames
+    as went in (a renderer with latency returns fewer at first).
+    """
 
     def process(self, block: np.ndarray) -> np.ndarray: ...
+
+    def flush(self) -> np.ndarray: ...
+
+
+def on_grid(
+    start: int, frames: int, rate: float, period_s: float, params: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """Evaluate ``params(azimuth)`` (rows x points) every GRID frames on the absolute grid and
+    interpolate linearly to frames [start, start + frames): the same value for a frame however the
+    stream is cut."""
+    first = start // GRID
+    last = -(-(start + frames) // GRID)  # ceil
+    grid = np.arange(first, last + 1, dtype=np.float64) * GRID
+    at_grid = np.atleast_2d(params(azimuth(grid, rate, period_s))).astype(np.float32)
+    # The grid is uniform: each cell of GRID frames is its left value plus a ramp towards the next.
+    ramp = np.arange(GRID, dtype=np.float32) / GRID
+    left = at_grid[:, :-1]
+    cells = left[:, :, None] + (at_grid[:, 1:] - left)[:, :, None] * ramp
+    skip = start - first * GRID
+    return cells.reshape(at_grid.shape[0], -1)[:, skip : skip + frames]
 
 
 class CircularPanner:
@@ -55,15 +80,7 @@ class CircularPanner:
 
     def gains(self, start: int, frames: int) -> np.ndarray:
         """(2, frames) float32 gains for absolute frames [start, start + frames)."""
-        first = start // GRID
-        last = -(-(start + frames) // GRID)  # ceil
-        grid = np.arange(first, last + 1, dtype=np.float64) * GRID
-        at_grid = equal_power_gains(azimuth(grid, self.rate, self.period_s)) * _SQRT2
-        n = np.arange(start, start + frames, dtype=np.float64)
-        out = np.empty((2, frames), dtype=np.float32)
-        out[0] = np.interp(n, grid, at_grid[0])
-        out[1] = np.interp(n, grid, at_grid[1])
-        return out
+        return on_grid(start, frames, self.rate, self.period_s, lambda theta: equal_power_gains(theta) * _SQRT2)
 
     def process(self, block: np.ndarray) -> np.ndarray:
         frames = block.shape[1]
@@ -72,3 +89,6 @@ class CircularPanner:
         out *= mid
         self.position += frames
         return out
+
+    def flush(self) -> np.ndarray:
+        return np.zeros((2, 0), dtype=np.float32)  # no latency

@@ -27,6 +27,8 @@ ENV_OUTPUT_PREFIX = "OUTPUT_PREFIX"
 ENV_INPUT_DIR = "INPUT_DIR"
 ENV_OUTPUT_DIR = "OUTPUT_DIR"
 ENV_PERIOD = "PERIOD_SECONDS"
+ENV_MODE = "SPATIAL_MODE"
+ENV_WIDTH = "WIDTH_DEGREES"
 ENV_REVERB = "REVERB_AMOUNT"
 ENV_TARGET_LUFS = "TARGET_LUFS"
 ENV_CEILING = "CEILING_DBTP"
@@ -35,6 +37,8 @@ ENV_MAX_INPUT_BYTES = "MAX_INPUT_BYTES"
 ENV_LOG_FORMAT = "LOG_FORMAT"
 
 PERIOD_RANGE = (2.0, 120.0)  # seconds per full circle
+MODES = ("binaural", "pan")
+WIDTH_RANGE = (0.0, 90.0)  # degrees either side of the path
 REVERB_RANGE = (0.0, 1.0)  # wet level of the room send
 TARGET_RANGE = (-40.0, -6.0)  # LUFS
 CEILING_RANGE = (-9.0, 0.0)  # dBTP
@@ -43,7 +47,7 @@ LOG_FORMATS = ("auto", "json", "text")
 _QUALITY_RE = re.compile(r"^(V[0-9]|(32|40|48|56|64|80|96|112|128|160|192|224|256|320))$")
 
 # The fields that change the sound: they make the fingerprint stored with each output.
-DSP_FIELDS = ("period_s", "reverb", "target_lufs", "ceiling_dbtp", "quality")
+DSP_FIELDS = ("mode", "width_deg", "period_s", "reverb", "target_lufs", "ceiling_dbtp", "quality")
 
 T = TypeVar("T")
 
@@ -52,6 +56,8 @@ T = TypeVar("T")
 class Settings:
     """Everything one run needs to know; DSP fields feed the fingerprint."""
 
+    mode: str = "binaural"
+    width_deg: float = 30.0
     period_s: float = 12.0
     reverb: float = 0.18
     target_lufs: float = -14.0
@@ -69,6 +75,9 @@ class Settings:
     verbose: bool = False
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        _check_range("--width", self.width_deg, WIDTH_RANGE, "degrees")
         _check_range("--period", self.period_s, PERIOD_RANGE, "s")
         _check_range("--reverb", self.reverb, REVERB_RANGE, "")
         _check_range("--target-lufs", self.target_lufs, TARGET_RANGE, "LUFS")
@@ -131,6 +140,8 @@ def build_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = Non
     env = os.environ if env is None else env
     d = Settings()
     return Settings(
+        mode=_pick(flags.get("mode"), env, ENV_MODE, d.mode, str).lower(),
+        width_deg=_pick(flags.get("width"), env, ENV_WIDTH, d.width_deg, float),
         period_s=_pick(flags.get("period"), env, ENV_PERIOD, d.period_s, float),
         reverb=_pick(flags.get("reverb"), env, ENV_REVERB, d.reverb, float),
         target_lufs=_pick(flags.get("target_lufs"), env, ENV_TARGET_LUFS, d.target_lufs, float),

@@ -27,6 +27,10 @@ def lowpass(x: np.ndarray, rate: int, hz: float) -> np.ndarray:
     return sosfilt(butter(8, hz, fs=rate, output="sos"), x, axis=-1).astype(np.float32)
 
 
+def highpass(x: np.ndarray, rate: int, hz: float) -> np.ndarray:
+    return sosfilt(butter(4, hz, "high", fs=rate, output="sos"), x, axis=-1)
+
+
 def drum_mix(
     seconds: float,
     rate: int = 44100,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio import balance, decode, drum_mix, kick_drums, loudness_lufs, pink_noise, true_peak_dbtp, write
+from audio import balance, decode, drum_mix, highpass, kick_drums, loudness_lufs, pink_noise, true_peak_dbtp, write
 
 from surroundyou.demo import synthesize
 from surroundyou.engine import convert
@@ -33,7 +33,7 @@ def test_heavy_limiting_still_reaches_the_target_on_a_circling_source(tmp_path: 
     # Regression: the limiter's loudness loss was sampled at 6 s steps, half the 12 s circle,
     # so only front and back were seen, and the output came out 0.6 LU short.
     src = write(tmp_path / "kicks.wav", kick_drums(48.0))
-    report = convert(src, tmp_path / "out.mp3", Settings())
+    report = convert(src, tmp_path / "out.mp3", Settings(mode="pan"))
     y, rate = decode(tmp_path / "out.mp3")
     assert report.limited_db > 8.0
     assert loudness_lufs(y, rate) == pytest.approx(-14.0, abs=0.5)
@@ -44,7 +44,7 @@ def test_extreme_material_is_not_crushed_and_the_miss_is_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     src = write(tmp_path / "kicks.wav", kick_drums(24.0, noise_level=0.25))
-    report = convert(src, tmp_path / "out.mp3", Settings())
+    report = convert(src, tmp_path / "out.mp3", Settings(mode="pan"))
     makeup = report.gain_db - (-14.0 - report.loudness_lufs)
     assert makeup == pytest.approx(4.0)  # the make-up stops at its cap
     assert report.output_lufs < -14.5
@@ -74,12 +74,13 @@ def test_duration_is_preserved_without_reverb_and_tail_bounded_with_it(tmp_path:
     assert exact.shape[1] == int(seconds * RATE)  # lossless: frame-exact
 
 
-def test_output_ears_follow_the_circle(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["binaural", "pan"])
+def test_output_ears_follow_the_circle(tmp_path: Path, mode: str) -> None:
     period = 4.0
     src = write(tmp_path / "in.wav", pink_noise(2 * period, RATE, channels=1))
-    convert(src, tmp_path / "out.wav", Settings(reverb=0.0, period_s=period))
+    convert(src, tmp_path / "out.wav", Settings(reverb=0.0, period_s=period, mode=mode))
     y, rate = decode(tmp_path / "out.wav")
-    bal, t = balance(y, rate)
+    bal, t = balance(highpass(y, rate, 200), rate)  # the bass is centred on purpose
     assert np.corrcoef(bal, np.sin(azimuth(t * rate, rate, period)))[0, 1] > 0.95
 
 
