@@ -53,6 +53,19 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--demo", action="store_true", help="convert a built-in 24 s synthesised song")
     p.add_argument(
+        "--mode",
+        choices=("binaural", "pan"),
+        help=f"binaural: a head model, for headphones; pan: equal-power panning, also for loudspeakers "
+        f"(default {D.mode}, env SPATIAL_MODE)",
+    )
+    p.add_argument(
+        "--width",
+        type=float,
+        metavar="DEGREES",
+        help=f"binaural: stereo left and right circle this far either side of the path, 0 = mono "
+        f"(default {D.width_deg:g}, env WIDTH_DEGREES)",
+    )
+    p.add_argument(
         "--period",
         type=float,
         metavar="SECONDS",

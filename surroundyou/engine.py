@@ -30,6 +30,7 @@ from .limiter import TruePeakLimiter
 from .logs import log
 from .loudness import LoudnessMeter
 from .motion import CircularPanner, Spatializer
+from .motion_meter import Motion, MotionMeter
 from .room import RoomSend
 from .settings import Settings
 
@@ -60,6 +61,7 @@ class Report:
     loudness_lufs: float  # of the rendered mix, before normalisation
     gain_db: float
     output_lufs: float  # of the limited output, before encoding
+    motion: Motion  # measured on the rendered signal
     limited_db: float  # the limiter's largest gain reduction
     processing_seconds: float
 
@@ -90,17 +92,22 @@ def read_ahead(items: Iterator[T]) -> Iterator[T]:
             yield item
 
 
-def _render(
-    source: AudioSource, rate: int, settings: Settings, scratch: BinaryIO, progress: Progress
-) -> tuple[LoudnessMeter, int, float]:
-    """Pass 1: spatialise, add the room, measure; write float32 frames to ``scratch``.
+@dataclass(frozen=True)
+class Rendered:
+    """What pass 1 measured while rendering."""
 
-    Returns the meter (which has seen every frame written, tail included), the
-    number of input frames, and the largest sample magnitude written.
-    """
+    meter: LoudnessMeter  # has seen every frame written, tail included
+    input_frames: int
+    peak: float  # largest sample magnitude written
+    motion: Motion
+
+
+def _render(source: AudioSource, rate: int, settings: Settings, scratch: BinaryIO, progress: Progress) -> Rendered:
+    """Pass 1: spatialise, add the room, measure; write float32 frames to ``scratch``."""
     spatial = make_spatializer(rate, settings, source.info.channels)
     room = RoomSend(rate, settings.reverb, settings.block_frames) if settings.reverb > 0 else None
     meter = LoudnessMeter(rate)
+    motion = MotionMeter(rate)
     expected = max(1.0, source.info.seconds * rate)
     peak = 0.0
 
@@ -125,16 +132,19 @@ def _render(
         for block in read_ahead(source.blocks(settings.block_frames, rate)):
             wet = pool.submit(room.process, block) if room is not None else None
             dry = spatial.process(block)
+            motion.add(dry)
             if wet is not None:
                 wet_queue = np.concatenate((wet_queue, wet.result()), axis=1)
             mix(dry)
             progress(min(1.0, meter.frames / expected))
-    mix(spatial.flush())
+    dry = spatial.flush()
+    motion.add(dry)
+    mix(dry)
     input_frames = meter.frames
     if room is not None:
         for tail in room.tail():
             emit(tail)
-    return meter, input_frames, peak
+    return Rendered(meter, input_frames, peak, motion.summary())
 
 
 def _limit(
@@ -246,7 +256,8 @@ def _convert(
     with tempfile.TemporaryDirectory(prefix="surroundyou-") as work:
         scratch_path = Path(work) / "render.f32"
         with scratch_path.open("wb") as scratch:
-            meter, input_frames, peak = _render(source, rate, settings, scratch, _span(progress, 0.0, 0.4))
+            rendered = _render(source, rate, settings, scratch, _span(progress, 0.0, 0.4))
+        meter, input_frames, peak = rendered.meter, rendered.input_frames, rendered.peak
         loudness = meter.integrated()
         gain_db = normalisation_gain_db(loudness, settings.target_lufs)
         ceiling = settings.ceiling_dbtp - CODEC_MARGIN_DB[suffix]
@@ -271,6 +282,12 @@ def _convert(
             )
             encoder.commit()
     output_lufs = out_meter.integrated()
+    if rendered.motion.weak:
+        log.warning(
+            "the circle is barely audible: the level moves %.1f dB between the ears, the delay %.2f ms",
+            rendered.motion.ild_swing_db,
+            rendered.motion.itd_max_ms,
+        )
     if gain_db != 0.0 and abs(output_lufs - settings.target_lufs) > LOUDNESS_TOLERANCE_LU:
         log.warning(
             "output loudness %.1f LUFS misses the %.1f LUFS target by more than %.1f LU "
@@ -290,6 +307,7 @@ def _convert(
         loudness_lufs=loudness,
         gain_db=gain_db,
         output_lufs=output_lufs,
+        motion=rendered.motion,
         limited_db=final.max_reduction_db,
         processing_seconds=time.perf_counter() - started,
     )

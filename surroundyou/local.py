@@ -70,7 +70,8 @@ def _summary(src: Path, dst: Path, r: Report) -> str:
     return (
         f"{src.name} -> {dst}  {_fmt_time(r.input_seconds)} in {r.processing_seconds:.1f} s "
         f"({r.realtime_factor:.0f}x realtime), {_lufs(r.loudness_lufs)} {r.gain_db:+.1f} dB -> "
-        f"{_lufs(r.output_lufs)}, limiter {r.limited_db:.1f} dB"
+        f"{_lufs(r.output_lufs)}, limiter {r.limited_db:.1f} dB, motion {r.motion.ild_swing_db:.1f} dB "
+        f"between the ears, delay up to {r.motion.itd_max_ms:.2f} ms"
     )
 
 
@@ -91,6 +92,9 @@ def convert_one(src: Path, dst: Path, settings: Settings, bars: ProgressFactory)
         input_seconds=round(report.input_seconds, 3),
         processing_seconds=round(report.processing_seconds, 3),
         realtime_factor=round(report.realtime_factor, 1),
+        output_lufs=round(report.output_lufs, 2),
+        motion_ild_swing_db=round(report.motion.ild_swing_db, 1),
+        motion_itd_max_ms=round(report.motion.itd_max_ms, 3),
     )
     return report
 

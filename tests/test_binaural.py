@@ -158,3 +158,37 @@ def test_width_zero_is_a_mono_downmix() -> None:
     mono = render(BinauralRenderer(RATE, 2.0, width_deg=0.0), x)
     summed = render(BinauralRenderer(RATE, 2.0, mono=True), x)
     np.testing.assert_allclose(mono, summed, atol=1e-6)
+
+
+def test_motion_meter_reports_the_binaural_circle() -> None:
+    from surroundyou.motion_meter import MotionMeter
+
+    y = render(BinauralRenderer(RATE, PERIOD, mono=True), mono_noise(PERIOD, seed=8))
+    meter = MotionMeter(RATE)
+    for i in range(0, y.shape[1], 10000):
+        meter.add(y[:, i : i + 10000])
+    motion = meter.summary()
+    assert motion.ild_swing_db > 6.0
+    assert 0.55 <= motion.itd_max_ms <= 0.70
+    assert not motion.weak
+
+
+def test_motion_meter_flags_a_still_source_and_ignores_silence() -> None:
+    from surroundyou.motion_meter import MotionMeter
+
+    still = MotionMeter(RATE)
+    still.add(mono_noise(3.0, seed=9))  # identical ears: nothing moves
+    assert still.summary().weak
+    silent = MotionMeter(RATE)
+    silent.add(np.zeros((2, RATE * 2), np.float32))
+    assert silent.summary().frames == 0 and not silent.summary().weak
+
+
+def test_pan_motion_has_level_swing_but_no_delay() -> None:
+    from surroundyou.motion_meter import MotionMeter
+
+    y = render(CircularPanner(RATE, PERIOD), mono_noise(PERIOD, seed=8))
+    meter = MotionMeter(RATE)
+    meter.add(y)
+    motion = meter.summary()
+    assert motion.ild_swing_db > 20.0 and motion.itd_max_ms == 0.0

@@ -177,3 +177,13 @@ def test_a_full_disk_is_a_storage_error_and_leaves_no_output(tmp_path: Path, mon
     with pytest.raises(StorageError, match=r"disk error while converting in\.wav: No space left on device"):
         convert(src, tmp_path / "out.mp3", Settings())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav"]
+
+
+def test_a_conversion_reports_its_measured_motion(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    src = write(tmp_path / "in.wav", pink_noise(6.0, RATE, channels=1))
+    report = convert(src, tmp_path / "out.mp3", Settings())
+    assert report.motion.ild_swing_db > 3.0 and report.motion.itd_max_ms > 0.5
+    assert "barely audible" not in caplog.text
+    # a source that hardly moves (18° of a 120 s circle in 6 s) shows a small swing
+    report = convert(src, tmp_path / "still.mp3", Settings(period_s=120.0, mode="binaural"))
+    assert report.motion.ild_swing_db < 3.0
