@@ -4,7 +4,8 @@
 Generates music-like stereo MP3s (pink noise with drum-like hits, 44.1 kHz,
 V2) of 3, 10 and 30 minutes, then measures in a fresh child process each:
   bare     pedalboard decode + MP3 V2 encode, block by block (the codec floor)
-  convert  the full SurroundYou conversion with default settings
+  binaural the full SurroundYou conversion with default settings
+  pan      the same with --mode pan
 and prints a table: wall seconds, realtime factor, peak RSS, ratio to bare.
 Not a test: numbers vary with the machine. Usage: bench/bench.py [--minutes 3 10 30] [--repeat 2]
 """
@@ -62,7 +63,7 @@ def child(mode: str, src: str, dst: str) -> None:
             while (block := f.read(BLOCK)).shape[1]:
                 o.write(block)
     else:
-        convert(Path(src), Path(dst), Settings())
+        convert(Path(src), Path(dst), Settings(mode=mode))
     wall = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"wall": wall, "peak_mb": peak_mb}))
@@ -82,6 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, nargs="+", default=[3, 10, 30])
     parser.add_argument("--repeat", type=int, default=2, help="runs per measurement; the best time counts")
+    parser.add_argument("--modes", nargs="+", default=["binaural", "pan"], choices=["binaural", "pan"])
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -93,15 +95,17 @@ def main() -> None:
             src = Path(work) / f"song_{minutes:g}min.mp3"
             make_song(src, minutes)
             bare = measure("bare", src, Path(work) / "bare.mp3", args.repeat)
-            conv = measure("convert", src, Path(work) / "out.mp3", args.repeat)
-            seconds = minutes * 60
-            rows.append((minutes, bare, conv, seconds))
+            for mode in args.modes:
+                rows.append((minutes, mode, bare, measure(mode, src, Path(work) / "out.mp3", args.repeat)))
             print(f"... {minutes:g} min done", file=sys.stderr)
-    print("| input | bare decode+encode | conversion | realtime | peak RSS (bare / conversion) | ratio to bare |")
-    print("|---|---|---|---|---|---|")
-    for minutes, bare, conv, seconds in rows:
+    print(
+        "| input | mode | bare decode+encode | conversion | realtime | peak RSS (bare / conversion) | ratio to bare |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for minutes, mode, bare, conv in rows:
         print(
-            f"| {minutes:g} min | {bare['wall']:.2f} s | {conv['wall']:.2f} s | {seconds / conv['wall']:.0f}x "
+            f"| {minutes:g} min | {mode} | {bare['wall']:.2f} s | {conv['wall']:.2f} s "
+            f"| {minutes * 60 / conv['wall']:.0f}x "
             f"| {bare['peak_mb']:.0f} MB / {conv['peak_mb']:.0f} MB | {conv['wall'] / bare['wall']:.2f} |"
         )
 

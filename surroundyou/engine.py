@@ -22,6 +22,7 @@ from typing import BinaryIO, TypeVar
 
 import numpy as np
 
+from . import allocator
 from .binaural import BinauralRenderer
 from .decode import AudioSource, open_source
 from .encode import CODEC_MARGIN_DB, Encoder, check_format, output_rate
@@ -240,6 +241,7 @@ def _span(progress: Progress, start: float, width: float) -> Progress:
 def convert(src: Path, dst: Path, settings: Settings, progress: Progress | None = None) -> Report:
     """Convert one file; ``dst`` appears only if the whole conversion succeeded."""
     started = time.perf_counter()
+    allocator.tune()
     progress = progress or (lambda _: None)
     suffix = check_format(dst)
     source = open_source(src, settings.max_input_bytes)

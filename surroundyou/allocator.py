@@ -1,0 +1,31 @@
+"""glibc allocator settings for block processing.
+
+numpy's per-block temporaries are about 1 MB each. By default glibc serves
+such sizes with mmap and returns them to the OS on every free, so a fresh
+process page-faults through every block until glibc's dynamic threshold adapts:
+the binaural renderer ran 5.3 s instead of 3.7 s for a 3-minute song. Serving
+them from the heap and trimming it only past 128 MB removes that; measured peak
+memory did not change (136 MB). A no-op where the C library is not glibc.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 64 << 20
+TRIM_THRESHOLD_BYTES = 128 << 20
+
+
+@functools.cache
+def tune() -> bool:
+    """Apply the settings once per process; True if glibc took them."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
+            libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
+        )
+    except (OSError, AttributeError):
+        return False
