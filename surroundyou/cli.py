@@ -16,9 +16,10 @@ from types import FrameType
 
 from . import __version__
 from .cloud import run_cloud
-from .errors import EXIT_INTERNAL, Stopped, SurroundError
+from .errors import EXIT_INTERNAL, Stopped, SurroundError, UsageError
 from .local import ProgressBar, run_demo, run_files, run_folder
 from .logs import event, setup
+from .plot import check_plot_path
 from .settings import Settings, build_settings
 
 D = Settings()
@@ -95,6 +96,12 @@ def parser() -> argparse.ArgumentParser:
         help=f"MP3 quality: V0..V9 (VBR) or a CBR bitrate in kbps (default {D.quality}, env MP3_QUALITY)",
     )
     p.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE.png",
+        help="draw the path around the head and each ear's level over time (needs matplotlib)",
+    )
+    p.add_argument(
         "--block-frames", type=int, metavar="N", help=f"frames per processing block (default {D.block_frames})"
     )
     p.add_argument(
@@ -152,14 +159,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         def bars(label: str) -> ProgressBar:
             return _Bar(label, show_bars)
 
+        if args.plot is not None:
+            if settings.cloud:
+                raise UsageError("--plot works on local conversions, not in cloud mode")
+            check_plot_path(args.plot)
         if settings.cloud:
             run_cloud(settings)
             return 0
         if args.demo:
-            return run_demo(args.output, settings, bars)
+            return run_demo(args.output, settings, bars, args.plot)
         if args.inputs:
-            return run_files(args.inputs, args.output, settings, bars)
-        return run_folder(settings, bars)
+            return run_files(args.inputs, args.output, settings, bars, args.plot)
+        return run_folder(settings, bars, args.plot)
     except SurroundError as exc:
         event("failed", str(exc), logging.ERROR, status="failed", exit_code=exc.exit_code, error=type(exc).__name__)
         return exc.exit_code

@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -31,7 +31,7 @@ from .limiter import TruePeakLimiter
 from .logs import log
 from .loudness import LoudnessMeter
 from .motion import CircularPanner, Spatializer
-from .motion_meter import Motion, MotionMeter
+from .motion_meter import Motion, MotionMeter, MotionTrace
 from .room import RoomSend
 from .settings import Settings
 
@@ -65,6 +65,7 @@ class Report:
     motion: Motion  # measured on the rendered signal
     limited_db: float  # the limiter's largest gain reduction
     processing_seconds: float
+    trace: MotionTrace = field(repr=False, compare=False)
 
     @property
     def realtime_factor(self) -> float:
@@ -101,6 +102,7 @@ class Rendered:
     input_frames: int
     peak: float  # largest sample magnitude written
     motion: Motion
+    trace: MotionTrace
 
 
 def _render(source: AudioSource, rate: int, settings: Settings, scratch: BinaryIO, progress: Progress) -> Rendered:
@@ -145,7 +147,7 @@ def _render(source: AudioSource, rate: int, settings: Settings, scratch: BinaryI
     if room is not None:
         for tail in room.tail():
             emit(tail)
-    return Rendered(meter, input_frames, peak, motion.summary())
+    return Rendered(meter, input_frames, peak, motion.summary(), motion.trace())
 
 
 def _limit(
@@ -310,6 +312,7 @@ def _convert(
         gain_db=gain_db,
         output_lufs=output_lufs,
         motion=rendered.motion,
+        trace=rendered.trace,
         limited_db=final.max_reduction_db,
         processing_seconds=time.perf_counter() - started,
     )

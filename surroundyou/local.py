@@ -75,7 +75,7 @@ def _summary(src: Path, dst: Path, r: Report) -> str:
     )
 
 
-def convert_one(src: Path, dst: Path, settings: Settings, bars: ProgressFactory) -> Report:
+def convert_one(src: Path, dst: Path, settings: Settings, bars: ProgressFactory, plot: Path | None = None) -> Report:
     if dst.exists() and dst.resolve() == src.resolve():
         raise UsageError(f"{dst}: the output would overwrite the input")
     bar = bars(src.name)
@@ -96,15 +96,24 @@ def convert_one(src: Path, dst: Path, settings: Settings, bars: ProgressFactory)
         motion_ild_swing_db=round(report.motion.ild_swing_db, 1),
         motion_itd_max_ms=round(report.motion.itd_max_ms, 3),
     )
+    if plot is not None:
+        from .plot import plot_motion
+
+        plot_motion(report, settings, plot, src.name)
+        event("plotted", f"motion plot -> {plot}", plot=str(plot))
     return report
 
 
-def convert_many(pairs: Sequence[tuple[Path, Path]], settings: Settings, bars: ProgressFactory) -> int:
+def convert_many(
+    pairs: Sequence[tuple[Path, Path]], settings: Settings, bars: ProgressFactory, plot: Path | None = None
+) -> int:
     """Convert each pair, going on after failures; returns the exit code."""
+    if plot is not None and len(pairs) != 1:
+        raise UsageError(f"--plot draws one conversion, but there are {len(pairs)} inputs: name one")
     failures: list[SurroundError] = []
     for src, dst in pairs:
         try:
-            convert_one(src, dst, settings, bars)
+            convert_one(src, dst, settings, bars, plot)
         except SurroundError as exc:
             failures.append(exc)
             event("failed", str(exc), logging.ERROR, input=str(src), status="failed", exit_code=exc.exit_code)
@@ -118,7 +127,7 @@ def convert_many(pairs: Sequence[tuple[Path, Path]], settings: Settings, bars: P
     return max((f.exit_code for f in failures), default=EXIT_OK)
 
 
-def run_folder(settings: Settings, bars: ProgressFactory) -> int:
+def run_folder(settings: Settings, bars: ProgressFactory, plot: Path | None = None) -> int:
     folder = settings.input_dir
     if not folder.is_dir():
         raise UsageError(
@@ -129,10 +138,12 @@ def run_folder(settings: Settings, bars: ProgressFactory) -> int:
     if not inputs:
         raise UsageError(f"no audio files in {folder}/ (looked for {', '.join(sorted(AUDIO_SUFFIXES))}); try --demo")
     pairs = [(src, settings.output_dir / f"{src.stem}{OUTPUT_SUFFIX}.mp3") for src in inputs]
-    return convert_many(pairs, settings, bars)
+    return convert_many(pairs, settings, bars, plot)
 
 
-def run_files(inputs: Sequence[Path], output: Path | None, settings: Settings, bars: ProgressFactory) -> int:
+def run_files(
+    inputs: Sequence[Path], output: Path | None, settings: Settings, bars: ProgressFactory, plot: Path | None = None
+) -> int:
     """Named files: ``-o`` is the output file (its extension picks the format) or a folder."""
     if output is not None and output.suffix.lower() in FORMATS and not output.is_dir():
         if len(inputs) > 1:
@@ -146,13 +157,13 @@ def run_files(inputs: Sequence[Path], output: Path | None, settings: Settings, b
     for src, _ in pairs:
         if not src.is_file():
             raise InputError(f"{src}: no such file")
-    return convert_many(pairs, settings, bars)
+    return convert_many(pairs, settings, bars, plot)
 
 
-def run_demo(output: Path | None, settings: Settings, bars: ProgressFactory) -> int:
+def run_demo(output: Path | None, settings: Settings, bars: ProgressFactory, plot: Path | None = None) -> int:
     dst = output if output is not None else settings.output_dir / f"demo{OUTPUT_SUFFIX}.mp3"
     with tempfile.TemporaryDirectory(prefix="surroundyou-demo-") as work:
         src = write_demo(Path(work) / "demo.wav")
         event("demo", f"synthesised a {24} s demo song; converting it")
-        convert_one(src, dst, settings, bars)
+        convert_one(src, dst, settings, bars, plot)
     return EXIT_OK

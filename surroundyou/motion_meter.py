@@ -35,6 +35,16 @@ class Motion:
         return self.frames >= 10 and self.ild_swing_db < WEAK_SWING_DB and self.itd_max_ms < 0.1
 
 
+@dataclass(frozen=True)
+class MotionTrace:
+    """The measurements over time, for the plot."""
+
+    frame_s: float  # seconds per level frame
+    levels_db: np.ndarray  # (frames, 2): left, right
+    itd_times_s: np.ndarray
+    itd_ms: np.ndarray
+
+
 class MotionMeter:
     def __init__(self, rate: float) -> None:
         self.rate = rate
@@ -69,6 +79,15 @@ class MotionMeter:
         lags = np.concatenate((corr[: self._max_lag + 1], corr[-self._max_lag :]))
         lag_values = np.concatenate((np.arange(self._max_lag + 1), np.arange(-self._max_lag, 0)))
         return float(lag_values[int(np.argmax(lags))] / self.rate * 1000.0)
+
+    def trace(self) -> MotionTrace:
+        itd = np.asarray(self.itd_ms, dtype=np.float64).reshape(-1, 2)
+        return MotionTrace(
+            FRAME / self.rate,
+            np.asarray(self.levels_db, dtype=np.float32).reshape(-1, 2),
+            (itd[:, 0] + 0.5) * FRAME / self.rate,
+            itd[:, 1],
+        )
 
     def summary(self) -> Motion:
         levels = np.asarray(self.levels_db).reshape(-1, 2)

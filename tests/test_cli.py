@@ -191,3 +191,36 @@ def test_sigterm_stops_quickly_and_cleans_up(tmp_path: Path) -> None:
     assert not out.exists()
     assert list(scratch.iterdir()) == []
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_plot_draws_the_path_and_the_ears(tmp_path: Path) -> None:
+    from matplotlib.image import imread
+
+    src = write(tmp_path / "in.wav", pink_noise(6.0, 44100))
+    plot = tmp_path / "plots" / "motion.png"
+    result = run_cli(str(src), "-o", str(tmp_path / "out.mp3"), "--plot", str(plot), "--period", "4")
+    assert result.returncode == 0, result.stderr
+    image = imread(plot)
+    assert image.shape[0] > 400 and image.shape[1] > 1000
+    assert image[..., :3].std() > 0.1  # not a blank canvas
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [(["--plot", "x.txt"], "--plot x.txt: use one of"), (["--plot", "p.png", "EXTRA"], "--plot draws one conversion")],
+)
+def test_plot_usage_errors(tmp_path: Path, args: list[str], hint: str) -> None:
+    src = write(tmp_path / "in.wav", pink_noise(0.5, 44100))
+    extra = [str(write(tmp_path / "b.wav", pink_noise(0.5, 44100)))] if "EXTRA" in args else []
+    result = run_cli(str(src), *extra, *[a for a in args if a != "EXTRA"], "-o", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert hint in one_line(result.stderr)
+
+
+def test_plot_without_matplotlib_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from surroundyou.errors import UsageError
+    from surroundyou.plot import check_plot_path
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    with pytest.raises(UsageError, match="pip install matplotlib"):
+        check_plot_path(Path("motion.png"))

@@ -1,0 +1,95 @@
+"""``--plot``: a picture of the path around the head and of what each ear received.
+
+matplotlib is an optional extra (``pip install matplotlib``); it is not in the
+container image. Left: the path seen from above (front up, right to the right),
+with the two sources of a stereo input. Right: each ear's level over time
+(above 200 Hz, as measured) and the interaural delay.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .engine import Report
+from .errors import UsageError
+from .settings import Settings
+
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def check_plot_path(path: Path) -> None:
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise UsageError(f"--plot {path.name}: use one of {', '.join(PLOT_SUFFIXES)}")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError("--plot needs matplotlib, an optional extra: pip install matplotlib") from None
+
+
+def plot_motion(report: Report, settings: Settings, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.projections.polar import PolarAxes
+
+    trace = report.trace
+    fig = plt.figure(figsize=(12, 6), constrained_layout=True)
+    fig.suptitle(f"{title}: {settings.mode}, one circle every {settings.period_s:g} s")
+    grid = fig.add_gridspec(2, 3)
+
+    top = fig.add_subplot(grid[:, 0], projection="polar")
+    assert isinstance(top, PolarAxes)  # for the type checker
+    top.set_theta_zero_location("N")
+    top.set_theta_direction(-1)  # clockwise seen from above: right is +90°
+    # The first circle as a spiral: the distance from the head grows with time.
+    seconds = min(report.input_seconds, settings.period_s)
+    t = np.linspace(0.0, seconds, 400)
+    theta = 2 * np.pi * t / settings.period_s
+    radius = 0.35 + 0.65 * t / settings.period_s
+    sources = [(0.0, "source")]
+    if settings.mode == "binaural" and settings.width_deg > 0 and report.source_channels > 1:
+        w = np.radians(settings.width_deg)
+        sources = [(-w, "left input"), (w, "right input")]
+    for offset, label in sources:
+        (line,) = top.plot(theta + offset, radius, lw=2, label=label)
+        top.plot([offset], [radius[0]], "o", color=line.get_color())  # where it starts
+    top.plot([0], [0], "ko", ms=14)  # the head
+    top.set_rticks([])
+    top.set_ylim(0, 1.05)
+    top.set_xticks(np.radians([0, 90, 180, 270]), ["front", "right", "behind", "left"])
+    top.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), fontsize=8)
+    top.set_title("path seen from above (first circle)", fontsize=10)
+
+    times = (np.arange(trace.levels_db.shape[0]) + 0.5) * trace.frame_s
+    ears = fig.add_subplot(grid[0, 1:])
+    ears.plot(times, trace.levels_db[:, 0], label="left ear", color="tab:blue")
+    ears.plot(times, trace.levels_db[:, 1], label="right ear", color="tab:red")
+    ears.set_ylabel("level above 200 Hz (dBFS)")
+    audible = trace.levels_db[trace.levels_db.max(axis=1) > -70]
+    if audible.size:
+        ears.set_ylim(float(audible.min()) - 3, float(audible.max()) + 3)
+    ears.legend(loc="upper right", fontsize=8)
+    ears.set_title(
+        f"measured: {report.motion.ild_swing_db:.1f} dB between the ears, "
+        f"delay up to {report.motion.itd_max_ms:.2f} ms",
+        fontsize=10,
+    )
+
+    diff = fig.add_subplot(grid[1, 1:], sharex=ears)
+    diff.plot(times, trace.levels_db[:, 1] - trace.levels_db[:, 0], color="tab:purple", label="right − left level")
+    diff.axhline(0, color="grey", lw=0.5)
+    diff.set_ylabel("right − left (dB)")
+    diff.set_xlabel("time (s)")
+    delay = diff.twinx()
+    delay.plot(trace.itd_times_s, trace.itd_ms, "k.", ms=4, label="interaural delay")
+    delay.set_ylabel("delay (ms, + = right ear first)")
+    delay.set_ylim(-1.0, 1.0)
+    lines, labels = diff.get_legend_handles_labels()
+    more_lines, more_labels = delay.get_legend_handles_labels()
+    diff.legend(lines + more_lines, labels + more_labels, loc="upper right", fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
