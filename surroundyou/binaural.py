@@ -24,6 +24,7 @@ import math
 import numpy as np
 from scipy.signal import butter, freqz, lfilter, lfilter_zi
 
+from .hrtf import Hrtf, HrtfSource
 from .motion import on_grid
 
 HEAD_RADIUS_M = 0.0875
@@ -154,21 +155,34 @@ class BinauralRenderer:
     """Stereo in, binaural stereo out; see the module docstring."""
 
     def __init__(
-        self, rate: float, period_s: float, width_deg: float = 30.0, rear_cue: bool = True, mono: bool = False
+        self,
+        rate: float,
+        period_s: float,
+        width_deg: float = 30.0,
+        rear_cue: bool = True,
+        mono: bool = False,
+        hrtf: Hrtf | None = None,
     ) -> None:
+        """``hrtf``: render through measured responses instead of the spherical head (no rear cue then:
+        the measurements carry their own)."""
         self.rate = rate
         self.position = 0
-        self.latency = BASE_DELAY
-        shadow = butter(1, SHADOW_CORNER_HZ, fs=rate)
-        shelf = butter(1, REAR_SHELF_HZ, btype="high", fs=rate)
-        power = ShadowPower(shadow[0], shadow[1], rate)
         width = 0.0 if mono else math.radians(width_deg)
         offsets = (0.0,) if width == 0.0 else (-width, width)
-        self._sources = [_Source(rate, period_s, o, rear_cue, power, shadow, shelf) for o in offsets]
+        self._sources: list[_Source | HrtfSource]
+        if hrtf is None:
+            shadow = butter(1, SHADOW_CORNER_HZ, fs=rate)
+            shelf = butter(1, REAR_SHELF_HZ, btype="high", fs=rate)
+            power = ShadowPower(shadow[0], shadow[1], rate)
+            self._sources = [_Source(rate, period_s, o, rear_cue, power, shadow, shelf) for o in offsets]
+            self.latency = BASE_DELAY
+        else:
+            self._sources = [HrtfSource(hrtf, period_s, o) for o in offsets]
+            self.latency = hrtf.onset  # the bass waits for the earliest arrival, to stay in phase
         self._bass = butter(2, BASS_HZ, fs=rate)
         bass_zi = lfilter_zi(*self._bass) * 0.0
         self._bass_zi = np.stack((bass_zi, bass_zi))
-        self._bass_hist = np.zeros((1, BASE_DELAY), dtype=np.float32)
+        self._bass_hist = np.zeros((1, self.latency), dtype=np.float32)
         self._to_skip = self.latency
 
     def process(self, block: np.ndarray) -> np.ndarray:
@@ -182,7 +196,7 @@ class BinauralRenderer:
         out = np.zeros((2, n), dtype=np.float32)
         for source, x in zip(self._sources, inputs, strict=True):
             out += source.process(x, self.position)
-        # Centred bass, delayed like the near ear so that it stays in phase.
+        # Centred bass, delayed like the earliest ear so that it stays in phase.
         bass = np.concatenate((self._bass_hist, 0.5 * (lows[0:1] + lows[1:2])), axis=1)
         self._bass_hist = bass[:, n:]
         out += bass[:, :n]

@@ -60,6 +60,11 @@ def parser() -> argparse.ArgumentParser:
         f"(default {D.mode}, env SPATIAL_MODE)",
     )
     p.add_argument(
+        "--hrtf",
+        metavar="FILE.sofa",
+        help="binaural: render with a measured HRTF from a SOFA (AES69) file instead of the head model (env HRTF_SOFA)",
+    )
+    p.add_argument(
         "--width",
         type=float,
         metavar="DEGREES",

@@ -27,6 +27,7 @@ from .binaural import BinauralRenderer
 from .decode import AudioSource, open_source
 from .encode import CODEC_MARGIN_DB, Encoder, check_format, output_rate
 from .errors import StorageError
+from .hrtf import load_sofa
 from .limiter import TruePeakLimiter
 from .logs import log
 from .loudness import LoudnessMeter
@@ -82,7 +83,8 @@ def normalisation_gain_db(measured_lufs: float, target_lufs: float) -> float:
 def make_spatializer(rate: int, settings: Settings, source_channels: int = 2) -> Spatializer:
     if settings.mode == "pan":
         return CircularPanner(rate, settings.period_s)
-    return BinauralRenderer(rate, settings.period_s, settings.width_deg, mono=source_channels == 1)
+    hrtf = load_sofa(Path(settings.hrtf), rate) if settings.hrtf else None
+    return BinauralRenderer(rate, settings.period_s, settings.width_deg, mono=source_channels == 1, hrtf=hrtf)
 
 
 def read_ahead(items: Iterator[T]) -> Iterator[T]:

@@ -46,15 +46,21 @@ class Spatializer(Protocol):
     def flush(self) -> np.ndarray: ...
 
 
+def grid_points(start: int, frames: int) -> np.ndarray:
+    """Absolute frame indices of the grid points that frames [start, start + frames) lie between."""
+    first = start // GRID
+    last = -(-(start + frames) // GRID)  # ceil
+    return np.arange(first, last + 1, dtype=np.float64) * GRID
+
+
 def on_grid(
     start: int, frames: int, rate: float, period_s: float, params: Callable[[np.ndarray], np.ndarray]
 ) -> np.ndarray:
     """Evaluate ``params(azimuth)`` (rows x points) every GRID frames on the absolute grid and
     interpolate linearly to frames [start, start + frames): the same value for a frame however the
     stream is cut."""
-    first = start // GRID
-    last = -(-(start + frames) // GRID)  # ceil
-    grid = np.arange(first, last + 1, dtype=np.float64) * GRID
+    grid = grid_points(start, frames)
+    first = int(grid[0]) // GRID
     at_grid = np.atleast_2d(params(azimuth(grid, rate, period_s))).astype(np.float32)
     # The grid is uniform: each cell of GRID frames is its left value plus a ramp towards the next.
     ramp = np.arange(GRID, dtype=np.float32) / GRID

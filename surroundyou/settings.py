@@ -28,6 +28,7 @@ ENV_INPUT_DIR = "INPUT_DIR"
 ENV_OUTPUT_DIR = "OUTPUT_DIR"
 ENV_PERIOD = "PERIOD_SECONDS"
 ENV_MODE = "SPATIAL_MODE"
+ENV_HRTF = "HRTF_SOFA"
 ENV_WIDTH = "WIDTH_DEGREES"
 ENV_REVERB = "REVERB_AMOUNT"
 ENV_TARGET_LUFS = "TARGET_LUFS"
@@ -47,7 +48,7 @@ LOG_FORMATS = ("auto", "json", "text")
 _QUALITY_RE = re.compile(r"^(V[0-9]|(32|40|48|56|64|80|96|112|128|160|192|224|256|320))$")
 
 # The fields that change the sound: they make the fingerprint stored with each output.
-DSP_FIELDS = ("mode", "width_deg", "period_s", "reverb", "target_lufs", "ceiling_dbtp", "quality")
+DSP_FIELDS = ("mode", "hrtf", "width_deg", "period_s", "reverb", "target_lufs", "ceiling_dbtp", "quality")
 
 T = TypeVar("T")
 
@@ -57,6 +58,7 @@ class Settings:
     """Everything one run needs to know; DSP fields feed the fingerprint."""
 
     mode: str = "binaural"
+    hrtf: str = ""  # a SOFA file; empty: the spherical-head model
     width_deg: float = 30.0
     period_s: float = 12.0
     reverb: float = 0.18
@@ -77,6 +79,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.hrtf and self.mode != "binaural":
+            raise UsageError("--hrtf renders binaurally: it cannot be combined with --mode pan")
         _check_range("--width", self.width_deg, WIDTH_RANGE, "degrees")
         _check_range("--period", self.period_s, PERIOD_RANGE, "s")
         _check_range("--reverb", self.reverb, REVERB_RANGE, "")
@@ -141,6 +145,7 @@ def build_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = Non
     d = Settings()
     return Settings(
         mode=_pick(flags.get("mode"), env, ENV_MODE, d.mode, str).lower(),
+        hrtf=str(_pick(flags.get("hrtf"), env, ENV_HRTF, d.hrtf, str)),
         width_deg=_pick(flags.get("width"), env, ENV_WIDTH, d.width_deg, float),
         period_s=_pick(flags.get("period"), env, ENV_PERIOD, d.period_s, float),
         reverb=_pick(flags.get("reverb"), env, ENV_REVERB, d.reverb, float),
