@@ -24,6 +24,7 @@ import math
 import numpy as np
 from scipy.signal import butter, freqz, lfilter, lfilter_zi
 
+from .delay import FixedDelay, LatencyTrim
 from .hrtf import Hrtf, HrtfSource
 from .motion import on_grid
 
@@ -182,8 +183,8 @@ class BinauralRenderer:
         self._bass = butter(2, BASS_HZ, fs=rate)
         bass_zi = lfilter_zi(*self._bass) * 0.0
         self._bass_zi = np.stack((bass_zi, bass_zi))
-        self._bass_hist = np.zeros((1, self.latency), dtype=np.float32)
-        self._to_skip = self.latency
+        self._bass_delay = FixedDelay(1, self.latency)
+        self._trim = LatencyTrim(self.latency)
 
     def process(self, block: np.ndarray) -> np.ndarray:
         n = block.shape[1]
@@ -197,15 +198,9 @@ class BinauralRenderer:
         for source, x in zip(self._sources, inputs, strict=True):
             out += source.process(x, self.position)
         # Centred bass, delayed like the earliest ear so that it stays in phase.
-        bass = np.concatenate((self._bass_hist, 0.5 * (lows[0:1] + lows[1:2])), axis=1)
-        self._bass_hist = bass[:, n:]
-        out += bass[:, :n]
+        out += self._bass_delay(0.5 * (lows[0:1] + lows[1:2]))
         self.position += n
-        if self._to_skip:
-            skip = min(self._to_skip, n)
-            self._to_skip -= skip
-            out = out[:, skip:]
-        return out
+        return self._trim(out)
 
     def flush(self) -> np.ndarray:
         """The frames still inside the delay line (call once, at the end)."""

@@ -19,6 +19,8 @@ import numpy as np
 from scipy.ndimage import minimum_filter1d
 from scipy.signal import firwin, upfirdn
 
+from .delay import FixedDelay, LatencyTrim
+
 OVERSAMPLE = 4
 TAPS_PER_PHASE = 12
 DETECT_DELAY = TAPS_PER_PHASE // 2  # frames the interpolated peaks lag the samples
@@ -58,8 +60,9 @@ class TruePeakLimiter:
         self._need_hist = np.ones(self.window - 1)  # past required gains
         self._avg_hist = np.ones(self.lookahead - 1)  # past held gains (for the average)
         self._gain_db = 0.0  # last output gain, for the release
-        self._audio_hist = np.zeros((channels, self.latency), dtype=np.float32)
-        self._to_skip = self.latency  # leading frames that are only latency
+        self._channels = channels
+        self._audio = FixedDelay(channels, self.latency)
+        self._trim = LatencyTrim(self.latency)
         self.max_reduction_db = 0.0
 
     def _required_gain(self, block: np.ndarray) -> np.ndarray:
@@ -107,15 +110,8 @@ class TruePeakLimiter:
         if n == 0:
             return block
         gain = self._gain(self._required_gain(block))
-        audio = np.concatenate((self._audio_hist, block), axis=1)
-        self._audio_hist = audio[:, n:]
-        out = audio[:, :n] * gain.astype(np.float32)
-        if self._to_skip:
-            skip = min(self._to_skip, n)
-            self._to_skip -= skip
-            out = out[:, skip:]
-        return out
+        return self._trim(self._audio(block) * gain.astype(np.float32))
 
     def flush(self) -> np.ndarray:
         """The frames still held by the look-ahead (call once, at the end)."""
-        return self.process(np.zeros((self._audio_hist.shape[0], self.latency), dtype=np.float32))
+        return self.process(np.zeros((self._channels, self.latency), dtype=np.float32))
