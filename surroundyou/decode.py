@@ -122,9 +122,26 @@ def open_source(path: Path, max_bytes: int) -> AudioSource:
             return PedalboardSource(path, kind)
         except InputError:
             raise
+        except HeaderLies as lie:
+            source = FfmpegSource(path, kind, max_seconds=lie.possible_s)
+            log.warning(
+                "%s: the header promises more than the file holds (%s): converting what is there", path.name, lie
+            )
+            return source
         except Exception as exc:  # noqa: BLE001 - an exotic codec inside a known container: let ffmpeg try
             log.debug("pedalboard cannot open %s (%s); trying ffmpeg", path.name, exc)
     return FfmpegSource(path, kind)
+
+
+_BYTES_PER_SAMPLE = {"int8": 1, "uint8": 1, "int16": 2, "int24": 3, "int32": 4, "float32": 4, "float64": 8}
+
+
+class HeaderLies(Exception):
+    """The header promises more audio than the file can hold: pedalboard would pad it with silence."""
+
+    def __init__(self, claimed_s: float, possible_s: float) -> None:
+        super().__init__(f"{claimed_s:.0f} s claimed, at most {possible_s:.1f} s present")
+        self.possible_s = possible_s
 
 
 class PedalboardSource:
@@ -132,9 +149,13 @@ class PedalboardSource:
 
     def __init__(self, path: Path, kind: str) -> None:
         self.path = path
+        size = path.stat().st_size
         with AudioFile(str(path)) as f:
             if f.frames == 0 or f.samplerate <= 0:
                 raise InputError(f"{path.name}: the {kind} file holds no audio frames")
+            width = _BYTES_PER_SAMPLE.get(str(f.file_dtype))
+            if kind in ("wav", "aiff") and width and f.frames * f.num_channels * width > size:
+                raise HeaderLies(f.duration, size / (f.samplerate * f.num_channels * width))
             self.info = SourceInfo(kind, "pedalboard", round(f.samplerate), f.num_channels, f.duration)
 
     def blocks(self, frames: int, rate: int) -> Iterator[np.ndarray]:
@@ -166,7 +187,8 @@ def _ffmpeg() -> str:
 class FfmpegSource:
     """Streaming decode through an ffmpeg subprocess writing f32le to a pipe."""
 
-    def __init__(self, path: Path, kind: str) -> None:
+    def __init__(self, path: Path, kind: str, max_seconds: float | None = None) -> None:
+        """``max_seconds``: what the file can hold at most, when its header is known to claim more."""
         self.path = path.resolve()  # absolute: a name cannot be read as an ffmpeg option or protocol
         _ffmpeg()
         if shutil.which("ffprobe") is None:
@@ -185,6 +207,8 @@ class FfmpegSource:
             seconds = 0.0
         if rate <= 0 or channels <= 0:
             raise InputError(f"{path.name}: audio stream without a sample rate or channels")
+        if max_seconds is not None:
+            seconds = min(seconds, max_seconds)
         self.info = SourceInfo(kind, "ffmpeg", rate, channels, seconds)
 
     def blocks(self, frames: int, rate: int) -> Iterator[np.ndarray]:

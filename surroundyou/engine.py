@@ -26,7 +26,7 @@ from . import allocator
 from .binaural import BinauralRenderer
 from .decode import AudioSource, open_source
 from .encode import CODEC_MARGIN_DB, Encoder, check_format, output_rate
-from .errors import StorageError
+from .errors import InputError, StorageError
 from .hrtf import load_sofa
 from .limiter import TruePeakLimiter
 from .logs import log
@@ -73,6 +73,10 @@ class Report:
         return self.input_seconds / self.processing_seconds if self.processing_seconds > 0 else math.inf
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
 def normalisation_gain_db(measured_lufs: float, target_lufs: float) -> float:
     """Gain to reach the target; 0 dB for silence or audio too short to measure."""
     if not math.isfinite(measured_lufs):
@@ -114,6 +118,7 @@ def _render(source: AudioSource, rate: int, settings: Settings, scratch: BinaryI
     meter = LoudnessMeter(rate)
     motion = MotionMeter(rate)
     expected = max(1.0, source.info.seconds * rate)
+    limit = settings.max_duration_s * rate  # headers can lie: the decoded length is checked too
     peak = 0.0
 
     def emit(mixed: np.ndarray) -> None:
@@ -142,6 +147,10 @@ def _render(source: AudioSource, rate: int, settings: Settings, scratch: BinaryI
                 wet_queue = np.concatenate((wet_queue, wet.result()), axis=1)
             mix(dry)
             progress(min(1.0, meter.frames / expected))
+            if meter.frames > limit:
+                raise InputError(
+                    f"decodes to more than the limit of {_duration(settings.max_duration_s)} (MAX_DURATION_SECONDS)"
+                )
     dry = spatial.flush()
     motion.add(dry)
     mix(dry)
@@ -249,6 +258,11 @@ def convert(src: Path, dst: Path, settings: Settings, progress: Progress | None 
     progress = progress or (lambda _: None)
     suffix = check_format(dst)
     source = open_source(src, settings.max_input_bytes)
+    if source.info.seconds > settings.max_duration_s:
+        raise InputError(
+            f"{src.name}: {_duration(source.info.seconds)} is over the limit of "
+            f"{_duration(settings.max_duration_s)} (MAX_DURATION_SECONDS)"
+        )
     rate = output_rate(suffix, source.info.rate)
     try:
         return _convert(source, dst, suffix, rate, settings, progress, started)

@@ -35,6 +35,7 @@ ENV_TARGET_LUFS = "TARGET_LUFS"
 ENV_CEILING = "CEILING_DBTP"
 ENV_QUALITY = "MP3_QUALITY"
 ENV_MAX_INPUT_BYTES = "MAX_INPUT_BYTES"
+ENV_MAX_DURATION = "MAX_DURATION_SECONDS"
 ENV_LOG_FORMAT = "LOG_FORMAT"
 
 PERIOD_RANGE = (2.0, 120.0)  # seconds per full circle
@@ -73,6 +74,7 @@ class Settings:
     input_prefix: str = "input/"
     output_prefix: str = "processed/"
     max_input_bytes: int = 2 * 1024**3
+    max_duration_s: float = 3 * 3600.0
     log_format: str = "auto"
     verbose: bool = False
 
@@ -95,6 +97,8 @@ class Settings:
             raise UsageError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}")
         if self.max_input_bytes <= 0:
             raise UsageError(f"MAX_INPUT_BYTES must be positive, got {self.max_input_bytes}")
+        if not self.max_duration_s > 0:
+            raise UsageError(f"MAX_DURATION_SECONDS must be positive, got {self.max_duration_s:g}")
         for name in ("input_prefix", "output_prefix"):
             prefix = getattr(self, name)
             if prefix and not prefix.endswith("/"):
@@ -160,6 +164,7 @@ def build_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = Non
         input_prefix=_pick(None, env, ENV_INPUT_PREFIX, d.input_prefix, str),
         output_prefix=_pick(None, env, ENV_OUTPUT_PREFIX, d.output_prefix, str),
         max_input_bytes=_pick(None, env, ENV_MAX_INPUT_BYTES, d.max_input_bytes, int),
+        max_duration_s=_pick(None, env, ENV_MAX_DURATION, d.max_duration_s, float),
         log_format=_pick(flags.get("log_format"), env, ENV_LOG_FORMAT, d.log_format, str).lower(),
         verbose=bool(flags.get("verbose")),
     )

@@ -26,6 +26,7 @@ from .errors import InputError, StorageError
 from .logs import log
 
 MAX_ATTEMPTS = 5
+MAX_KEY_BYTES = 1024
 DOWNLOAD_CHUNK = 1 << 20
 _SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,5}$")
 _MISSING = {"404", "403", "NoSuchKey", "NotFound", "AccessDenied"}
@@ -51,9 +52,16 @@ def output_key(key: str, input_prefix: str, output_prefix: str, suffix: str = ".
     rest = key[len(input_prefix) :]
     if not rest or rest.endswith("/"):
         raise InputError(f"object key {key!r} names a folder, not a file")
+    if any(ord(c) < 32 or ord(c) == 127 for c in key):
+        raise InputError(f"object key {key!r} contains control characters")
+    if any(part in (".", "..") for part in rest.split("/")):
+        raise InputError(f"object key {key!r} has '.' or '..' segments")
     folder, _, name = rest.rpartition("/")
     stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
-    return f"{output_prefix}{folder + '/' if folder else ''}{stem}{suffix}"
+    out = f"{output_prefix}{folder + '/' if folder else ''}{stem}{suffix}"
+    if len(out.encode("utf-8")) > MAX_KEY_BYTES:
+        raise InputError(f"the output key for {key[:40]!r}... would be over S3's {MAX_KEY_BYTES}-byte limit")
+    return out
 
 
 def local_suffix(key: str) -> str:

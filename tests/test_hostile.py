@@ -1,0 +1,202 @@
+"""Hostile and odd inputs, hostile object keys, and a short fuzz run: only documented errors, nothing left behind."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import struct
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from audio import decode, pink_noise, write
+from conftest import run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from surroundyou.decode import open_source
+from surroundyou.errors import InputError, UsageError
+from surroundyou.storage import MAX_KEY_BYTES, local_suffix, output_key
+
+RATE = 44100
+
+
+def _mp3(path: Path, seconds: float) -> bytes:
+    return write(path, pink_noise(seconds, RATE), quality="V2").read_bytes()
+
+
+def _claims(wav: bytes, data_bytes: int) -> bytes:
+    """The same WAV with a header that claims ``data_bytes`` of audio."""
+    out = bytearray(wav)
+    at = out.find(b"data")
+    out[at + 4 : at + 8] = struct.pack("<I", data_bytes)
+    out[4:8] = struct.pack("<I", min(0xFFFFFFFF, data_bytes + at))
+    return bytes(out)
+
+
+def _xing_claims(mp3: bytes, byte_count: int) -> bytes:
+    out = bytearray(mp3)
+    tag = max(out.find(b"Xing"), out.find(b"Info"))
+    flags = int.from_bytes(out[tag + 4 : tag + 8], "big")
+    at = tag + 8 + (4 if flags & 1 else 0)
+    out[at : at + 4] = byte_count.to_bytes(4, "big")
+    return bytes(out)
+
+
+def build_corpus(folder: Path, scratch: Path) -> tuple[dict[str, float], set[str]]:
+    """Writes the corpus; returns {good file: expected seconds} and the names that must fail."""
+    folder.mkdir()
+    mp3 = _mp3(scratch / "a.mp3", 4.0)
+    wav = write(scratch / "one.wav", pink_noise(1.0, RATE)).read_bytes()
+    files = {
+        "zero.mp3": b"",
+        "readme.mp3": b"This is not music.\n" * 50,
+        "page.mp3": b"<!DOCTYPE html><html><body>404</body></html>",
+        "truncated.mp3": mp3[:300],
+        "header-only.wav": wav[:44],
+        "half.mp3": mp3[: len(mp3) // 2],
+        "claims-gigabytes.wav": _claims(wav, 0xFFFFFFF0),
+        "claims-an-hour.wav": _claims(wav, 3600 * RATE * 4),
+        "claims-hours.mp3": _xing_claims(_mp3(scratch / "b.mp3", 1.0), 10**9),
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    write(folder / "silence.wav", np.zeros((2, RATE * 3), np.float32))
+    write(folder / "one-second.wav", pink_noise(1.0, RATE, seed=1))
+    write(folder / "8k-mono.wav", pink_noise(2.0, 8000, channels=1), rate=8000)
+    write(folder / "hires.flac", pink_noise(2.0, 96000), rate=96000, bit_depth=24)
+    write(folder / "six-channels.wav", pink_noise(2.0, RATE, channels=6))
+    write(folder / "ü ñ spaced name.wav", pink_noise(1.5, RATE, seed=2))
+    source = write(scratch / "src.wav", pink_noise(2.0, 48000, seed=3), rate=48000)
+    for name, args in (
+        ("vorbis-named.mp3", ["-c:a", "libvorbis", "-f", "ogg"]),
+        ("song.m4a", ["-c:a", "aac"]),
+        ("song.opus", ["-c:a", "libopus"]),
+    ):
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(source), *args, str(folder / name)], check=True)
+    good = {
+        "half.mp3": 2.0,
+        "claims-gigabytes.wav": 1.0,
+        "claims-an-hour.wav": 1.0,
+        "claims-hours.mp3": 1.0,
+        "silence.wav": 3.0,
+        "one-second.wav": 1.0,
+        "8k-mono.wav": 2.0,
+        "hires.flac": 2.0,
+        "six-channels.wav": 2.0,
+        "ü ñ spaced name.wav": 1.5,
+        "vorbis-named.mp3": 2.0,
+        "song.m4a": 2.0,
+        "song.opus": 2.0,
+    }
+    bad = {"zero.mp3", "readme.mp3", "page.mp3", "truncated.mp3", "header-only.wav"}
+    return good, bad
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+
+
+def test_hostile_corpus_converts_what_decodes_and_fails_the_rest_cleanly(tmp_path: Path) -> None:
+    corpus, out, scratch, tmp = tmp_path / "corpus", tmp_path / "out", tmp_path / "scratch", tmp_path / "tmp"
+    scratch.mkdir()
+    tmp.mkdir()
+    good, bad = build_corpus(corpus, scratch)
+    before = digests(corpus)
+    result = run_cli(
+        env={"INPUT_DIR": str(corpus), "OUTPUT_DIR": str(out), "TMPDIR": str(tmp), "REVERB_AMOUNT": "0"}, timeout=300
+    )
+    assert result.returncode == 3, result.stderr
+    assert f"{len(good)} converted, {len(bad)} failed" in result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert sorted(re.match(r"error: (.+?): ", line).group(1) for line in errors) == sorted(bad)
+    produced = {p.name for p in out.iterdir()}
+    assert produced == {f"{Path(name).stem}_8d.mp3" for name in good}  # nothing partial, nothing hidden
+    for name, seconds in good.items():
+        y, rate = decode(out / f"{Path(name).stem}_8d.mp3")
+        assert y.shape[0] == 2 and np.all(np.isfinite(y))
+        assert abs(y.shape[1] / rate - seconds) < 0.15, name  # no padded silence, nothing lost
+    assert digests(corpus) == before  # every input byte-identical
+    assert list(tmp.iterdir()) == []  # no temporary files left
+
+
+def test_duration_limit_is_checked_before_the_work(tmp_path: Path) -> None:
+    src = write(tmp_path / "long.wav", pink_noise(5.0, RATE))
+    result = run_cli(str(src), "-o", str(tmp_path / "out.mp3"), env={"MAX_DURATION_SECONDS": "2"})
+    assert result.returncode == 3
+    assert "5.0 s is over the limit of 2.0 s (MAX_DURATION_SECONDS)" in result.stderr
+    assert not (tmp_path / "out.mp3").exists()
+
+
+def test_size_limit_is_checked_before_the_work(tmp_path: Path) -> None:
+    src = write(tmp_path / "big.wav", pink_noise(2.0, RATE))
+    result = run_cli(str(src), "-o", str(tmp_path / "out.mp3"), env={"MAX_INPUT_BYTES": "1000"})
+    assert result.returncode == 3 and "over the limit of 1000 bytes (MAX_INPUT_BYTES)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "input/../secret.mp3",
+        "input/a/../../b.mp3",
+        "input/./x.mp3",
+        "input/a\x00b.mp3",
+        "input/line\nbreak.mp3",
+        "input/" + "x" * (MAX_KEY_BYTES - 6) + ".mp3",
+        "/input/a.mp3",
+        "processed/a.mp3",
+        "../input/a.mp3",
+    ],
+)
+def test_hostile_keys_are_refused(key: str) -> None:
+    with pytest.raises(InputError):
+        output_key(key, "input/", "processed/")
+
+
+def test_backslashes_and_odd_names_stay_inside_processed() -> None:
+    assert output_key("input/a\\..\\b.wav", "input/", "processed/") == "processed/a\\..\\b.mp3"
+    assert local_suffix("input/a\\..\\b.wav") == ".wav"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_fuzz_key_mapping_never_escapes(tail: str) -> None:
+    key = "input/" + tail
+    try:
+        out = output_key(key, "input/", "processed/")
+    except InputError:
+        return
+    assert out.startswith("processed/") and out.endswith(".mp3")
+    assert ".." not in out.split("/") and len(out.encode()) <= MAX_KEY_BYTES
+    assert not any(ord(c) < 32 for c in out)
+    assert re.fullmatch(r"(\.[a-z0-9]{1,5})?", local_suffix(key))
+
+
+HEADERS = [
+    b"",
+    b"RIFF\x24\x00\x00\x00WAVEfmt ",
+    b"ID3\x04\x00\x00\x00\x00\x00\x00",
+    b"\xff\xfb\x90\x44",
+    b"fLaC",
+    b"OggS\x00\x02",
+    b"FORM\x00\x00\x00\x20AIFF",
+    b"\x00\x00\x00\x20ftypM4A ",
+]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(HEADERS), st.binary(max_size=2048))
+def test_fuzz_decoding_raises_only_documented_errors(tmp_path: Path, header: bytes, body: bytes) -> None:
+    path = tmp_path / f"fuzz-{os.urandom(4).hex()}.bin"
+    path.write_bytes(header + body)
+    try:
+        source = open_source(path, 1 << 30)
+        for _ in source.blocks(4096, 44100):
+            pass
+    except (InputError, UsageError):
+        pass
+    finally:
+        path.unlink()
