@@ -13,12 +13,14 @@ from pathlib import Path
 
 from . import __version__
 from .engine import Progress, convert
-from .errors import InputError
+from .errors import InputError, StorageError
 from .logs import event
 from .settings import Settings
 from .storage import (
+    ExistingOutput,
+    WriteConflict,
     download,
-    existing_metadata,
+    existing_output,
     local_suffix,
     locate,
     make_client,
@@ -26,6 +28,8 @@ from .storage import (
     output_key,
     upload,
 )
+
+UPLOAD_RACES = 3  # conditional writes to try before giving up
 
 
 def run_cloud(settings: Settings, progress: Progress | None = None) -> None:
@@ -46,16 +50,27 @@ def run_cloud(settings: Settings, progress: Progress | None = None) -> None:
     if obj.size > settings.max_input_bytes:
         raise InputError(f"{obj.key}: {obj.size} bytes is over the limit of {settings.max_input_bytes} bytes")
     fingerprint = settings.fingerprint()
-    previous = existing_metadata(client, bucket, out_key)
-    if previous and previous.get("source-etag") == obj.etag and previous.get("settings") == fingerprint:
+
+    def up_to_date(existing: ExistingOutput | None) -> bool:
+        return bool(
+            existing
+            and existing.metadata.get("source-etag") == obj.etag
+            and existing.metadata.get("settings") == fingerprint
+        )
+
+    def skipped(why: str) -> None:
         event(
             "skipped",
-            f"s3://{bucket}/{out_key} is already up to date with this source and settings",
+            f"s3://{bucket}/{out_key}: {why}",
             bucket=bucket,
             key=obj.key,
             output_key=out_key,
             status="skipped",
         )
+
+    previous = existing_output(client, bucket, out_key)
+    if up_to_date(previous):
+        skipped("already up to date with this source and settings")
         return
     with tempfile.TemporaryDirectory(prefix="surroundyou-") as work:
         src = Path(work) / f"source{local_suffix(obj.key)}"
@@ -68,7 +83,21 @@ def run_cloud(settings: Settings, progress: Progress | None = None) -> None:
             "settings": fingerprint,
             "surroundyou-version": __version__,
         }
-        upload(client, bucket, out_key, dst, metadata)
+        # Conditional writes: of several workers on one key, exactly one output lands.
+        for _ in range(UPLOAD_RACES):
+            try:
+                upload(client, bucket, out_key, dst, metadata, previous.etag if previous else None)
+                break
+            except WriteConflict:
+                previous = existing_output(client, bucket, out_key)
+                if up_to_date(previous):
+                    skipped("another worker wrote it first from the same source and settings")
+                    return
+                if locate(client, bucket, obj.key).etag != obj.etag:
+                    skipped("the source was replaced meanwhile; its own event converts it")
+                    return
+        else:
+            raise StorageError(f"s3://{bucket}/{out_key} kept changing under {UPLOAD_RACES} conditional writes")
     total = time.perf_counter() - started
     event(
         "converted",

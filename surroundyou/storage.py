@@ -17,8 +17,6 @@ from typing import Any
 from urllib.parse import quote, unquote_plus
 
 import boto3
-from boto3.exceptions import S3UploadFailedError
-from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -108,10 +106,21 @@ def locate(client: Any, bucket: str, key: str) -> SourceObject:
     raise StorageError(f"s3://{bucket}: no object {tried} (missing, or not readable by this role)")
 
 
-def existing_metadata(client: Any, bucket: str, key: str) -> Mapping[str, str] | None:
-    """Metadata of an existing output, or None if there is none."""
+@dataclass(frozen=True)
+class ExistingOutput:
+    etag: str
+    metadata: Mapping[str, str]
+
+
+class WriteConflict(Exception):
+    """A conditional write lost: another writer changed the output key first."""
+
+
+def existing_output(client: Any, bucket: str, key: str) -> ExistingOutput | None:
+    """The output already under ``key``, or None if there is none."""
     try:
-        return client.head_object(Bucket=bucket, Key=key).get("Metadata", {})
+        head = client.head_object(Bucket=bucket, Key=key)
+        return ExistingOutput(head["ETag"], head.get("Metadata", {}))
     except ClientError as exc:
         if _code(exc) in _MISSING:
             return None
@@ -141,12 +150,29 @@ def download(client: Any, bucket: str, obj: SourceObject, dest: Path) -> None:
             log.warning("download of %s interrupted (%s); retrying (%d/%d)", obj.key, exc, attempt, MAX_ATTEMPTS)
 
 
-def upload(client: Any, bucket: str, key: str, path: Path, metadata: Mapping[str, str]) -> None:
-    """Upload atomically: S3 shows the object only once the whole upload completed."""
-    extra = {"ContentType": "audio/mpeg", "Metadata": dict(metadata), "ChecksumAlgorithm": "SHA256"}
+def upload(client: Any, bucket: str, key: str, path: Path, metadata: Mapping[str, str], replaces: str | None) -> None:
+    """One conditional PUT, streamed from disk (S3 takes up to 5 GB so): the object appears whole or not at all.
+
+    ``replaces``: the ETag of the output being replaced, or None if there was none. If another
+    writer changed the key since it was read, S3 answers 412 and WriteConflict is raised.
+    """
+    condition = {"IfMatch": replaces} if replaces else {"IfNoneMatch": "*"}
     try:
-        client.upload_file(str(path), bucket, key, ExtraArgs=extra, Config=TransferConfig())
-    except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
+        with path.open("rb") as body:
+            client.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=body,
+                ContentType="audio/mpeg",
+                Metadata=dict(metadata),
+                ChecksumAlgorithm="SHA256",
+                **condition,
+            )
+    except ClientError as exc:
+        if _code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+            raise WriteConflict(key) from None
+        raise _error("uploading", bucket, key, exc) from None
+    except BotoCoreError as exc:
         raise _error("uploading", bucket, key, exc) from None
 
 
