@@ -101,6 +101,12 @@ def parser() -> argparse.ArgumentParser:
         help=f"MP3 quality: V0..V9 (VBR) or a CBR bitrate in kbps (default {D.quality}, env MP3_QUALITY)",
     )
     p.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help=f"local mode: convert N files at once, one process each (default {D.jobs}, env JOBS)",
+    )
+    p.add_argument(
         "--plot",
         type=Path,
         metavar="FILE.png",
@@ -159,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = build_settings(vars(args))
         json_lines = settings.log_format == "json" or (settings.log_format == "auto" and settings.cloud)
         setup(json_lines=json_lines, verbose=verbose)
-        show_bars = not json_lines and sys.stderr.isatty()
+        show_bars = not json_lines and sys.stderr.isatty() and settings.jobs == 1
 
         def bars(label: str) -> ProgressBar:
             return _Bar(label, show_bars)

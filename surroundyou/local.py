@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
+import signal
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,8 +13,8 @@ from pathlib import Path
 from .demo import write_demo
 from .encode import FORMATS
 from .engine import Report, convert
-from .errors import EXIT_OK, InputError, SurroundError, UsageError
-from .logs import event
+from .errors import EXIT_OK, InputError, Stopped, SurroundError, UsageError
+from .logs import JsonFormatter, event, log, setup
 from .settings import ENV_INPUT_DIR, Settings
 
 # Extensions picked up in folder mode; content decides how each is decoded.
@@ -104,27 +106,83 @@ def convert_one(src: Path, dst: Path, settings: Settings, bars: ProgressFactory,
     return report
 
 
+def _no_bar(_label: str) -> ProgressBar:
+    return ProgressBar()
+
+
+_busy = False  # in a pool worker: a conversion is under way
+
+
+def _worker_init(json_lines: bool, verbose: bool) -> None:
+    """In each pool worker: the parent's logging, and SIGTERM as a clean stop (temporary files removed)."""
+
+    def stop(signum: int, _frame: object) -> None:
+        if _busy:
+            raise Stopped(signum)  # unwinds the conversion, removing its temporary files
+        raise SystemExit(128 + signum)  # idle: nothing to clean up
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
+    setup(json_lines, verbose)
+
+
+def _convert_in_worker(job: tuple[Path, Path, Settings]) -> tuple[Path, int, str]:
+    """(input, exit code, error message) for one conversion in a pool worker."""
+    global _busy
+    src, dst, settings = job
+    _busy = True
+    try:
+        convert_one(src, dst, settings, _no_bar)
+        return src, EXIT_OK, ""
+    except SurroundError as exc:
+        return src, exc.exit_code, str(exc)
+    except Stopped as stop:
+        raise SystemExit(stop.exit_code) from None  # exits the worker quietly, after the cleanup above
+    finally:
+        _busy = False
+
+
 def convert_many(
-    pairs: Sequence[tuple[Path, Path]], settings: Settings, bars: ProgressFactory, plot: Path | None = None
+    pairs: Sequence[tuple[Path, Path]],
+    settings: Settings,
+    bars: ProgressFactory,
+    plot: Path | None = None,
+    skipped: Sequence[Path] = (),
 ) -> int:
-    """Convert each pair, going on after failures; returns the exit code."""
+    """Convert each pair (on ``settings.jobs`` processes), going on after failures; returns the exit code."""
     if plot is not None and len(pairs) != 1:
         raise UsageError(f"--plot draws one conversion, but there are {len(pairs)} inputs: name one")
-    failures: list[SurroundError] = []
-    for src, dst in pairs:
-        try:
-            convert_one(src, dst, settings, bars, plot)
-        except SurroundError as exc:
-            failures.append(exc)
-            event("failed", str(exc), logging.ERROR, input=str(src), status="failed", exit_code=exc.exit_code)
-    if len(pairs) > 1:
+    for path in skipped:
+        event("skipped", f"skipped {path.name}: not an audio file name", input=str(path), status="skipped")
+    codes: list[int] = []
+    if settings.jobs > 1 and len(pairs) > 1:
+        context = multiprocessing.get_context("spawn")  # no forked copies of threads or locks
+        json_lines = any(isinstance(h.formatter, JsonFormatter) for h in log.handlers)
+        jobs = [(src, dst, settings) for src, dst in pairs]
+        # Leaving the with-block (also on a stop) terminates the workers, which clean up on SIGTERM.
+        with context.Pool(min(settings.jobs, len(pairs)), _worker_init, (json_lines, settings.verbose)) as pool:
+            for src, code, message in pool.imap_unordered(_convert_in_worker, jobs):
+                if code != EXIT_OK:
+                    event("failed", message, logging.ERROR, input=str(src), status="failed", exit_code=code)
+                codes.append(code)
+    else:
+        for src, dst in pairs:
+            try:
+                convert_one(src, dst, settings, bars, plot)
+                codes.append(EXIT_OK)
+            except SurroundError as exc:
+                codes.append(exc.exit_code)
+                event("failed", str(exc), logging.ERROR, input=str(src), status="failed", exit_code=exc.exit_code)
+    failed = sum(code != EXIT_OK for code in codes)
+    if len(pairs) + len(skipped) > 1:
         event(
             "summary",
-            f"{len(pairs) - len(failures)} converted, {len(failures)} failed",
-            converted=len(pairs) - len(failures),
-            failed=len(failures),
+            f"{len(pairs) - failed} converted, {len(skipped)} skipped, {failed} failed",
+            converted=len(pairs) - failed,
+            skipped=len(skipped),
+            failed=failed,
         )
-    return max((f.exit_code for f in failures), default=EXIT_OK)
+    return max(codes, default=EXIT_OK)
 
 
 def run_folder(settings: Settings, bars: ProgressFactory, plot: Path | None = None) -> int:
@@ -135,10 +193,11 @@ def run_folder(settings: Settings, bars: ProgressFactory, plot: Path | None = No
             f"set {ENV_INPUT_DIR}, or try --demo"
         )
     inputs = find_inputs(folder)
+    others = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p not in inputs)
     if not inputs:
         raise UsageError(f"no audio files in {folder}/ (looked for {', '.join(sorted(AUDIO_SUFFIXES))}); try --demo")
     pairs = [(src, settings.output_dir / f"{src.stem}{OUTPUT_SUFFIX}.mp3") for src in inputs]
-    return convert_many(pairs, settings, bars, plot)
+    return convert_many(pairs, settings, bars, plot, skipped=others)
 
 
 def run_files(

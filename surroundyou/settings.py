@@ -37,6 +37,7 @@ ENV_QUALITY = "MP3_QUALITY"
 ENV_MAX_INPUT_BYTES = "MAX_INPUT_BYTES"
 ENV_MAX_DURATION = "MAX_DURATION_SECONDS"
 ENV_LOG_FORMAT = "LOG_FORMAT"
+ENV_JOBS = "JOBS"
 
 PERIOD_RANGE = (2.0, 120.0)  # seconds per full circle
 MODES = ("binaural", "pan")
@@ -76,6 +77,7 @@ class Settings:
     max_input_bytes: int = 2 * 1024**3
     max_duration_s: float = 3 * 3600.0
     log_format: str = "auto"
+    jobs: int = 1  # local mode: files converted at once, one process each
     verbose: bool = False
 
     def __post_init__(self) -> None:
@@ -93,6 +95,7 @@ class Settings:
             raise UsageError(
                 f"--quality must be V0..V9 (VBR) or a CBR bitrate in kbps such as 192 or 320, got {self.quality!r}"
             )
+        _check_range("--jobs", self.jobs, (1, 64), "processes")
         if self.log_format not in LOG_FORMATS:
             raise UsageError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}")
         if self.max_input_bytes <= 0:
@@ -167,4 +170,5 @@ def build_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = Non
         max_duration_s=_pick(None, env, ENV_MAX_DURATION, d.max_duration_s, float),
         log_format=_pick(flags.get("log_format"), env, ENV_LOG_FORMAT, d.log_format, str).lower(),
         verbose=bool(flags.get("verbose")),
+        jobs=_pick(flags.get("jobs"), env, ENV_JOBS, d.jobs, int),
     )

@@ -54,7 +54,8 @@ def test_folder_mode_converts_every_song_and_reports_failures(tmp_path: Path) ->
     for name in outputs:
         y, _ = decode(tmp_path / "out" / "nested" / name)
         assert y.shape[0] == 2 and np.all(np.isfinite(y))
-    assert "2 converted, 1 failed" in result.stderr
+    assert "2 converted, 1 skipped, 1 failed" in result.stderr
+    assert "skipped notes.txt: not an audio file name" in result.stderr
     assert "broken.mp3: not audio" in result.stderr
     assert {p.name: digest(p) for p in songs.iterdir()} == before  # inputs untouched
 
