@@ -30,12 +30,17 @@ _SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,5}$")
 _MISSING = {"404", "403", "NoSuchKey", "NotFound", "AccessDenied"}
 
 
+def max_attempts() -> int:
+    """Attempts per S3 call: AWS_MAX_ATTEMPTS wins, as it would without an explicit retry configuration."""
+    return int(os.environ.get("AWS_MAX_ATTEMPTS") or MAX_ATTEMPTS)
+
+
 def make_client(service: str = "s3", region: str | None = None) -> Any:
     """Every boto3 client comes from here (the worker's and infra/deploy.py's)."""
     # botocore reads AWS_DEFAULT_REGION; Fargate and other SDKs set AWS_REGION.
     session = boto3.session.Session(region_name=region or os.environ.get("AWS_REGION") or None)
     config = Config(
-        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        retries={"mode": os.environ.get("AWS_RETRY_MODE") or "standard", "max_attempts": max_attempts()},
         connect_timeout=10,
         read_timeout=60,
         user_agent_extra="surroundyou",
@@ -134,7 +139,8 @@ def download(client: Any, bucket: str, obj: SourceObject, dest: Path) -> None:
 
     botocore retries failed requests; a body cut off midway is retried here.
     """
-    for attempt in range(1, MAX_ATTEMPTS + 1):
+    attempts = max_attempts()
+    for attempt in range(1, attempts + 1):
         try:
             response = client.get_object(Bucket=bucket, Key=obj.key, IfMatch=obj.etag, ChecksumMode="ENABLED")
             with dest.open("wb") as out:
@@ -145,9 +151,9 @@ def download(client: Any, bucket: str, obj: SourceObject, dest: Path) -> None:
         except ClientError as exc:
             raise _error("downloading", bucket, obj.key, exc) from None
         except (BotoCoreError, OSError, StorageError) as exc:
-            if attempt == MAX_ATTEMPTS:
+            if attempt == attempts:
                 raise _error("downloading", bucket, obj.key, exc) from None
-            log.warning("download of %s interrupted (%s); retrying (%d/%d)", obj.key, exc, attempt, MAX_ATTEMPTS)
+            log.warning("download of %s interrupted (%s); retrying (%d/%d)", obj.key, exc, attempt, attempts)
 
 
 def upload(client: Any, bucket: str, key: str, path: Path, metadata: Mapping[str, str], replaces: str | None) -> None:

@@ -1,0 +1,96 @@
+"""Storage faults between the worker and S3 (moto over HTTP, through a fault-injecting proxy)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from audio import pink_noise, write
+from conftest import run_cli
+from faults import FaultProxy
+
+KEY = "input/song.mp3"
+
+
+def _song(client, bucket: str, tmp_path: Path) -> bytes:
+    data = write(tmp_path / "s.mp3", pink_noise(4.0, 44100), quality="V2").read_bytes()
+    client.put_object(Bucket=bucket, Key=KEY, Body=data)
+    return data
+
+
+def _run(env: dict[str, str], proxy: FaultProxy, bucket: str, attempts: int):
+    return run_cli(
+        env={
+            **env,
+            "AWS_ENDPOINT_URL": proxy.url,
+            "AWS_MAX_ATTEMPTS": str(attempts),
+            "S3_BUCKET": bucket,
+            "S3_KEY": KEY,
+        },
+        timeout=180,
+    )
+
+
+def test_transient_faults_are_retried_and_the_run_succeeds(s3, moto_server: str, tmp_path: Path) -> None:
+    client, bucket, env = s3
+    source = _song(client, bucket, tmp_path)
+    rotation = ["503", "500", "reset"]
+
+    def first_attempt_fails(method: str, path: str, attempt: int) -> str:
+        if attempt > 1:
+            return "pass"
+        if method == "GET" and path.endswith("song.mp3") and "/input/" in path:
+            return "cut"  # the download breaks off halfway
+        return rotation[hash((method, path)) % 3]
+
+    with FaultProxy(moto_server, first_attempt_fails) as proxy:
+        result = _run(env, proxy, bucket, attempts=4)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stderr.strip().splitlines()[-1])["status"] == "converted"
+    assert proxy.injected["cut"] == 1 and sum(proxy.injected.values()) >= 4
+    assert client.head_object(Bucket=bucket, Key="processed/song.mp3")["ContentLength"] > 10_000
+    assert client.get_object(Bucket=bucket, Key=KEY)["Body"].read() == source
+
+
+def test_a_persistently_failing_upload_exits_4_and_leaves_nothing(s3, moto_server: str, tmp_path: Path) -> None:
+    client, bucket, env = s3
+    _song(client, bucket, tmp_path)
+
+    def uploads_fail(method: str, path: str, attempt: int) -> str:
+        return "500" if method == "PUT" and "/processed/" in path else "pass"
+
+    with FaultProxy(moto_server, uploads_fail) as proxy:
+        result = _run(env, proxy, bucket, attempts=3)
+    assert result.returncode == 4, result.stderr
+    record = json.loads(result.stderr.strip().splitlines()[-1])
+    assert record["status"] == "failed" and "uploading" in record["message"] and "InternalError" in record["message"]
+    assert proxy.injected["500"] >= 3  # it was retried before giving up
+    assert client.list_objects_v2(Bucket=bucket, Prefix="processed/")["KeyCount"] == 0
+
+
+def test_a_download_that_always_breaks_off_exits_4(s3, moto_server: str, tmp_path: Path) -> None:
+    client, bucket, env = s3
+    _song(client, bucket, tmp_path)
+
+    def downloads_cut(method: str, path: str, attempt: int) -> str:
+        return "cut" if method == "GET" and "/input/" in path else "pass"
+
+    with FaultProxy(moto_server, downloads_cut) as proxy:
+        result = _run(env, proxy, bucket, attempts=3)
+    assert result.returncode == 4, result.stderr
+    assert "downloading" in json.loads(result.stderr.strip().splitlines()[-1])["message"]
+    assert proxy.injected["cut"] >= 3
+    assert client.list_objects_v2(Bucket=bucket, Prefix="processed/")["KeyCount"] == 0
+
+
+def test_throttling_on_every_first_try_of_the_duplicate_check(s3, moto_server: str, tmp_path: Path) -> None:
+    client, bucket, env = s3
+    _song(client, bucket, tmp_path)
+
+    def throttle_heads(method: str, path: str, attempt: int) -> str:
+        return "503" if method == "HEAD" and attempt == 1 else "pass"
+
+    with FaultProxy(moto_server, throttle_heads) as proxy:
+        result = _run(env, proxy, bucket, attempts=3)
+    assert result.returncode == 0, result.stderr
+    assert proxy.injected["503"] >= 2
