@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from audio import pink_noise, write
 from conftest import run_cli
 from faults import FaultProxy
@@ -52,34 +53,30 @@ def test_transient_faults_are_retried_and_the_run_succeeds(s3, moto_server: str,
     assert client.get_object(Bucket=bucket, Key=KEY)["Body"].read() == source
 
 
-def test_a_persistently_failing_upload_exits_4_and_leaves_nothing(s3, moto_server: str, tmp_path: Path) -> None:
+def _uploads_fail(method: str, path: str, attempt: int) -> str:
+    return "500" if method == "PUT" and "/processed/" in path else "pass"
+
+
+def _downloads_break_off(method: str, path: str, attempt: int) -> str:
+    return "cut" if method == "GET" and "/input/" in path else "pass"
+
+
+@pytest.mark.parametrize(
+    ("plan", "fault", "stage", "detail"),
+    [(_uploads_fail, "500", "uploading", "InternalError"), (_downloads_break_off, "cut", "downloading", "bytes")],
+    ids=["every upload fails", "every download breaks off"],
+)
+def test_persistent_faults_exit_4_and_leave_nothing(
+    s3, moto_server: str, tmp_path: Path, plan, fault: str, stage: str
+) -> None:
     client, bucket, env = s3
     _song(client, bucket, tmp_path)
-
-    def uploads_fail(method: str, path: str, attempt: int) -> str:
-        return "500" if method == "PUT" and "/processed/" in path else "pass"
-
-    with FaultProxy(moto_server, uploads_fail) as proxy:
+    with FaultProxy(moto_server, plan) as proxy:
         result = _run(env, proxy, bucket, attempts=3)
     assert result.returncode == 4, result.stderr
     record = json.loads(result.stderr.strip().splitlines()[-1])
-    assert record["status"] == "failed" and "uploading" in record["message"] and "InternalError" in record["message"]
-    assert proxy.injected["500"] >= 3  # it was retried before giving up
-    assert client.list_objects_v2(Bucket=bucket, Prefix="processed/")["KeyCount"] == 0
-
-
-def test_a_download_that_always_breaks_off_exits_4(s3, moto_server: str, tmp_path: Path) -> None:
-    client, bucket, env = s3
-    _song(client, bucket, tmp_path)
-
-    def downloads_cut(method: str, path: str, attempt: int) -> str:
-        return "cut" if method == "GET" and "/input/" in path else "pass"
-
-    with FaultProxy(moto_server, downloads_cut) as proxy:
-        result = _run(env, proxy, bucket, attempts=3)
-    assert result.returncode == 4, result.stderr
-    assert "downloading" in json.loads(result.stderr.strip().splitlines()[-1])["message"]
-    assert proxy.injected["cut"] >= 3
+    assert record["status"] == "failed" and stage in record["message"] and detail in record["message"]
+    assert proxy.injected[fault] >= 3  # it was retried before giving up
     assert client.list_objects_v2(Bucket=bucket, Prefix="processed/")["KeyCount"] == 0
 
 
