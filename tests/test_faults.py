@@ -67,7 +67,7 @@ def _downloads_break_off(method: str, path: str, attempt: int) -> str:
     ids=["every upload fails", "every download breaks off"],
 )
 def test_persistent_faults_exit_4_and_leave_nothing(
-    s3, moto_server: str, tmp_path: Path, plan, fault: str, stage: str
+    s3, moto_server: str, tmp_path: Path, plan, fault: str, stage: str, detail: str
 ) -> None:
     client, bucket, env = s3
     _song(client, bucket, tmp_path)
