@@ -22,8 +22,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import InputError, StorageError
 from .logs import log
+from .settings import ENV_S3_READ_TIMEOUT
 
 MAX_ATTEMPTS = 5
+READ_TIMEOUT_S = 60.0
 MAX_KEY_BYTES = 1024
 DOWNLOAD_CHUNK = 1 << 20
 _SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,5}$")
@@ -42,7 +44,7 @@ def make_client(service: str = "s3", region: str | None = None) -> Any:
     config = Config(
         retries={"mode": os.environ.get("AWS_RETRY_MODE") or "standard", "max_attempts": max_attempts()},
         connect_timeout=10,
-        read_timeout=60,
+        read_timeout=float(os.environ.get(ENV_S3_READ_TIMEOUT) or READ_TIMEOUT_S),
         user_agent_extra="surroundyou",
     )
     return session.client(service, config=config)

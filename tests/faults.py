@@ -2,8 +2,9 @@
 
 ``plan(method, path, attempt)`` decides each request's fate, ``attempt`` counting
 the requests for the same method and path: "pass", "503" (SlowDown), "500"
-(InternalError), "reset" (the connection is dropped without an answer) or "cut"
-(the answer's body stops halfway).
+(InternalError), "reset" (the connection is dropped without an answer), "cut"
+(the answer's body stops halfway) or "stall" (no answer for ``stall_s`` seconds,
+longer than the client's read timeout).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import http.client
 import socket
 import struct
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,8 +27,9 @@ _ERRORS = {
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, plan: Plan) -> None:
+    def __init__(self, upstream: str, plan: Plan, stall_s: float = 3.0) -> None:
         self.upstream = urlsplit(upstream)
+        self.stall_s = stall_s
         self.plan = plan
         self.attempts: Counter[tuple[str, str]] = Counter()
         self.injected: Counter[str] = Counter()
@@ -48,6 +51,10 @@ class FaultProxy:
                     action = proxy.plan(self.command, path, proxy.attempts[(self.command, path)])
                     if action != "pass":
                         proxy.injected[action] += 1
+                if action == "stall":
+                    time.sleep(proxy.stall_s)  # the client has given up by now
+                    self.close_connection = True
+                    return
                 if action == "reset":
                     self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     self.connection.close()

@@ -19,12 +19,13 @@ def _song(client, bucket: str, tmp_path: Path) -> bytes:
     return data
 
 
-def _run(env: dict[str, str], proxy: FaultProxy, bucket: str, attempts: int):
+def _run(env: dict[str, str], proxy: FaultProxy, bucket: str, attempts: int, read_timeout: float = 60):
     return run_cli(
         env={
             **env,
             "AWS_ENDPOINT_URL": proxy.url,
             "AWS_MAX_ATTEMPTS": str(attempts),
+            "S3_READ_TIMEOUT_SECONDS": str(read_timeout),
             "S3_BUCKET": bucket,
             "S3_KEY": KEY,
         },
@@ -91,3 +92,17 @@ def test_throttling_on_every_first_try_of_the_duplicate_check(s3, moto_server: s
         result = _run(env, proxy, bucket, attempts=3)
     assert result.returncode == 0, result.stderr
     assert proxy.injected["503"] >= 2
+
+
+def test_timeouts_are_retried(s3, moto_server: str, tmp_path: Path) -> None:
+    client, bucket, env = s3
+    _song(client, bucket, tmp_path)
+
+    def first_try_stalls(method: str, path: str, attempt: int) -> str:
+        return "stall" if attempt == 1 and method in ("HEAD", "GET", "PUT") else "pass"
+
+    with FaultProxy(moto_server, first_try_stalls, stall_s=2.5) as proxy:
+        result = _run(env, proxy, bucket, attempts=3, read_timeout=1.0)
+    assert result.returncode == 0, result.stderr
+    assert proxy.injected["stall"] >= 3  # the source check, the download, the output check, the upload
+    assert client.head_object(Bucket=bucket, Key="processed/song.mp3")["ContentLength"] > 10_000
