@@ -29,5 +29,10 @@ ENV INPUT_DIR=/input \
     OUTPUT_DIR=/output \
     TMPDIR=/tmp
 
+# The only writable place a run needs besides /output: on ECS the task mounts its ephemeral
+# storage here (readonlyRootFilesystem), and declaring the volume carries /tmp's
+# world-writable, sticky permissions into it; locally: docker run --read-only --tmpfs /tmp.
+VOLUME ["/tmp"]
+
 # Exec form: Python is PID 1 and receives SIGTERM from ECS directly.
 ENTRYPOINT ["python", "/app/process_audio.py"]

@@ -100,6 +100,13 @@ def fargate_problems(task: dict[str, Any]) -> list[str]:
             found.append(f"{name}: stopTimeout over 120 s")
         if container.get("user") in (None, "0", "root"):
             found.append(f"{name}: runs as root")
+        volumes = {v["name"] for v in task.get("volumes", [])}
+        writable = {m["containerPath"] for m in container.get("mountPoints", []) if not m.get("readOnly")}
+        for mount in container.get("mountPoints", []):
+            if mount["sourceVolume"] not in volumes:
+                found.append(f"{name}: mount point uses undefined volume {mount['sourceVolume']!r}")
+        if container.get("readonlyRootFilesystem") and "/tmp" not in writable:
+            found.append(f"{name}: a read-only root filesystem needs a writable volume at /tmp")
         logging = container.get("logConfiguration", {})
         if logging.get("logDriver") == "awslogs" and "awslogs-stream-prefix" not in logging.get("options", {}):
             found.append(f"{name}: awslogs-stream-prefix is required on Fargate")

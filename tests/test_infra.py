@@ -118,6 +118,8 @@ def test_task_definition_follows_the_fargate_rules() -> None:
     container = task["containerDefinitions"][0]
     assert container["user"] == "10001"  # the Dockerfile's non-root user
     assert container["name"] == "worker"
+    assert container["readonlyRootFilesystem"] is True  # writable: only /tmp, on the task's ephemeral storage
+    assert 'VOLUME ["/tmp"]' in (ROOT / "Dockerfile").read_text()  # so /tmp keeps its permissions in the volume
 
 
 def _set(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
@@ -178,6 +180,8 @@ def test_the_validator_rejects_broken_variants(
         ("containerDefinitions.0.user", "root", "root"),
         ("executionRoleArn", _DELETE, "execution role"),
         ("networkMode", "bridge", "awsvpc"),
+        ("volumes", [], "undefined volume"),
+        ("containerDefinitions.0.mountPoints", [], "writable volume at /tmp"),
     ],
 )
 def test_fargate_rules_reject_broken_variants(path: str, value: Any, hint: str | None) -> None:
