@@ -116,10 +116,21 @@ def test_key_outside_the_input_prefix_is_refused(s3, tmp_path: Path) -> None:
     assert client.list_objects_v2(Bucket=bucket, Prefix="processed/")["KeyCount"] == 0
 
 
-def test_credentials_never_reach_the_logs(s3, tmp_path: Path) -> None:
+@pytest.mark.parametrize("key", ["input/song.mp3", "input/missing.mp3"], ids=["success", "failure"])
+def test_credentials_never_reach_the_logs(s3, tmp_path: Path, key: str) -> None:
     client, bucket, env = s3
     put_song(client, bucket, "input/song.mp3", tmp_path)
-    secret_env = {**env, "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "FAKE-SESSION-TOKEN-1234"}
-    result = run_worker(secret_env, bucket, "input/song.mp3", LOG_FORMAT="json")
-    assert result.returncode == 0, result.stderr
-    assert "FAKE-SESSION-TOKEN" not in result.stderr + result.stdout
+    fake = {
+        "AWS_ACCESS_KEY_ID": "AKIAFAKEKEYID0000001",
+        "AWS_SECRET_ACCESS_KEY": "fakeSecret/DoNotLog+0000000000000000001",
+        "AWS_SESSION_TOKEN": "FAKE-SESSION-TOKEN-1234",
+    }
+    result = run_worker(
+        {**env, **fake},
+        bucket,
+        key,
+        LOG_FORMAT="json",
+    )
+    assert result.returncode == (0 if key.endswith("song.mp3") else 4), result.stderr
+    for value in fake.values():
+        assert value not in result.stderr + result.stdout
