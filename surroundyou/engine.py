@@ -28,7 +28,7 @@ from .decode import AudioSource, open_source
 from .encode import CODEC_MARGIN_DB, Encoder, check_format, output_rate
 from .errors import InputError, StorageError
 from .hrtf import load_sofa
-from .limiter import TruePeakLimiter
+from .limiter import WORST_GAIN, TruePeakLimiter
 from .logs import log
 from .loudness import LoudnessMeter
 from .motion import CircularPanner, Spatializer
@@ -166,7 +166,7 @@ def _limit(
     frames: int,
     gain_db: float,
     limiter: TruePeakLimiter,
-    sink: Callable[[np.ndarray], None] | None,
+    sink: Callable[[np.ndarray], None],
     block_frames: int,
     progress: Progress,
 ) -> LoudnessMeter:
@@ -181,23 +181,26 @@ def _limit(
             block = np.fromfile(f, dtype=np.float32, count=2 * n).reshape(n, 2).T * gain
             out = limiter.process(block)
             meter.add(out)
-            if sink is not None:
-                if pending is not None:
-                    pending.result()
-                pending = pool.submit(sink, out)
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(sink, out)
             done += n
             progress(done / frames)
         tail = limiter.flush()
         meter.add(tail)
         if pending is not None:
             pending.result()
-        if sink is not None:
-            sink(tail)
+        sink(tail)
     return meter
 
 
 def _limiting_loss_db(
-    scratch_path: Path, frames: int, gain_db: float, limiter: Callable[[], TruePeakLimiter], block_frames: int
+    scratch_path: Path,
+    frames: int,
+    rate: int,
+    gain_db: float,
+    limiter: Callable[[], TruePeakLimiter],
+    block_frames: int,
 ) -> float:
     """Make-up gain (dB) for the loudness the limiter takes away, at most ``MAX_MAKEUP_DB``.
 
@@ -219,7 +222,7 @@ def _limiting_loss_db(
                 f.seek(start * 8)
                 yield np.fromfile(f, dtype=np.float32, count=2 * min(size, frames - start)).reshape(-1, 2).T
 
-    unlimited = LoudnessMeter(limiter().rate)
+    unlimited = LoudnessMeter(rate)
     for segment in segments():
         unlimited.add(segment)
     sampled_lufs = unlimited.integrated()  # at unity gain; a gain of g dB adds exactly g
@@ -227,7 +230,7 @@ def _limiting_loss_db(
     def loss(makeup: float) -> float:
         gain = gain_db + makeup
         scale = np.float32(10.0 ** (gain / 20.0))
-        after = LoudnessMeter(limiter().rate)
+        after = LoudnessMeter(rate)
         for segment in segments():
             lim = limiter()
             after.add(np.concatenate((lim.process(segment * scale), lim.flush()), axis=1))
@@ -287,8 +290,8 @@ def _convert(
 
         if input_frames < MIN_MEASURABLE_S * rate:
             gain_db = 0.0  # shorter than one gating block: only the reverb tail would be measured
-        elif peak * 10 ** (gain_db / 20) * limiter().worst_gain > 10 ** (ceiling / 20):
-            gain_db += _limiting_loss_db(scratch_path, meter.frames, gain_db, limiter, settings.block_frames)
+        elif peak * 10 ** (gain_db / 20) * WORST_GAIN > 10 ** (ceiling / 20):
+            gain_db += _limiting_loss_db(scratch_path, meter.frames, rate, gain_db, limiter, settings.block_frames)
         final = limiter()
         with Encoder(dst, rate, settings.mp3_quality) as encoder:
             out_meter = _limit(

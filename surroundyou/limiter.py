@@ -36,6 +36,11 @@ def interpolator() -> np.ndarray:
     return firwin(OVERSAMPLE * TAPS_PER_PHASE, 1.0 / OVERSAMPLE, window=("kaiser", 6.0)) * OVERSAMPLE
 
 
+TAPS = interpolator().astype(np.float32)
+# No interpolated value exceeds this factor times the largest nearby sample.
+WORST_GAIN = float(np.abs(TAPS.reshape(TAPS_PER_PHASE, OVERSAMPLE)).sum(axis=0).max())
+
+
 class TruePeakLimiter:
     """Keeps stereo blocks at or below ``ceiling_dbtp`` true peak."""
 
@@ -53,9 +58,6 @@ class TruePeakLimiter:
         self.window = self.lookahead + 2 * SPREAD + 1  # sliding-minimum length
         self.latency = DETECT_DELAY + self.lookahead + SPREAD
         self._release = release_db_per_s / rate  # dB per frame
-        self._taps = interpolator().astype(np.float32)
-        # No interpolated value exceeds this factor times the largest nearby sample.
-        self.worst_gain = float(np.abs(self._taps.reshape(TAPS_PER_PHASE, OVERSAMPLE)).sum(axis=0).max())
         self._in_hist = np.zeros((channels, TAPS_PER_PHASE), dtype=np.float32)
         self._need_hist = np.ones(self.window - 1)  # past required gains
         self._avg_hist = np.ones(self.lookahead - 1)  # past held gains (for the average)
@@ -73,10 +75,10 @@ class TruePeakLimiter:
         self._in_hist = ext[:, n:]
         delayed = np.abs(ext[:, TAPS_PER_PHASE - DETECT_DELAY : TAPS_PER_PHASE - DETECT_DELAY + n])
         peak = delayed.max(axis=0).astype(np.float64)
-        if float(np.abs(ext).max()) * self.worst_gain <= self.ceiling:
+        if float(np.abs(ext).max()) * WORST_GAIN <= self.ceiling:
             return np.ones(n)  # nothing here can reach the ceiling, even between samples
         # 4x interpolation; output 4*i + p is the point p/4 after input sample i - 6.
-        up = upfirdn(self._taps, ext, up=OVERSAMPLE, axis=1)
+        up = upfirdn(TAPS, ext, up=OVERSAMPLE, axis=1)
         up = up[:, OVERSAMPLE * TAPS_PER_PHASE : OVERSAMPLE * (TAPS_PER_PHASE + n)]
         np.abs(up, out=up)
         loudest = np.maximum.reduce(up, axis=0)  # over channels
