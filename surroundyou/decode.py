@@ -69,11 +69,12 @@ def sniff(head: bytes) -> str:
 _PEDALBOARD_FORMATS = {"wav", "aiff", "flac", "ogg", "mp3"}
 
 
-def mp3_is_truncated(path: Path, size: int) -> bool:
-    """True if the MP3's Xing/Info header promises more bytes than the file holds.
+def mp3_fraction_present(path: Path, size: int) -> float | None:
+    """The share of the bytes its Xing/Info header promises that an MP3 holds, if it is short of them.
 
     pedalboard trusts that header's frame count and pads a cut-off file with
-    silence up to it; ffmpeg stops where the data stops.
+    silence up to it; ffmpeg stops where the data stops. None: the file is whole,
+    or records no byte count.
     """
     with path.open("rb") as fh:
         head = fh.read(10)
@@ -85,13 +86,14 @@ def mp3_is_truncated(path: Path, size: int) -> bool:
         frame = fh.read(200)
     tag = max(frame.find(b"Xing"), frame.find(b"Info"))
     if tag < 0 or len(frame) < tag + 16:
-        return False
+        return None
     flags = int.from_bytes(frame[tag + 4 : tag + 8], "big")
     if not flags & 0x2:  # no byte count recorded
-        return False
+        return None
     offset = tag + 8 + (4 if flags & 0x1 else 0)
     claimed = int.from_bytes(frame[offset : offset + 4], "big")
-    return size - start < claimed * 0.99
+    present = size - start
+    return present / claimed if present < claimed * 0.99 else None
 
 
 def open_source(path: Path, max_bytes: int) -> AudioSource:
@@ -113,10 +115,6 @@ def open_source(path: Path, max_bytes: int) -> AudioSource:
     kind = sniff(head)
     if kind == "text":
         raise InputError(f"{path.name}: not audio (the file contains text or HTML)")
-    if kind == "mp3" and mp3_is_truncated(path, size):
-        source = FfmpegSource(path, kind)
-        log.warning("%s: the MP3 is shorter than its header says (truncated?): converting what is there", path.name)
-        return source
     if kind in _PEDALBOARD_FORMATS:
         try:
             return PedalboardSource(path, kind)
@@ -156,6 +154,8 @@ class PedalboardSource:
             width = _BYTES_PER_SAMPLE.get(str(f.file_dtype))
             if kind in ("wav", "aiff") and width and f.frames * f.num_channels * width > size:
                 raise HeaderLies(f.duration, size / (f.samplerate * f.num_channels * width))
+            if kind == "mp3" and (present := mp3_fraction_present(path, size)) is not None:
+                raise HeaderLies(f.duration, f.duration * present)
             self.info = SourceInfo(kind, "pedalboard", round(f.samplerate), f.num_channels, f.duration)
 
     def blocks(self, frames: int, rate: int) -> Iterator[np.ndarray]:

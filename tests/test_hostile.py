@@ -200,3 +200,13 @@ def test_fuzz_decoding_raises_only_documented_errors(tmp_path: Path, header: byt
         pass
     finally:
         path.unlink()
+
+
+def test_an_mp3_whose_header_claims_hours_is_measured_by_what_it_holds(tmp_path: Path) -> None:
+    data = bytearray(_xing_claims(_mp3(tmp_path / "a.mp3", 1.0), 10**9))
+    tag = max(data.find(b"Xing"), data.find(b"Info"))
+    assert int.from_bytes(data[tag + 4 : tag + 8], "big") & 1  # a frame count is recorded: claim hours
+    data[tag + 8 : tag + 12] = (3 * 3600 * 44100 // 1152).to_bytes(4, "big")
+    (tmp_path / "hours.mp3").write_bytes(data)
+    source = open_source(tmp_path / "hours.mp3", 1 << 30)
+    assert source.info.decoder == "ffmpeg" and source.info.seconds < 2.0  # not 3 hours: no limit tripped
