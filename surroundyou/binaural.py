@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import butter, freqz, lfilter, lfilter_zi
+from scipy.signal import butter, freqz, lfilter
 
 from .delay import FixedDelay, LatencyTrim
 from .hrtf import Hrtf, HrtfSource
@@ -181,8 +181,7 @@ class BinauralRenderer:
             self._sources = [HrtfSource(hrtf, period_s, o) for o in offsets]
             self.latency = hrtf.onset  # the bass waits for the earliest arrival, to stay in phase
         self._bass = butter(2, BASS_HZ, fs=rate)
-        bass_zi = lfilter_zi(*self._bass) * 0.0
-        self._bass_zi = np.stack((bass_zi, bass_zi))
+        self._bass_zi = np.zeros((2, len(self._bass[0]) - 1))  # filter state per channel, at rest
         self._bass_delay = FixedDelay(1, self.latency)
         self._trim = LatencyTrim(self.latency)
 

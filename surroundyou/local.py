@@ -126,16 +126,24 @@ def _worker_init(json_lines: bool, verbose: bool) -> None:
     setup(json_lines, verbose)
 
 
+def _attempt(
+    src: Path, dst: Path, settings: Settings, bars: ProgressFactory, plot: Path | None = None
+) -> tuple[Path, int, str]:
+    """(input, exit code, error message) for one conversion: a failure is reported, not raised."""
+    try:
+        convert_one(src, dst, settings, bars, plot)
+        return src, EXIT_OK, ""
+    except SurroundError as exc:
+        return src, exc.exit_code, str(exc)
+
+
 def _convert_in_worker(job: tuple[Path, Path, Settings]) -> tuple[Path, int, str]:
-    """(input, exit code, error message) for one conversion in a pool worker."""
+    """``_attempt`` in a pool worker."""
     global _busy
     src, dst, settings = job
     _busy = True
     try:
-        convert_one(src, dst, settings, _no_bar)
-        return src, EXIT_OK, ""
-    except SurroundError as exc:
-        return src, exc.exit_code, str(exc)
+        return _attempt(src, dst, settings, _no_bar)
     except Stopped as stop:
         raise SystemExit(stop.exit_code) from None  # exits the worker quietly, after the cleanup above
     finally:
@@ -155,24 +163,23 @@ def convert_many(
     for path in skipped:
         event("skipped", f"skipped {path.name}: not an audio file name", input=str(path), status="skipped")
     codes: list[int] = []
+
+    def record(src: Path, code: int, message: str) -> None:
+        if code != EXIT_OK:
+            event("failed", message, logging.ERROR, input=str(src), status="failed", exit_code=code)
+        codes.append(code)
+
     if settings.jobs > 1 and len(pairs) > 1:
         context = multiprocessing.get_context("spawn")  # no forked copies of threads or locks
         json_lines = any(isinstance(h.formatter, JsonFormatter) for h in log.handlers)
         jobs = [(src, dst, settings) for src, dst in pairs]
         # Leaving the with-block (also on a stop) terminates the workers, which clean up on SIGTERM.
         with context.Pool(min(settings.jobs, len(pairs)), _worker_init, (json_lines, settings.verbose)) as pool:
-            for src, code, message in pool.imap_unordered(_convert_in_worker, jobs):
-                if code != EXIT_OK:
-                    event("failed", message, logging.ERROR, input=str(src), status="failed", exit_code=code)
-                codes.append(code)
+            for result in pool.imap_unordered(_convert_in_worker, jobs):
+                record(*result)
     else:
         for src, dst in pairs:
-            try:
-                convert_one(src, dst, settings, bars, plot)
-                codes.append(EXIT_OK)
-            except SurroundError as exc:
-                codes.append(exc.exit_code)
-                event("failed", str(exc), logging.ERROR, input=str(src), status="failed", exit_code=exc.exit_code)
+            record(*_attempt(src, dst, settings, bars, plot))
     failed = sum(code != EXIT_OK for code in codes)
     if len(pairs) + len(skipped) > 1:
         event(
