@@ -1,23 +1,45 @@
 # SurroundYou worker: local mode over /input -> /output, or cloud mode with S3_BUCKET/S3_KEY.
-# python:3.12-slim: the pinned wheels (pedalboard, numpy, scipy) install without a compiler.
-FROM python:3.12-slim
+# Debian 13 (trixie) slim throughout, so CI can rebuild the same base from Debian's packages
+# (container/standin.sh) and test what ships. Three stages:
+#   ffmpeg  ffmpeg + ffprobe for audio, built from Debian's source (17 MB, not Debian's 500 MB)
+#   venv    the pinned requirements in a virtualenv
+#   final   Debian's python3, the two results, a non-root user
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+FROM debian:trixie-slim AS ffmpeg
+RUN sed -i 's/^Types: deb$/Types: deb deb-src/' /etc/apt/sources.list.d/debian.sources \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends dpkg-dev gcc libc6-dev make nasm pkgconf xz-utils
+COPY container/build-ffmpeg.sh /usr/local/bin/
+RUN build-ffmpeg.sh
 
-# ffmpeg decodes what pedalboard cannot (AAC, Opus, WMA, AC-3, ...).
+FROM debian:trixie-slim AS venv
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ffmpeg \
+    && apt-get install -y --no-install-recommends python3-venv \
     && rm -rf /var/lib/apt/lists/*
+COPY requirements.txt /tmp/
+# pip itself is not needed at run time.
+RUN python3 -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt \
+    && /opt/venv/bin/pip uninstall --yes --quiet pip
+
+FROM debian:trixie-slim
+# libatomic1: pedalboard's native module links it and does not bundle it (slim images lack it).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libatomic1 python3 \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=ffmpeg /opt/ffmpeg/bin/ffmpeg /opt/ffmpeg/bin/ffprobe /usr/local/bin/
+COPY --from=venv /opt/venv /opt/venv
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
 
 WORKDIR /app
-COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt
-
 COPY process_audio.py .
 COPY surroundyou/ surroundyou/
+# Compiled once here: the root filesystem is read-only at run time, so nothing is cached later.
+RUN python -m compileall -q /app
 
 # A non-root user; /input and /output are mount points for local mode.
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin surround \
@@ -35,4 +57,4 @@ ENV INPUT_DIR=/input \
 VOLUME ["/tmp"]
 
 # Exec form: Python is PID 1 and receives SIGTERM from ECS directly.
-ENTRYPOINT ["python", "/app/process_audio.py"]
+ENTRYPOINT ["/opt/venv/bin/python", "/app/process_audio.py"]

@@ -57,9 +57,19 @@ class Encoder:
         bit_depth = 24 if suffix in LOSSLESS else 16
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = AudioFile(str(self._tmp), "w", rate, 2, quality=quality, bit_depth=bit_depth)
+            # Created here first: pedalboard reports an unwritable folder only as a ValueError without the cause.
+            self._tmp.open("xb").close()
+        except PermissionError as exc:
+            raise StorageError(
+                f"cannot write {path}: {exc.strerror} (the folder must be writable by uid {os.getuid()})"
+            ) from None
         except OSError as exc:
             raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
+        try:
+            self._file = AudioFile(str(self._tmp), "w", rate, 2, quality=quality, bit_depth=bit_depth)
+        except (OSError, ValueError) as exc:
+            self._tmp.unlink(missing_ok=True)
+            raise StorageError(f"cannot write {path}: {exc}") from None
 
     def write(self, block: np.ndarray) -> None:
         # pedalboard cannot tell channels from samples in a 2x2 block: hold it back and join it to the next.

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Build ffmpeg and ffprobe for decoding audio only, from Debian's source package of the
+# image's release (with Debian's patches), into /opt/ffmpeg. Runs in the Dockerfile's
+# ffmpeg stage. Debian's ffmpeg package links about 210 libraries (228 MB, most of them
+# video encoders, filters and their dependencies, and pulls LLVM and Mesa besides); the
+# worker only asks ffmpeg to probe and decode audio to raw float32, so this build has
+# every native audio decoder, every demuxer and parser, and one output: f32le on a pipe.
+set -eu
+cd "$(mktemp -d)"
+apt-get source --quiet ffmpeg >/dev/null
+cd ffmpeg-*/
+# Every decoder in allcodecs.c's audio, PCM, DPCM and ADPCM sections (not the external libraries').
+decoders=$(sed -n '/\/\* audio codecs \*\//,/\/\* subtitles \*\//s/^extern const FFCodec ff_\(.*\)_decoder;/\1/p' \
+  libavcodec/allcodecs.c | paste -sd, -)
+./configure --prefix=/opt/ffmpeg --disable-everything --disable-autodetect --disable-network \
+  --disable-doc --disable-debug --disable-ffplay --disable-avdevice --disable-postproc \
+  --enable-decoder="$decoders" --enable-demuxers --enable-parsers --enable-bsfs \
+  --enable-protocol=file,pipe --enable-muxer=pcm_f32le --enable-encoder=pcm_f32le \
+  --enable-filter=aresample,aformat,anull,abuffer,abuffersink >/dev/null
+make -j"$(nproc)" >build.log 2>&1 || { tail -n 40 build.log; exit 1; }
+make install >/dev/null 2>&1
+# The one output the worker uses (configure ignores component names it does not know).
+/opt/ffmpeg/bin/ffmpeg -hide_banner -muxers | grep -Eq '^ *E +f32le ' || { echo "ffmpeg: no f32le muxer" >&2; exit 1; }
+/opt/ffmpeg/bin/ffmpeg -hide_banner -decoders | grep -c '^ A' | xargs printf 'ffmpeg %s: %s audio decoders\n' "$(/opt/ffmpeg/bin/ffmpeg -version | sed -n '1s/ffmpeg version \([^ ]*\).*/\1/p')"

@@ -1,0 +1,352 @@
+"""The image as built from the Dockerfile, run the ways users and Fargate run it.
+
+Every test starts real containers with podman. The README's own ``docker run`` lines
+are run verbatim through a ``docker`` shell function that calls podman (with Docker's
+``--read-only`` behaviour) and an ``id`` that answers a non-root uid, since CI is root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import boto3
+import numpy as np
+import pytest
+from audio import decode, drum_mix, loudness_lufs, pink_noise, true_peak_dbtp, write
+from conftest import MEASURED, ROOT, podman
+
+from surroundyou import __version__
+from surroundyou.settings import Settings
+
+UID = 4321  # a user the image does not know, as with `--user "$(id -u):$(id -g)"`
+
+
+def readme_line(fragment: str) -> str:
+    """The README's Docker section line that contains ``fragment``."""
+    section = (ROOT / "README.md").read_text().split("## Docker", 1)[1]
+    lines = [ln for ln in section.splitlines() if ln.startswith("docker run") and fragment in ln]
+    assert len(lines) == 1, f"the README's Docker section should show one `docker run` line with {fragment!r}"
+    return lines[0]
+
+
+def run_readme_line(line: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    shims = (
+        f'id() {{ case "$1" in -u|-g) echo {UID};; *) command id "$@";; esac; }}\n'
+        # Docker's --read-only leaves /tmp read-only unless --tmpfs /tmp is given; podman's would add one itself.
+        'docker() { local sub=$1; shift; podman "$sub" --pull=never --network=host --read-only-tmpfs=false "$@"; }\n'
+    )
+    return subprocess.run(["bash", "-c", shims + line], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def owned_folder(path: Path, uid: int = UID, mode: int = 0o755) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chown(path, uid, uid)
+    path.chmod(mode)
+    return path
+
+
+def one_line(stderr: str) -> str:
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+def seconds_of(path: Path) -> float:
+    y, rate = decode(path)
+    return y.shape[1] / rate
+
+
+def codec_of(path: Path) -> str:
+    query = ["-select_streams", "a:0", "-show_entries", "stream=codec_name", "-of", "csv=p=0"]
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", *query, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return probe.stdout.strip()
+
+
+def check_output(path: Path, source_seconds: float) -> None:
+    """A converted song: an MP3 as long as its source (plus at most the reverb tail), on target, under the ceiling."""
+    assert codec_of(path) == "mp3"
+    y, rate = decode(path)
+    assert source_seconds - 0.05 <= y.shape[1] / rate <= source_seconds + 4.2
+    assert loudness_lufs(y, rate) == pytest.approx(-14.0, abs=0.5)
+    assert true_peak_dbtp(y) <= -1.0
+
+
+def test_help_and_version(image: str) -> None:
+    started = time.monotonic()
+    shown = podman("run", "--rm", image, "--help")
+    MEASURED["--help"] = (
+        f"{time.monotonic() - started:.2f} s for `podman run --rm IMAGE --help` (container start included)"
+    )
+    assert shown.stdout.startswith("usage: process_audio.py")
+    assert "exit codes:" in shown.stdout
+    assert podman("run", "--rm", image, "--version").stdout.strip() == f"process_audio.py {__version__}"
+
+
+def test_every_library_the_wheels_and_ffmpeg_load_is_present(image: str) -> None:
+    """ldd on every extension module of the installed wheels and on ffmpeg/ffprobe finds all they load."""
+    script = """
+import pathlib, subprocess, sysconfig
+site = pathlib.Path(sysconfig.get_paths()["purelib"])
+modules = [p for p in site.rglob("*.so") if not any(part.endswith(".libs") for part in p.parts)]
+objects = modules + [pathlib.Path("/usr/local/bin/ffmpeg"), pathlib.Path("/usr/local/bin/ffprobe")]
+missing = set()
+for so in objects:
+    out = subprocess.run(["ldd", str(so)], capture_output=True, text=True, check=True).stdout
+    missing |= {f"{so.name} needs {ln.split()[0]}" for ln in out.splitlines() if "not found" in ln}
+print(len(objects))
+print("\\n".join(sorted(missing)))
+"""
+    result = podman("run", "--rm", "--entrypoint", "python", image, "-c", script)
+    count, *missing = result.stdout.strip().splitlines()
+    assert int(count) > 100  # the wheels' extension modules were found
+    assert missing == []
+    imports = "import boto3, h5py, numpy, pedalboard, pydub, pyloudnorm, scipy.signal, tqdm, surroundyou.cli"
+    podman("run", "--rm", "--entrypoint", "python", image, "-c", imports)
+
+
+def test_demo_as_a_non_root_user_into_a_mounted_folder(image: str, tmp_path: Path) -> None:
+    out = owned_folder(tmp_path / "output")
+    result = run_readme_line(readme_line("--demo"), tmp_path)
+    assert result.returncode == 0, result.stderr
+    demo = out / "demo_8d.mp3"
+    check_output(demo, 24.0)
+    assert demo.stat().st_uid == UID
+    assert sorted(p.name for p in out.iterdir()) == ["demo_8d.mp3"]
+
+
+def test_local_mode_exactly_as_the_readme_shows_it(image: str, tmp_path: Path, real_songs: dict[str, Path]) -> None:
+    """Read-only root, /tmp on tmpfs, a non-root user, read-only input: a real song and three generated formats."""
+    songs = tmp_path / "input"
+    songs.mkdir()
+    real = songs / "machine wars.mp3"
+    real.write_bytes(real_songs["machine_wars"].read_bytes())
+    write(songs / "noise.wav", pink_noise(6.0, 44100))
+    loud = write(tmp_path / "drums.wav", drum_mix(8.0, 48000), rate=48000)
+    for name, codec in (("drums aac.m4a", ["-c:a", "aac", "-b:a", "160k"]), ("drums opus.opus", ["-c:a", "libopus"])):
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(loud), *codec, str(songs / name)], check=True)
+    before = {p.name: digest(p) for p in songs.iterdir()}
+    out = owned_folder(tmp_path / "output")
+
+    started = time.monotonic()
+    result = run_readme_line(readme_line("--read-only"), tmp_path)
+    took = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert "4 converted, 0 skipped, 0 failed" in result.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["drums aac_8d.mp3", "drums opus_8d.mp3", "machine wars_8d.mp3", "noise_8d.mp3"]
+    check_output(out / "machine wars_8d.mp3", seconds_of(real))
+    check_output(out / "noise_8d.mp3", 6.0)
+    check_output(out / "drums aac_8d.mp3", 8.0)
+    check_output(out / "drums opus_8d.mp3", 8.0)
+    assert {p.name: digest(p) for p in songs.iterdir()} == before  # inputs untouched
+    MEASURED["local mode"] = (
+        f"{took:.1f} s for the README's local-mode `docker run` on 4 files "
+        f"({seconds_of(real):.0f} s real MP3 + 22 s generated WAV/AAC/Opus), container start included"
+    )
+
+
+def apply_input_transformer(event: dict[str, Any]) -> list[dict[str, str]]:
+    """What EventBridge hands ECS for this event: infra/event-targets.json's InputTransformer, applied."""
+    target = json.loads((ROOT / "infra" / "event-targets.json").read_text())["Targets"][0]
+    transformer = target["InputTransformer"]
+    text = transformer["InputTemplate"]
+    for name, path in transformer["InputPathsMap"].items():
+        value: Any = event
+        for part in path.removeprefix("$.").split("."):
+            value = value[part]
+        text = text.replace(f"<{name}>", json.dumps(value))  # EventBridge quotes string values itself
+    return json.loads(text)["containerOverrides"][0]["environment"]
+
+
+def run_like_fargate(image: str, environment: list[dict[str, str]], *extra: str) -> subprocess.CompletedProcess[str]:
+    """As infra/task-definition.json runs the container: its user, read-only root, a volume at /tmp, its variables."""
+    task = json.loads((ROOT / "infra" / "task-definition.json").read_text())
+    container = task["containerDefinitions"][0]
+    args = ["run", "--rm", "--network=host", "--user", container["user"]]
+    if container.get("readonlyRootFilesystem"):
+        args += ["--read-only", "--read-only-tmpfs=false"]
+    args += [arg for m in container["mountPoints"] for arg in ("-v", m["containerPath"])]  # an anonymous volume
+    for variable in container["environment"] + environment:
+        args += ["-e", f"{variable['name']}={variable['value']}"]
+    return podman(*args, *extra, image, timeout=300, check=False)
+
+
+def test_cloud_mode_inside_the_container_end_to_end(
+    image: str, moto_server: str, real_songs: dict[str, Path], tmp_path: Path
+) -> None:
+    key = "input/albums/Machine Wars (live) #1.mp3"
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_server,
+        region_name="eu-west-1",
+        aws_access_key_id="AKIDTEST",
+        aws_secret_access_key="test-secret",
+    )
+    bucket = f"songs-{os.urandom(4).hex()}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.upload_file(str(real_songs["machine_wars"]), bucket, key)
+    etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
+
+    event = json.loads((ROOT / "tests" / "events" / "s3-object-created.json").read_text())
+    event["detail"]["bucket"]["name"] = bucket
+    event["detail"]["object"]["key"] = urllib.parse.quote_plus(key, safe="/")  # as S3 sends it, URL-encoded
+    environment = apply_input_transformer(event)
+    credentials = [
+        {"name": "AWS_ENDPOINT_URL", "value": moto_server},
+        {"name": "AWS_REGION", "value": "eu-west-1"},
+        {"name": "AWS_ACCESS_KEY_ID", "value": "AKIDTEST"},
+        {"name": "AWS_SECRET_ACCESS_KEY", "value": "test-secret"},
+    ]
+    result = run_like_fargate(image, environment + credentials)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert records[-1]["event"] == "converted"
+    assert records[-1]["output_key"] == "processed/albums/Machine Wars (live) #1.mp3"
+    assert "test-secret" not in result.stderr + result.stdout
+
+    obj = s3.get_object(Bucket=bucket, Key="processed/albums/Machine Wars (live) #1.mp3")
+    assert obj["ContentType"] == "audio/mpeg"
+    assert obj["Metadata"]["source-etag"] == etag
+    assert urllib.parse.unquote(obj["Metadata"]["source-key"]) == key  # S3 metadata is ASCII: percent-encoded
+    assert obj["Metadata"]["settings"] == Settings().fingerprint()
+    assert obj["Metadata"]["surroundyou-version"] == __version__
+    fetched = tmp_path / "fetched.mp3"
+    fetched.write_bytes(obj["Body"].read())
+    check_output(fetched, seconds_of(real_songs["machine_wars"]))
+    MEASURED["cloud mode"] = (
+        f"{records[-1]['processing_seconds']} s processing for a {records[-1]['input_seconds']:.0f} s real MP3 "
+        f"inside the container (realtime factor {records[-1]['realtime_factor']})"
+    )
+
+    again = run_like_fargate(image, environment + credentials)  # the same event delivered twice
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stderr.splitlines()[-1])["status"] == "skipped"
+
+
+def test_sigterm_as_pid_1_stops_within_5_s_and_leaves_no_output(
+    image: str, real_songs: dict[str, Path], tmp_path: Path
+) -> None:
+    songs = tmp_path / "input"
+    songs.mkdir()
+    long_song = songs / "long.mp3"  # 4 x 7:20 of a real song, about half a minute of work
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-stream_loop",
+            "3",
+            "-i",
+            str(real_songs["frontiers"]),
+            "-c",
+            "copy",
+            str(long_song),
+        ],
+        check=True,
+    )
+    out = owned_folder(tmp_path / "output")
+    name = f"surroundyou-stop-{os.getpid()}"
+    podman(
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--read-only",
+        "--read-only-tmpfs=false",
+        "--tmpfs",
+        "/tmp",
+        "--user",
+        f"{UID}:{UID}",
+        "-v",
+        f"{songs}:/input:ro",
+        "-v",
+        f"{out}:/output",
+        image,
+    )
+    try:
+        time.sleep(6)  # start-up, then well into the conversion
+        assert podman("inspect", "--format", "{{.State.Running}}", name).stdout.strip() == "true"
+        started = time.monotonic()
+        podman("stop", "--time", "10", name)
+        stopped_in = time.monotonic() - started
+        code = int(podman("inspect", "--format", "{{.State.ExitCode}}", name).stdout)
+        logs = podman("logs", name).stderr
+    finally:
+        podman("rm", "--force", name, check=False)
+    assert code == 143, logs
+    assert stopped_in < 5.0
+    assert "stopped by signal 15" in logs and "Traceback" not in logs
+    assert list(out.iterdir()) == []  # no output, no partial file
+    MEASURED["SIGTERM"] = f"podman stop returned after {stopped_in:.2f} s, exit {code}"
+
+
+def test_an_output_folder_the_user_cannot_write_is_a_storage_error(image: str, tmp_path: Path) -> None:
+    songs = tmp_path / "input"
+    songs.mkdir()
+    write(songs / "song.wav", pink_noise(2.0, 44100))
+    out = owned_folder(tmp_path / "output", uid=0, mode=0o755)  # root's; the container runs as UID
+    result = podman(
+        "run",
+        "--rm",
+        "--user",
+        f"{UID}:{UID}",
+        "-v",
+        f"{songs}:/input:ro",
+        "-v",
+        f"{out}:/output",
+        image,
+        check=False,
+    )
+    assert result.returncode == 4, result.stderr
+    line = one_line(result.stderr)
+    assert "cannot write /output/song_8d.mp3: Permission denied" in line
+    assert list(out.iterdir()) == []
+
+
+def test_the_image_runs_as_a_non_root_user_by_default(image: str) -> None:
+    user = podman("image", "inspect", "--format", "{{.Config.User}}", image).stdout.strip()
+    assert user not in ("", "0", "root")
+    who = podman("run", "--rm", "--entrypoint", "id", image, "-u").stdout.strip()
+    assert who == user != "0"
+
+
+def test_a_cut_off_mp3_converts_what_it_holds(image: str, tmp_path: Path) -> None:
+    """The image's own ffmpeg build handles the fallback decoding that cut-off files need."""
+    songs = tmp_path / "input"
+    songs.mkdir()
+    whole = write(tmp_path / "whole.mp3", pink_noise(6.0, 44100), quality="V2").read_bytes()
+    (songs / "cut.mp3").write_bytes(whole[: len(whole) // 2])
+    out = owned_folder(tmp_path / "output")
+    result = podman(
+        "run",
+        "--rm",
+        "--user",
+        f"{UID}:{UID}",
+        "-v",
+        f"{songs}:/input:ro",
+        "-v",
+        f"{out}:/output",
+        image,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    y, rate = decode(out / "cut_8d.mp3")
+    assert 2.5 < y.shape[1] / rate < 3.0 + 4.2  # what the bytes hold, not the header's 6 s
+    assert np.all(np.isfinite(y))
