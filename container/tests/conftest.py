@@ -71,7 +71,9 @@ def image() -> str:
         make_standin(base if "/" in base else f"docker.io/library/{base}", debian_suite(base))
     started = time.monotonic()
     build = podman("build", "--pull=never", "--network=host", "-t", IMAGE, "-t", "surroundyou", str(ROOT), timeout=1800)
-    MEASURED["build"] = f"{time.monotonic() - started:.0f} s (podman build; layers cached from an earlier build count as done)"
+    MEASURED["build"] = (
+        f"{time.monotonic() - started:.0f} s (podman build; layers cached from an earlier build count as done)"
+    )
     decoders = re.search(r"ffmpeg \S+: \d+ audio decoders", build.stdout + build.stderr)
     if decoders:
         MEASURED["ffmpeg"] = decoders.group(0)
