@@ -9,9 +9,16 @@ set -eu
 cd "$(mktemp -d)"
 apt-get source --quiet ffmpeg >/dev/null
 cd ffmpeg-*/
-# Every decoder in allcodecs.c's audio, PCM, DPCM and ADPCM sections (not the external libraries').
-decoders=$(sed -n '/\/\* audio codecs \*\//,/\/\* subtitles \*\//s/^extern const FFCodec ff_\(.*\)_decoder;/\1/p' \
-  libavcodec/allcodecs.c | paste -sd, -)
+# Every native audio decoder: those in allcodecs.c's audio, PCM, DPCM and ADPCM sections, those
+# elsewhere whose definition says AVMEDIA_TYPE_AUDIO, and the two 8SVX ones a macro defines.
+{
+  sed -n '/\/\* audio codecs \*\//,/\/\* subtitles \*\//s/^extern const FFCodec ff_\(.*\)_decoder;/\1/p' libavcodec/allcodecs.c
+  awk '/^const FFCodec ff_[a-z0-9_]+_decoder *= *[{]/ { match($0, /ff_[a-z0-9_]+_decoder/); name = substr($0, RSTART + 3, RLENGTH - 11) }
+       name && /AVMEDIA_TYPE_AUDIO/ { print name; name = "" }
+       /^};/ { name = "" }' libavcodec/*.c
+  printf '8svx_exp\n8svx_fib\n'
+} | sort -u > audio-decoders
+decoders=$(grep -v '^lib' audio-decoders | paste -sd, -)
 ./configure --prefix=/opt/ffmpeg --disable-everything --disable-autodetect --disable-network \
   --disable-doc --disable-debug --disable-ffplay --disable-avdevice --disable-postproc \
   --enable-decoder="$decoders" --enable-demuxers --enable-parsers --enable-bsfs \

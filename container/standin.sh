@@ -44,7 +44,7 @@ mmdebstrap --quiet --variant=minbase ${extra:+--include="$extra"} "${dpkgopts[@]
   --customize-hook="mv \"\$1/etc/dpkg/dpkg.cfg.d/99mmdebstrap\" \"\$1/etc/dpkg/dpkg.cfg.d/docker\"" \
   --customize-hook="cp -r \"$work/over/etc/apt/apt.conf.d/.\" \"\$1/etc/apt/apt.conf.d/\"" \
   --customize-hook="cp -r \"$work/over/usr/local/share/ca-certificates/.\" \"\$1/usr/local/share/ca-certificates/\"" \
-  --customize-hook='if [ -x "$1/usr/sbin/update-ca-certificates" ]; then chroot "$1" update-ca-certificates >/dev/null;
+  --customize-hook='if [ -x "$1/usr/sbin/update-ca-certificates" ]; then chroot "$1" update-ca-certificates >/dev/null 2>&1;
     else mkdir -p "$1/etc/ssl/certs" && cp /etc/ssl/certs/ca-certificates.crt "$1/etc/ssl/certs/"; fi' \
   --customize-hook='printf "[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n" > "$1/etc/pip.conf"' \
   --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin "$1"/var/log/*.log "$1"/var/log/apt/*' \

@@ -56,7 +56,20 @@ def machine(request: pytest.FixtureRequest) -> str:
 def container(machine: str, clone: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     name = f"surroundyou-fresh-{os.getpid()}-{request.node.name}".replace("[", "-").replace("]", "")
     name = re.sub(r"[^A-Za-z0-9_.-]", "-", name)
-    podman("run", "-d", "--name", name, "--network=host", "-v", f"{clone}:/clone:ro", machine, "sleep", "infinity")
+    # --init: a machine's init reaps orphaned processes (sleep as PID 1 would leave them as zombies).
+    podman(
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        name,
+        "--network=host",
+        "-v",
+        f"{clone}:/clone:ro",
+        machine,
+        "sleep",
+        "infinity",
+    )
     try:
         yield name
     finally:

@@ -350,3 +350,42 @@ def test_a_cut_off_mp3_converts_what_it_holds(image: str, tmp_path: Path) -> Non
     y, rate = decode(out / "cut_8d.mp3")
     assert 2.5 < y.shape[1] / rate < 3.0 + 4.2  # what the bytes hold, not the header's 6 s
     assert np.all(np.isfinite(y))
+
+
+# Formats pedalboard cannot read, each made by the host's ffmpeg: (file name, ffmpeg output options).
+FFMPEG_FORMATS = [
+    ("aac.m4a", ["-c:a", "aac"]),
+    ("alac.m4a", ["-c:a", "alac"]),
+    ("wma.wma", ["-c:a", "wmav2"]),
+    ("ac3.ac3", ["-c:a", "ac3"]),
+    ("eac3.eac3", ["-c:a", "eac3"]),
+    ("mp2.mp2", ["-c:a", "mp2"]),
+    ("opus.webm", ["-c:a", "libopus"]),
+    ("speex.ogg", ["-c:a", "libspeex", "-ar", "16000", "-ac", "1"]),
+    ("flac in ogg.oga", ["-c:a", "flac"]),
+    ("vorbis.mka", ["-c:a", "libvorbis"]),
+    ("wavpack.wv", ["-c:a", "wavpack"]),
+    ("tta.tta", ["-c:a", "tta"]),
+    ("alaw.caf", ["-c:a", "pcm_alaw", "-ar", "8000", "-ac", "1"]),
+    ("dts.dts", ["-c:a", "dca", "-strict", "-2"]),
+]
+
+
+def test_formats_pedalboard_cannot_read_convert_with_the_images_ffmpeg(image: str, tmp_path: Path) -> None:
+    source = write(tmp_path / "source.wav", drum_mix(5.0, 48000), rate=48000)
+    songs = tmp_path / "input"
+    songs.mkdir()
+    for name, options in FFMPEG_FORMATS:
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(source), *options, str(songs / name)], check=True)
+    out = owned_folder(tmp_path / "output")
+    files = [f"/input/{name}" for name, _ in FFMPEG_FORMATS]
+    result = podman(
+        *("run", "--rm", "--user", f"{UID}:{UID}", "-v", f"{songs}:/input:ro", "-v", f"{out}:/output", image),
+        *files,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for name, _ in FFMPEG_FORMATS:
+        y, rate = decode(out / f"{Path(name).stem}_8d.mp3")
+        assert 4.9 <= y.shape[1] / rate <= 5.0 + 4.2, name
+        assert loudness_lufs(y, rate) == pytest.approx(-14.0, abs=0.5), name
