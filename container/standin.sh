@@ -53,4 +53,4 @@ podman import --quiet \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change 'CMD ["bash"]' \
   "$work/root.tar" "$tag" >/dev/null
-echo "stand-in $tag: Debian $suite minbase${extra:+ + $extra}, $(podman image inspect --format '{{.Size}}' "$tag" | numfmt --to=si)B" >&2
+echo "Debian $suite minbase${extra:+ + $extra}, $(podman image inspect --format '{{.Size}}' "$tag" | numfmt --to=si)B" >&2
