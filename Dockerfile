@@ -8,7 +8,7 @@
 FROM debian:trixie-slim AS ffmpeg
 RUN sed -i 's/^Types: deb$/Types: deb deb-src/' /etc/apt/sources.list.d/debian.sources \
     && apt-get update \
-    && apt-get install -y --no-install-recommends dpkg-dev gcc libc6-dev make nasm pkgconf xz-utils
+    && apt-get install -y --no-install-recommends dpkg-dev gcc libc6-dev libspeex-dev make nasm pkgconf xz-utils
 COPY container/build-ffmpeg.sh /usr/local/bin/
 RUN build-ffmpeg.sh
 
@@ -25,8 +25,9 @@ RUN python3 -m venv /opt/venv \
 
 FROM debian:trixie-slim
 # libatomic1: pedalboard's native module links it and does not bundle it (slim images lack it).
+# libspeex1: ffmpeg's Speex decoder.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libatomic1 python3 \
+    && apt-get install -y --no-install-recommends libatomic1 libspeex1 python3 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=ffmpeg /opt/ffmpeg/bin/ffmpeg /opt/ffmpeg/bin/ffprobe /usr/local/bin/
 COPY --from=venv /opt/venv /opt/venv

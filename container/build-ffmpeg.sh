@@ -4,7 +4,8 @@
 # ffmpeg stage. Debian's ffmpeg package links about 210 libraries (228 MB, most of them
 # video encoders, filters and their dependencies, and pulls LLVM and Mesa besides); the
 # worker only asks ffmpeg to probe and decode audio to raw float32, so this build has
-# every native audio decoder, every demuxer and parser, and one output: f32le on a pipe.
+# every native audio decoder (Speex through libspeex), every demuxer and parser, and one
+# output: f32le on a pipe.
 set -eu
 cd "$(mktemp -d)"
 apt-get source --quiet ffmpeg >/dev/null
@@ -18,8 +19,9 @@ cd ffmpeg-*/
        /^};/ { name = "" }' libavcodec/*.c
   printf '8svx_exp\n8svx_fib\n'
 } | sort -u > audio-decoders
-decoders=$(grep -v '^lib' audio-decoders | paste -sd, -)
-./configure --prefix=/opt/ffmpeg --disable-everything --disable-autodetect --disable-network \
+# Speex through libspeex: ffmpeg 7.1's own Speex decoder doubles the length of libspeex's streams.
+decoders=$(grep -v -e '^lib' -e '^speex$' audio-decoders | paste -sd, -),libspeex
+./configure --prefix=/opt/ffmpeg --disable-everything --disable-autodetect --disable-network --enable-libspeex \
   --disable-doc --disable-debug --disable-ffplay --disable-avdevice --disable-postproc \
   --enable-decoder="$decoders" --enable-demuxers --enable-parsers --enable-bsfs \
   --enable-protocol=file,pipe --enable-muxer=pcm_f32le --enable-encoder=pcm_f32le \

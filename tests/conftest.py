@@ -10,6 +10,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from moto_s3 import moto_s3_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "process_audio.py"
@@ -30,13 +31,8 @@ def run_cli(
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_s3_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

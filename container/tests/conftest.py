@@ -21,6 +21,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))  # the audio measurements shared with the main suite (audio.py)
 
+from moto_s3 import moto_s3_server  # noqa: E402 - found through the path above
+
 IMAGE = "localhost/surroundyou:test"
 STANDIN = ROOT / "container" / "standin.sh"
 MEASURED: dict[str, str] = {}  # printed after the summary
@@ -105,13 +107,8 @@ def real_songs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """moto's S3 over HTTP on the host; the containers reach it through the host network."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_s3_server() as endpoint:
+        yield endpoint
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -56,6 +56,12 @@ def owned_folder(path: Path, uid: int = UID, mode: int = 0o755) -> Path:
     return path
 
 
+def run_on_folders(image: str, songs: Path, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The image as UID with songs at /input (read-only) and out at /output."""
+    mounts = ("-v", f"{songs}:/input:ro", "-v", f"{out}:/output")
+    return podman("run", "--rm", "--user", f"{UID}:{UID}", *mounts, image, *args, check=False)
+
+
 def one_line(stderr: str) -> str:
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, stderr
@@ -302,18 +308,7 @@ def test_an_output_folder_the_user_cannot_write_is_a_storage_error(image: str, t
     songs.mkdir()
     write(songs / "song.wav", pink_noise(2.0, 44100))
     out = owned_folder(tmp_path / "output", uid=0, mode=0o755)  # root's; the container runs as UID
-    result = podman(
-        "run",
-        "--rm",
-        "--user",
-        f"{UID}:{UID}",
-        "-v",
-        f"{songs}:/input:ro",
-        "-v",
-        f"{out}:/output",
-        image,
-        check=False,
-    )
+    result = run_on_folders(image, songs, out)
     assert result.returncode == 4, result.stderr
     line = one_line(result.stderr)
     assert "cannot write /output/song_8d.mp3: Permission denied" in line
@@ -334,18 +329,7 @@ def test_a_cut_off_mp3_converts_what_it_holds(image: str, tmp_path: Path) -> Non
     whole = write(tmp_path / "whole.mp3", pink_noise(6.0, 44100), quality="V2").read_bytes()
     (songs / "cut.mp3").write_bytes(whole[: len(whole) // 2])
     out = owned_folder(tmp_path / "output")
-    result = podman(
-        "run",
-        "--rm",
-        "--user",
-        f"{UID}:{UID}",
-        "-v",
-        f"{songs}:/input:ro",
-        "-v",
-        f"{out}:/output",
-        image,
-        check=False,
-    )
+    result = run_on_folders(image, songs, out)
     assert result.returncode == 0, result.stderr
     y, rate = decode(out / "cut_8d.mp3")
     assert 2.5 < y.shape[1] / rate < 3.0 + 4.2  # what the bytes hold, not the header's 6 s
@@ -379,11 +363,7 @@ def test_formats_pedalboard_cannot_read_convert_with_the_images_ffmpeg(image: st
         subprocess.run(["ffmpeg", "-v", "error", "-i", str(source), *options, str(songs / name)], check=True)
     out = owned_folder(tmp_path / "output")
     files = [f"/input/{name}" for name, _ in FFMPEG_FORMATS]
-    result = podman(
-        *("run", "--rm", "--user", f"{UID}:{UID}", "-v", f"{songs}:/input:ro", "-v", f"{out}:/output", image),
-        *files,
-        check=False,
-    )
+    result = run_on_folders(image, songs, out, *files)
     assert result.returncode == 0, result.stderr
     for name, _ in FFMPEG_FORMATS:
         y, rate = decode(out / f"{Path(name).stem}_8d.mp3")
