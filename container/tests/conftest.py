@@ -97,7 +97,11 @@ def image() -> str:
 def real_songs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Three recorded songs (MP3, 22.05 kHz stereo, 4:50 to 7:20) from Debian's asc-music package."""
     work = tmp_path_factory.mktemp("asc-music")
-    got = subprocess.run(["apt-get", "download", "asc-music"], cwd=work, capture_output=True, text=True, timeout=300)
+    download = ["apt-get", "download", "asc-music"]
+    got = subprocess.run(download, cwd=work, capture_output=True, text=True, timeout=300)
+    if got.returncode != 0:  # package lists not fetched yet on this machine
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=300)
+        got = subprocess.run(download, cwd=work, capture_output=True, text=True, timeout=300)
     assert got.returncode == 0, got.stderr
     deb = next(work.glob("asc-music_*.deb"))
     subprocess.run(["dpkg-deb", "-x", str(deb), str(work / "root")], check=True)
