@@ -161,7 +161,13 @@ def test_readme_shows_the_real_help_text() -> None:
     readme = (ROOT / "README.md").read_text()
     block = re.search(r"<!-- help -->\n```text\n(.*?)```\n<!-- /help -->", readme, re.S)
     assert block is not None, "README.md has no help block"
-    assert block.group(1).strip() == result.stdout.strip()
+    assert help_words(block.group(1)) == help_words(result.stdout)
+
+
+def help_words(text: str) -> str:
+    """Help text as words: Python 3.13's argparse writes `-o, --output OUT` where 3.11 writes
+    `-o OUT, --output OUT`, and the columns move with it (the image runs 3.13, the README shows 3.11)."""
+    return " ".join(re.sub(r"(-\w) (\S+), (--[\w-]+) \2\b", r"\1, \3 \2", text).split())
 
 
 def test_sigterm_stops_quickly_and_cleans_up(tmp_path: Path) -> None:
