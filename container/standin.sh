@@ -15,12 +15,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-mkdir -p "$work/over/etc/dpkg/dpkg.cfg.d" "$work/over/etc/apt/apt.conf.d" "$work/over/usr/local/share/ca-certificates"
-cp "$here/standin/dpkg-slim" "$work/over/etc/dpkg/dpkg.cfg.d/docker"
-cp "$here"/standin/apt-docker-* "$work/over/etc/apt/apt.conf.d/"
-for f in "$work"/over/etc/apt/apt.conf.d/apt-docker-*; do mv "$f" "${f/apt-docker-/docker-}"; done
-cp /usr/local/share/ca-certificates/*.crt "$work/over/usr/local/share/ca-certificates/" 2>/dev/null || true
-
 # Apt sources as the official images write them (deb822), so a Dockerfile can edit them the same way.
 cat > "$work/debian.sources" <<SOURCES
 Types: deb
@@ -42,8 +36,8 @@ mmdebstrap --quiet --variant=minbase ${extra:+--include="$extra"} "${dpkgopts[@]
     find usr/share/doc -mindepth 1 ! -type d ! -name copyright -delete && find usr/share/doc -mindepth 1 -type d -empty -delete' \
   --customize-hook="rm -f \"\$1/etc/apt/sources.list\" && cp \"$work/debian.sources\" \"\$1/etc/apt/sources.list.d/debian.sources\"" \
   --customize-hook="mv \"\$1/etc/dpkg/dpkg.cfg.d/99mmdebstrap\" \"\$1/etc/dpkg/dpkg.cfg.d/docker\"" \
-  --customize-hook="cp -r \"$work/over/etc/apt/apt.conf.d/.\" \"\$1/etc/apt/apt.conf.d/\"" \
-  --customize-hook="cp -r \"$work/over/usr/local/share/ca-certificates/.\" \"\$1/usr/local/share/ca-certificates/\"" \
+  --customize-hook="cp \"$here\"/standin/apt.conf.d/* \"\$1/etc/apt/apt.conf.d/\"" \
+  --customize-hook='mkdir -p "$1/usr/local/share/ca-certificates" && cp /usr/local/share/ca-certificates/*.crt "$1/usr/local/share/ca-certificates/" 2>/dev/null || true' \
   --customize-hook='if [ -x "$1/usr/sbin/update-ca-certificates" ]; then chroot "$1" update-ca-certificates >/dev/null 2>&1;
     else mkdir -p "$1/etc/ssl/certs" && cp /etc/ssl/certs/ca-certificates.crt "$1/etc/ssl/certs/"; fi' \
   --customize-hook='printf "[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n" > "$1/etc/pip.conf"' \
