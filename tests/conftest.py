@@ -8,9 +8,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
-from moto_s3 import moto_s3_server
+from moto_s3 import moto_s3_server, new_bucket
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "process_audio.py"
@@ -38,19 +37,5 @@ def moto_server() -> Iterator[str]:
 @pytest.fixture
 def s3(moto_server: str) -> Iterator[tuple[object, str, dict[str, str]]]:
     """(client, bucket, env for the worker): a fresh bucket on the moto server."""
-    env = {
-        "AWS_ENDPOINT_URL": moto_server,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-    }
-    client = boto3.client(
-        "s3",
-        endpoint_url=moto_server,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    bucket = f"songs-{os.urandom(4).hex()}"
-    client.create_bucket(Bucket=bucket)
+    client, bucket, env = new_bucket(moto_server, "us-east-1", "testing", "testing")
     yield client, bucket, env

@@ -16,11 +16,11 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-import boto3
 import numpy as np
 import pytest
 from audio import decode, drum_mix, loudness_lufs, pink_noise, true_peak_dbtp, write
 from conftest import MEASURED, ROOT, podman
+from moto_s3 import new_bucket
 
 from surroundyou import __version__
 from surroundyou.settings import Settings
@@ -198,15 +198,7 @@ def test_cloud_mode_inside_the_container_end_to_end(
     image: str, moto_server: str, real_songs: dict[str, Path], tmp_path: Path
 ) -> None:
     key = "input/albums/Machine Wars (live) #1.mp3"
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto_server,
-        region_name="eu-west-1",
-        aws_access_key_id="AKIDTEST",
-        aws_secret_access_key="test-secret",
-    )
-    bucket = f"songs-{os.urandom(4).hex()}"
-    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3, bucket, aws = new_bucket(moto_server, "eu-west-1", "AKIDTEST", "test-secret")
     s3.upload_file(str(real_songs["machine_wars"]), bucket, key)
     etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
 
@@ -214,12 +206,7 @@ def test_cloud_mode_inside_the_container_end_to_end(
     event["detail"]["bucket"]["name"] = bucket
     event["detail"]["object"]["key"] = urllib.parse.quote_plus(key, safe="/")  # as S3 sends it, URL-encoded
     environment = apply_input_transformer(event)
-    credentials = [
-        {"name": "AWS_ENDPOINT_URL", "value": moto_server},
-        {"name": "AWS_REGION", "value": "eu-west-1"},
-        {"name": "AWS_ACCESS_KEY_ID", "value": "AKIDTEST"},
-        {"name": "AWS_SECRET_ACCESS_KEY", "value": "test-secret"},
-    ]
+    credentials = [{"name": name, "value": value} for name, value in aws.items()]
     result = run_like_fargate(image, environment + credentials)
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
