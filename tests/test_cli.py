@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import signal
@@ -14,18 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from audio import decode, loudness_lufs, pink_noise, true_peak_dbtp, write
+from checks import digest, digests, one_line
 from conftest import ROOT, SCRIPT, run_cli
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def one_line(stderr: str) -> str:
-    lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, stderr
-    assert "Traceback" not in stderr
-    return lines[0]
 
 
 def test_demo_runs_on_a_fresh_folder(tmp_path: Path) -> None:
@@ -45,7 +34,7 @@ def test_folder_mode_converts_every_song_and_reports_failures(tmp_path: Path) ->
     write(songs / "Ünïcode.flac", pink_noise(1.5, 48000, seed=2), rate=48000)
     (songs / "notes.txt").write_text("not audio, and not picked up")
     (songs / "broken.mp3").write_text("<html>not found</html>")
-    before = {p.name: digest(p) for p in songs.iterdir()}
+    before = digests(songs)
     env = {"INPUT_DIR": str(songs), "OUTPUT_DIR": str(tmp_path / "out" / "nested")}
     result = run_cli(env=env, cwd=tmp_path)
     assert result.returncode == 3, result.stderr
@@ -57,7 +46,7 @@ def test_folder_mode_converts_every_song_and_reports_failures(tmp_path: Path) ->
     assert "2 converted, 1 skipped, 1 failed" in result.stderr
     assert "skipped notes.txt: not an audio file name" in result.stderr
     assert "broken.mp3: not audio" in result.stderr
-    assert {p.name: digest(p) for p in songs.iterdir()} == before  # inputs untouched
+    assert digests(songs) == before  # inputs untouched
 
 
 @pytest.mark.parametrize("make", ["missing", "empty"])

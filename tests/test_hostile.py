@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import struct
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from audio import decode, pink_noise, write
+from checks import digests
 from conftest import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -93,10 +93,6 @@ def build_corpus(folder: Path, scratch: Path) -> tuple[dict[str, float], set[str
     }
     bad = {"zero.mp3", "readme.mp3", "page.mp3", "truncated.mp3", "header-only.wav"}
     return good, bad
-
-
-def digests(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
 
 
 def test_hostile_corpus_converts_what_decodes_and_fails_the_rest_cleanly(tmp_path: Path) -> None:

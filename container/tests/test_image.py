@@ -7,7 +7,6 @@ are run verbatim through a ``docker`` shell function that calls podman (with Doc
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 from audio import decode, drum_mix, loudness_lufs, pink_noise, true_peak_dbtp, write
+from checks import digests, one_line
 from conftest import MEASURED, ROOT, podman
 from moto_s3 import new_bucket
 
@@ -45,10 +45,6 @@ def run_readme_line(line: str, cwd: Path, timeout: float = 300) -> subprocess.Co
     return subprocess.run(["bash", "-c", shims + line], cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def owned_folder(path: Path, uid: int = UID, mode: int = 0o755) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     os.chown(path, uid, uid)
@@ -60,13 +56,6 @@ def run_on_folders(image: str, songs: Path, out: Path, *args: str) -> subprocess
     """The image as UID with songs at /input (read-only) and out at /output."""
     mounts = ("-v", f"{songs}:/input:ro", "-v", f"{out}:/output")
     return podman("run", "--rm", "--user", f"{UID}:{UID}", *mounts, image, *args, check=False)
-
-
-def one_line(stderr: str) -> str:
-    lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, stderr
-    assert "Traceback" not in stderr
-    return lines[0]
 
 
 def seconds_of(path: Path) -> float:
@@ -147,7 +136,7 @@ def test_local_mode_exactly_as_the_readme_shows_it(image: str, tmp_path: Path, r
     loud = write(tmp_path / "drums.wav", drum_mix(8.0, 48000), rate=48000)
     for name, codec in (("drums aac.m4a", ["-c:a", "aac", "-b:a", "160k"]), ("drums opus.opus", ["-c:a", "libopus"])):
         subprocess.run(["ffmpeg", "-v", "error", "-i", str(loud), *codec, str(songs / name)], check=True)
-    before = {p.name: digest(p) for p in songs.iterdir()}
+    before = digests(songs)
     out = owned_folder(tmp_path / "output")
 
     started = time.monotonic()
@@ -161,7 +150,7 @@ def test_local_mode_exactly_as_the_readme_shows_it(image: str, tmp_path: Path, r
     check_output(out / "noise_8d.mp3", 6.0)
     check_output(out / "drums aac_8d.mp3", 8.0)
     check_output(out / "drums opus_8d.mp3", 8.0)
-    assert {p.name: digest(p) for p in songs.iterdir()} == before  # inputs untouched
+    assert digests(songs) == before  # inputs untouched
     MEASURED["local mode"] = (
         f"{took:.1f} s for the README's local-mode `docker run` on 4 files "
         f"({seconds_of(real):.0f} s real MP3 + 22 s generated WAV/AAC/Opus), container start included"
