@@ -22,9 +22,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import butter, freqz, lfilter
 
 from .delay import FixedDelay, LatencyTrim
+from .filters import Chain, frequency_response, highpass, lowpass
 from .hrtf import Hrtf, HrtfSource
 from .motion import on_grid
 
@@ -37,6 +37,7 @@ REAR_SHELF_DB = -6.0
 REAR_LEVEL_DB = -1.0
 SHADOW_CORNER_HZ = SPEED_OF_SOUND / (math.pi * HEAD_RADIUS_M)  # 2·w0 = 2c/a rad/s: about 1.25 kHz
 BASS_HZ = 120.0  # below this, both ears get the same (centred) bass
+BASS_POLE_HZ = BASS_HZ / math.sqrt(math.sqrt(2.0) - 1.0)  # two first-order poles: -3 dB at BASS_HZ
 BASE_DELAY = 1  # frames: the Lagrange stencil reaches one frame ahead of the delay
 TAPS = 4  # order-3 Lagrange
 
@@ -67,10 +68,11 @@ def rear_weight(theta: np.ndarray) -> np.ndarray:
 class ShadowPower:
     """Mean power of a + (1 - a)·LP for pink noise, as a closed form in a."""
 
-    def __init__(self, b: np.ndarray, a: np.ndarray, rate: float) -> None:
-        f = np.geomspace(20.0, rate / 2 * 0.999, 4096)
-        _, h = freqz(b, a, worN=f, fs=rate)
-        weight = np.gradient(f) / f  # pink noise: equal power per octave
+    def __init__(self, rate: float) -> None:
+        f, h = frequency_response(rate, lowpass(SHADOW_CORNER_HZ))
+        audible = f >= 20.0
+        f, h = f[audible], h[audible]
+        weight = 1.0 / f  # pink noise on uniform bins: equal power per octave
         total = weight.sum()
         self.cross = float((weight * h.real).sum() / total)  # E[x·LP(x)]
         self.lp = float((weight * np.abs(h) ** 2).sum() / total)  # E[LP(x)^2]
@@ -89,8 +91,6 @@ class _Source:
         offset: float,
         rear_cue: bool,
         power: ShadowPower,
-        shadow: tuple[np.ndarray, np.ndarray],
-        shelf: tuple[np.ndarray, np.ndarray],
     ) -> None:
         self.rate = rate
         self.period_s = period_s
@@ -98,10 +98,8 @@ class _Source:
         self.rear_cue = rear_cue
         self._power = power
         self._front_power = float(2 * power(shadow_alpha(np.array(0.5 * np.pi))))
-        self._shadow = shadow
-        self._shelf = shelf
-        self._shadow_zi = np.zeros(max(len(shadow[0]), len(shadow[1])) - 1)
-        self._shelf_zi = np.zeros(max(len(shelf[0]), len(shelf[1])) - 1)
+        self._shadow = Chain(rate, lowpass(SHADOW_CORNER_HZ), 1)
+        self._shelf = Chain(rate, highpass(REAR_SHELF_HZ), 1)
         max_delay = BASE_DELAY + math.ceil(float(woodworth_delay_s(np.array(math.pi))) * rate)
         self._history = np.zeros((2, max_delay + TAPS), dtype=np.float32)  # per ear, before the delay
 
@@ -123,14 +121,14 @@ class _Source:
         n = x.size
         a_l, a_r, d_l, d_r, w, gain = on_grid(start, n, self.rate, self.period_s, self.params)
         if self.rear_cue:
-            high, self._shelf_zi = lfilter(*self._shelf, x, zi=self._shelf_zi)
-            x = x + (w * (10.0 ** (REAR_SHELF_DB / 20.0) - 1.0)) * high.astype(np.float32)
+            high = self._shelf(x[None])[0]
+            x = x + (w * np.float32(10.0 ** (REAR_SHELF_DB / 20.0) - 1.0)) * high
         x = x * gain
-        low, self._shadow_zi = lfilter(*self._shadow, x, zi=self._shadow_zi)
-        low = low.astype(np.float32)
+        low = self._shadow(x[None])[0]
+        high = x - low
         out = np.empty((2, n), dtype=np.float32)
         for ear, (alpha, delay) in enumerate(((a_l, d_l), (a_r, d_r))):
-            shadowed = low + alpha * (x - low)  # = alpha·x + (1 - alpha)·LP(x)
+            shadowed = low + alpha * high  # = alpha·x + (1 - alpha)·LP(x)
             out[ear] = self._delay(ear, shadowed, delay)
         return out
 
@@ -140,6 +138,8 @@ class _Source:
         buf = np.concatenate((hist, signal))
         self._history[ear] = buf[buf.size - hist.size :]
         n = signal.size
+        if delay.max() <= BASE_DELAY:  # the near ear (half of each circle): a whole frame, no interpolation
+            return buf[hist.size - BASE_DELAY : hist.size - BASE_DELAY + n]
         whole = np.floor(delay).astype(np.int64)
         d = delay - (whole - 1)  # position within the 4-point stencil, in [1, 2)
         # p_k is the sample delayed by (whole - 1 + k) frames, k = 0..3
@@ -172,16 +172,13 @@ class BinauralRenderer:
         offsets = (0.0,) if width == 0.0 else (-width, width)
         self._sources: list[_Source | HrtfSource]
         if hrtf is None:
-            shadow = butter(1, SHADOW_CORNER_HZ, fs=rate)
-            shelf = butter(1, REAR_SHELF_HZ, btype="high", fs=rate)
-            power = ShadowPower(shadow[0], shadow[1], rate)
-            self._sources = [_Source(rate, period_s, o, rear_cue, power, shadow, shelf) for o in offsets]
+            power = ShadowPower(rate)
+            self._sources = [_Source(rate, period_s, o, rear_cue, power) for o in offsets]
             self.latency = BASE_DELAY
         else:
             self._sources = [HrtfSource(hrtf, period_s, o) for o in offsets]
             self.latency = hrtf.onset  # the bass waits for the earliest arrival, to stay in phase
-        self._bass = butter(2, BASS_HZ, fs=rate)
-        self._bass_zi = np.zeros((2, len(self._bass[0]) - 1))  # filter state per channel, at rest
+        self._bass = Chain(rate, lowpass(BASS_POLE_HZ, order=2), 2)
         self._bass_delay = FixedDelay(1, self.latency)
         self._trim = LatencyTrim(self.latency)
 
@@ -189,8 +186,7 @@ class BinauralRenderer:
         n = block.shape[1]
         if n == 0:
             return block
-        lows, self._bass_zi = lfilter(*self._bass, block, axis=1, zi=self._bass_zi)
-        lows = lows.astype(np.float32)
+        lows = self._bass(block)
         highs = block - lows
         inputs = [0.5 * (highs[0] + highs[1])] if len(self._sources) == 1 else [highs[0], highs[1]]
         out = np.zeros((2, n), dtype=np.float32)

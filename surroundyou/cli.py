@@ -15,12 +15,13 @@ from pathlib import Path
 from types import FrameType
 
 from . import __version__
-from .cloud import run_cloud
 from .errors import EXIT_INTERNAL, Stopped, SurroundError, UsageError
-from .local import ProgressBar, run_demo, run_files, run_folder
 from .logs import event, setup
-from .plot import check_plot_path
+from .progress import ProgressBar, TerminalBar
 from .settings import Settings, build_settings
+
+# The modes are imported once chosen: cloud mode needs boto3, local mode the engine, --plot
+# matplotlib; none of them is loaded for --help, --version or a usage error.
 
 D = Settings()
 
@@ -129,32 +130,6 @@ def _on_signal(signum: int, _frame: FrameType | None) -> None:
     raise Stopped(signum)
 
 
-class _Bar(ProgressBar):
-    """A tqdm bar on a terminal; nothing elsewhere."""
-
-    def __init__(self, label: str, enabled: bool) -> None:
-        self._bar = None
-        if enabled:
-            from tqdm import tqdm
-
-            self._bar = tqdm(
-                total=100,
-                desc=label[:30],
-                unit="%",
-                leave=False,
-                file=sys.stderr,
-                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
-            )
-
-    def __call__(self, fraction: float) -> None:
-        if self._bar is not None:
-            self._bar.update(int(fraction * 100) - self._bar.n)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
@@ -168,15 +143,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         show_bars = not json_lines and sys.stderr.isatty() and settings.jobs == 1
 
         def bars(label: str) -> ProgressBar:
-            return _Bar(label, show_bars)
+            return TerminalBar(label) if show_bars else ProgressBar()
 
         if args.plot is not None:
             if settings.cloud:
                 raise UsageError("--plot works on local conversions, not in cloud mode")
+            from .plot import check_plot_path
+
             check_plot_path(args.plot)
         if settings.cloud:
+            from .cloud import run_cloud
+
             run_cloud(settings)
             return 0
+        from .local import run_demo, run_files, run_folder
+
         if args.demo:
             return run_demo(args.output, settings, bars, args.plot)
         if args.inputs:

@@ -20,7 +20,6 @@ from typing import Protocol
 
 import numpy as np
 from pedalboard.io import AudioFile
-from pydub.utils import mediainfo_json
 
 from .channels import to_stereo
 from .errors import InputError, UsageError
@@ -193,6 +192,8 @@ class FfmpegSource:
         _ffmpeg()
         if shutil.which("ffprobe") is None:
             raise UsageError("ffprobe (part of ffmpeg) is not installed")
+        from pydub.utils import mediainfo_json  # pydub: only for what pedalboard cannot read
+
         probe = mediainfo_json(str(self.path))
         audio = [s for s in probe.get("streams", []) if s.get("codec_type") == "audio"]
         if not audio:

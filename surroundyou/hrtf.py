@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import oaconvolve, resample_poly
 
 from .errors import UsageError
 from .motion import azimuth, grid_points, on_grid
@@ -40,7 +39,8 @@ class Hrtf:
 
 def load_sofa(path: Path, rate: int) -> Hrtf:
     """Read a SimpleFreeFieldHRIR SOFA file and resample it to ``rate``; UsageError if unusable."""
-    import h5py
+    import h5py  # h5py and scipy.signal (about 1 s of imports) only for --hrtf
+    from scipy.signal import resample_poly
 
     try:
         with h5py.File(path, "r") as f:
@@ -101,6 +101,9 @@ class HrtfSource:
         self._az_ext = np.concatenate(([az[-1] - 2 * np.pi], az, [az[0] + 2 * np.pi]))
         self._idx_ext = np.concatenate(([-1.0], np.arange(az.size, dtype=np.float64), [float(az.size)]))
         self._tails: dict[int, np.ndarray] = {}  # loudspeaker -> (2, taps - 1) overlap-add tail
+        from scipy.signal import oaconvolve  # only --hrtf pays for importing scipy.signal
+
+        self._convolve = oaconvolve
 
     def _position(self, theta: np.ndarray) -> np.ndarray:
         """Continuous loudspeaker index (0..K) of the source at path azimuth ``theta``."""
@@ -132,7 +135,7 @@ class HrtfSource:
             if j in active:
                 feed = feeds[active.index(j)]
                 if np.any(feed):
-                    acc += oaconvolve(feed[None, :], self.hrtf.irs[j], axes=-1).astype(np.float32)
+                    acc += self._convolve(feed[None, :], self.hrtf.irs[j], axes=-1).astype(np.float32)
             tail = self._tails.pop(j, None)
             if tail is not None:
                 acc[:, : taps - 1] += tail

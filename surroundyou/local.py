@@ -7,7 +7,7 @@ import math
 import multiprocessing
 import signal
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from .demo import write_demo
@@ -15,6 +15,7 @@ from .encode import FORMATS
 from .engine import Report, convert
 from .errors import EXIT_OK, InputError, Stopped, SurroundError, UsageError
 from .logs import JsonFormatter, event, log, setup
+from .progress import ProgressBar, ProgressFactory
 from .settings import ENV_INPUT_DIR, Settings
 
 # Extensions picked up in folder mode; content decides how each is decoded.
@@ -42,16 +43,6 @@ AUDIO_SUFFIXES = frozenset(
     ]
 )
 OUTPUT_SUFFIX = "_8d"
-
-ProgressFactory = Callable[[str], "ProgressBar"]
-
-
-class ProgressBar:
-    """What the CLI hands in: a callable taking the fraction done, closed at the end."""
-
-    def __call__(self, fraction: float) -> None: ...
-
-    def close(self) -> None: ...
 
 
 def find_inputs(folder: Path) -> list[Path]:

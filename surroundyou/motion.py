@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-GRID = 16  # frames between exactly evaluated gain points (interpolation error < 2e-5)
+GRID = 64  # frames between exactly evaluated gain points (error < 1e-4 at a 2 s circle and 8 kHz)
 _SQRT2 = np.sqrt(2.0)
 
 
