@@ -1,42 +1,90 @@
 #!/usr/bin/env python3
-"""Speed and memory of the conversion against a bare decode + encode of the same MP3.
+"""What a user waits for and pays: whole processes, started as a user starts them.
 
-Generates music-like stereo MP3s (pink noise with drum-like hits, 44.1 kHz,
-V2) of 3, 10 and 30 minutes, then measures in a fresh child process each:
-  bare     pedalboard decode + MP3 V2 encode, block by block (the codec floor)
-  binaural the full SurroundYou conversion with default settings
-  pan      the same with --mode pan
-and prints a table: wall seconds, realtime factor, peak RSS, ratio to bare.
-Not a test: numbers vary with the machine. Usage: bench/bench.py [--minutes 3 10 30] [--repeat 2]
+Every figure comes from a fresh process (start-up and imports included), run
+alternately with the others in the same round, median of ``--repeat`` rounds:
+  bare      python -c <pedalboard decode + MP3 V2 encode, block by block>: the codec floor
+  binaural  python process_audio.py IN -o OUT (the default conversion)
+  pan       the same with --mode pan
+  pinned    bare and binaural under taskset -c 0: one core, as a 0.5 vCPU Fargate task has
+Wall time, CPU time (user + sys of the process and its children, from wait4) and
+peak RSS; ratios are to the bare transcode of the same file in the same round.
+Also: ``process_audio.py --version`` start-up, and peak memory on a long song.
+
+Inputs (bench/README.md): real recorded songs from Debian's packages, fetched
+with apt-get download and cached, plus a generated 3-minute song with sharp
+transients that needs heavy limiting. Not a test: numbers vary with the machine;
+run it on a quiet one. Usage: bench/bench.py [--repeat 3] [--long-minutes 30]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import resource
+import os
+import platform
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
+WORKER = str(ROOT / "process_audio.py")
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "surroundyou-bench"
 RATE = 44100
 BLOCK = 65536
 
+BARE = """
+import sys
+from pedalboard.io import AudioFile
+with AudioFile(sys.argv[1]) as f, AudioFile(sys.argv[2], "w", f.samplerate, f.num_channels, quality="V2") as o:
+    while (block := f.read(65536)).shape[1]:
+        o.write(block)
+"""
+
+# (file name, Debian package, path inside it, how the bench file is made)
+SONGS = [
+    ("awakening.mp3", "singularity-music", "usr/share/games/singularity/music/Awakening.ogg", "mp3"),
+    ("coherence.mp3", "singularity-music", "usr/share/games/singularity/music/Coherence.ogg", "mp3"),
+    ("through_space.ogg", "singularity-music", "usr/share/games/singularity/music/Through Space.ogg", "copy"),
+    ("machine_wars.mp3", "asc-music", "usr/share/games/asc/music/machine_wars.mp3", "copy"),
+]
+
+
+def real_songs() -> list[Path]:
+    """The songs of SONGS in the cache, fetched and made on first use."""
+    made = [CACHE / name for name, *_ in SONGS]
+    if all(p.exists() for p in made):
+        return made
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="surroundyou-songs-") as work:
+        packages = sorted({pkg for _, pkg, _, _ in SONGS})
+        print(f"... fetching {', '.join(packages)} with apt-get download", file=sys.stderr)
+        subprocess.run(["apt-get", "download", *packages], cwd=work, check=True, capture_output=True)
+        for deb in Path(work).glob("*.deb"):
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(Path(work) / "root")], check=True)
+        for name, _, inner, how in SONGS:
+            src = Path(work) / "root" / inner
+            if how == "copy":
+                shutil.copyfile(src, CACHE / name)
+            else:  # a 44.1 kHz MP3 at 256 kbps: what most users' files are
+                cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(src), "-ar", "44100", "-b:a", "256k", str(CACHE / name)]
+                subprocess.run(cmd, check=True)
+    return made
+
 
 def make_song(path: Path, minutes: float) -> None:
-    """Stream a music-like MP3 to disk without holding it in memory."""
+    """A music-like MP3 (pink-ish noise with a drum hit every half second), streamed to disk."""
+    import numpy as np
     from pedalboard.io import AudioFile
-    from scipy.signal import butter, sosfilt, sosfilt_zi
+    from scipy.signal import butter, sosfilt
 
     rng = np.random.default_rng(1)
-    # Pink-ish noise: white noise through a gentle low-pass; hits every half second.
     sos = butter(1, 800, fs=RATE, output="sos")
-    zi = np.stack([sosfilt_zi(sos)] * 2, axis=1) * 0.0
+    zi = np.zeros((sos.shape[0], 2, 2))
     total = int(minutes * 60 * RATE)
     with AudioFile(str(path), "w", RATE, 2, quality="V2") as out:
         for start in range(0, total, BLOCK):
@@ -49,64 +97,142 @@ def make_song(path: Path, minutes: float) -> None:
             out.write(block)
 
 
-def child(mode: str, src: str, dst: str) -> None:
-    """Run one measurement in this process; print wall seconds and peak RSS as JSON."""
-    sys.path.insert(0, str(ROOT))
-    from pedalboard.io import AudioFile
+@dataclass(frozen=True)
+class Run:
+    wall: float  # s
+    cpu: float  # s, user + sys of the process tree
+    rss_mb: float  # peak resident set of the largest process
 
-    from surroundyou.engine import convert
-    from surroundyou.settings import Settings
 
+def run(cmd: list[str]) -> Run:
+    """One whole process, as a user starts it; its output is thrown away.
+
+    The kernel counts the memory a child had before its exec (a copy of this process)
+    in its peak RSS, so this process imports nothing heavy: numpy, pedalboard and the
+    song generation run in children of their own.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "AWS_"))}
     started = time.perf_counter()
-    if mode == "bare":
-        with AudioFile(src) as f, AudioFile(dst, "w", f.samplerate, f.num_channels, quality="V2") as o:
-            while (block := f.read(BLOCK)).shape[1]:
-                o.write(block)
-    else:
-        convert(Path(src), Path(dst), Settings(mode=mode))
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    assert proc.stderr is not None
+    err = proc.stderr.read()  # drained while it runs, so a chatty child never blocks
+    _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"wall": wall, "peak_mb": peak_mb}))
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {err.decode(errors='replace')[-500:]}")
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
-def measure(mode: str, src: Path, dst: Path, repeat: int) -> dict[str, float]:
-    """Best wall time and largest peak RSS over ``repeat`` fresh processes."""
-    runs = []
+def median(runs: list[Run]) -> Run:
+    return Run(*(statistics.median(getattr(r, f) for r in runs) for f in ("wall", "cpu", "rss_mb")))
+
+
+def seconds_of(path: Path) -> float:
+    code = "import sys; from pedalboard.io import AudioFile; print(AudioFile(sys.argv[1]).duration)"
+    return float(subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, check=True).stdout)
+
+
+def generate(path: Path, minutes: float) -> None:
+    """``make_song`` in a child process: this one stays small (see ``run``)."""
+    subprocess.run([sys.executable, __file__, "--make-song", str(path), str(minutes)], check=True)
+
+
+def measure(src: Path, out: Path, repeat: int, pinned: bool) -> dict[str, Run]:
+    """Median of ``repeat`` rounds; in each round every variant runs once, in the same order."""
+    py = sys.executable
+    variants = {
+        "bare": [py, "-c", BARE, str(src), str(out)],
+        "binaural": [py, WORKER, str(src), "-o", str(out)],
+        "pan": [py, WORKER, "--mode", "pan", str(src), "-o", str(out)],
+    }
+    if pinned:
+        variants["bare 1 core"] = ["taskset", "-c", "0", *variants["bare"]]
+        variants["binaural 1 core"] = ["taskset", "-c", "0", *variants["binaural"]]
+    rounds: dict[str, list[Run]] = {name: [] for name in variants}
     for _ in range(repeat):
-        cmd = [sys.executable, __file__, "--child", mode, str(src), str(dst)]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    return {"wall": min(r["wall"] for r in runs), "peak_mb": max(r["peak_mb"] for r in runs)}
+        for name, cmd in variants.items():
+            rounds[name].append(run(cmd))
+    return {name: median(runs) for name, runs in rounds.items()}
+
+
+def ratio(a: Run, b: Run, field: str) -> str:
+    return f"{getattr(a, field) / getattr(b, field):.2f}"
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with Path("/proc/cpuinfo").open() as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} x {model}, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, nargs="+", default=[3, 10, 30])
-    parser.add_argument("--repeat", type=int, default=2, help="runs per measurement; the best time counts")
-    parser.add_argument("--modes", nargs="+", default=["binaural", "pan"], choices=["binaural", "pan"])
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; the median counts (default 3)")
+    parser.add_argument("--long-minutes", type=float, default=30, help="length of the memory run (0: skip)")
+    parser.add_argument("--no-pinned", action="store_true", help="skip the one-core runs")
+    parser.add_argument("--make-song", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        child(*args.child)
+    if args.make_song:
+        make_song(Path(args.make_song[0]), float(args.make_song[1]))
         return
+    pinned = not args.no_pinned and shutil.which("taskset") is not None
+
+    version = median([run([sys.executable, WORKER, "--version"]) for _ in range(5)])
     rows = []
     with tempfile.TemporaryDirectory(prefix="surroundyou-bench-") as work:
-        for minutes in args.minutes:
-            src = Path(work) / f"song_{minutes:g}min.mp3"
-            make_song(src, minutes)
-            bare = measure("bare", src, Path(work) / "bare.mp3", args.repeat)
-            for mode in args.modes:
-                rows.append((minutes, mode, bare, measure(mode, src, Path(work) / "out.mp3", args.repeat)))
-            print(f"... {minutes:g} min done", file=sys.stderr)
-    print(
-        "| input | mode | bare decode+encode | conversion | realtime | peak RSS (bare / conversion) | ratio to bare |"
-    )
-    print("|---|---|---|---|---|---|---|")
-    for minutes, mode, bare, conv in rows:
+        stress = Path(work) / "stress_3min.mp3"
+        generate(stress, 3)
+        inputs = [(p, "real") for p in real_songs()] + [(stress, "generated, heavy limiting")]
+        for src, kind in inputs:
+            rows.append((src, kind, seconds_of(src), measure(src, Path(work) / "out.mp3", args.repeat, pinned)))
+            print(f"... {src.name} done", file=sys.stderr)
+        long_run = None
+        if args.long_minutes > 0:
+            long_song = Path(work) / f"long_{args.long_minutes:g}min.mp3"
+            generate(long_song, args.long_minutes)
+            long_run = run([sys.executable, WORKER, str(long_song), "-o", str(Path(work) / "long_8d.mp3")])
+
+    print(f"Machine: {machine()}; median of {args.repeat} rounds, whole processes.\n")
+    columns = ["input", "length", "bare decode+encode", "binaural (ratio)", "pan (ratio)"]
+    columns += ["CPU bare / binaural (ratio)"]
+    columns += ["1 core: bare / binaural (ratio)"] if pinned else []
+    columns += ["peak RSS bare / binaural / pan"]
+    print("| " + " | ".join(columns) + " |")
+    print("|---" * len(columns) + "|")
+    for src, kind, seconds, m in rows:
+        b, bi, pa = m["bare"], m["binaural"], m["pan"]
+        line = (
+            f"| {src.name} ({kind}) | {int(seconds // 60)}:{int(seconds % 60):02d} | {b.wall:.2f} s "
+            f"| {bi.wall:.2f} s ({ratio(bi, b, 'wall')}) | {pa.wall:.2f} s ({ratio(pa, b, 'wall')}) "
+            f"| {b.cpu:.2f} / {bi.cpu:.2f} s ({ratio(bi, b, 'cpu')})"
+        )
+        if pinned:
+            p_b, p_bi = m["bare 1 core"], m["binaural 1 core"]
+            line += f" | {p_b.wall:.2f} / {p_bi.wall:.2f} s ({ratio(p_bi, p_b, 'wall')})"
+        print(line + f" | {b.rss_mb:.0f} / {bi.rss_mb:.0f} / {pa.rss_mb:.0f} MB |")
+    real = [m for _, kind, _, m in rows if kind == "real"]
+    if real:
+
+        def med(variant: str, field: str, base: str = "bare") -> float:
+            return statistics.median(getattr(m[variant], field) / getattr(m[base], field) for m in real)
+
+        summary = (
+            f"\nReal songs, median ratio to bare: binaural wall {med('binaural', 'wall'):.2f}, "
+            f"pan wall {med('pan', 'wall'):.2f}, binaural CPU {med('binaural', 'cpu'):.2f}"
+        )
+        if pinned:
+            summary += f", binaural on 1 core {med('binaural 1 core', 'wall', 'bare 1 core'):.2f}"
+        print(summary + ".")
+    print(f"Start-up: process_audio.py --version {version.wall:.2f} s (median of 5).")
+    if long_run is not None:
         print(
-            f"| {minutes:g} min | {mode} | {bare['wall']:.2f} s | {conv['wall']:.2f} s "
-            f"| {minutes * 60 / conv['wall']:.0f}x "
-            f"| {bare['peak_mb']:.0f} MB / {conv['peak_mb']:.0f} MB | {conv['wall'] / bare['wall']:.2f} |"
+            f"Long song ({args.long_minutes:g} min, generated): binaural {long_run.wall:.1f} s, "
+            f"peak RSS {long_run.rss_mb:.0f} MB."
         )
 
 
