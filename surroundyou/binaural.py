@@ -140,10 +140,10 @@ class _Source:
         n = signal.size
         if delay.max() <= BASE_DELAY:  # the near ear (half of each circle): a whole frame, no interpolation
             return buf[hist.size - BASE_DELAY : hist.size - BASE_DELAY + n]
-        whole = np.floor(delay).astype(np.int64)
-        d = delay - (whole - 1)  # position within the 4-point stencil, in [1, 2)
+        whole = np.floor(delay)
+        d = delay - whole + 1  # position within the 4-point stencil, in [1, 2) (float32 throughout)
         # p_k is the sample delayed by (whole - 1 + k) frames, k = 0..3
-        base = np.arange(hist.size, hist.size + n) - (whole - 1)
+        base = np.arange(hist.size + 1, hist.size + 1 + n) - whole.astype(np.intp)
         p0, p1, p2, p3 = buf[base], buf[base - 1], buf[base - 2], buf[base - 3]
         # Lagrange through 4 points in Newton form, evaluated by Horner's rule.
         d1 = p1 - p0

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from .errors import InputError, StorageError
 from .hrtf import load_sofa
 from .limiter import WORST_GAIN, TruePeakLimiter
 from .logs import log
-from .loudness import LoudnessMeter
+from .loudness import LoudnessMeter, integrated_loudness
 from .motion import CircularPanner, Spatializer
 from .motion_meter import Motion, MotionMeter, MotionTrace
 from .room import RoomSend
@@ -39,7 +40,9 @@ from .settings import Settings
 MAX_GAIN_DB = 30.0  # never lift quiet material by more than this (silence gets 0 dB)
 MIN_MEASURABLE_S = 0.4  # inputs shorter than one BS.1770 gating block are not normalised
 MAX_MAKEUP_DB = 4.0  # most loudness the limiter may be asked to make up for
-LOSS_STRIDE = 8  # estimate the limiter's loudness loss on every 4th block
+LOSS_STRIDE = 8  # estimate the limiter's loudness loss on every 8th block
+LOSS_PARTS = 2  # threads sharing that estimate
+PIPELINE_DEPTH = 2  # rendered blocks waiting for the room and the meters, at most
 LOSS_BLOCK_FRAMES = 65536
 GOLDEN = (5**0.5 - 1) / 2
 MAKEUP_STEPS = 3
@@ -91,12 +94,12 @@ def make_spatializer(rate: int, settings: Settings, source_channels: int = 2) ->
     return BinauralRenderer(rate, settings.period_s, settings.width_deg, mono=source_channels == 1, hrtf=hrtf)
 
 
-def read_ahead(items: Iterator[T]) -> Iterator[T]:
-    """Iterate ``items`` one step ahead on a worker thread."""
+def read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Iterate ``items`` up to ``depth`` steps ahead on a worker thread."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
-        pending = pool.submit(next, items, None)
-        while (item := pending.result()) is not None:
-            pending = pool.submit(next, items, None)
+        pending = deque(pool.submit(next, items, None) for _ in range(depth))
+        while (item := pending.popleft().result()) is not None:
+            pending.append(pool.submit(next, items, None))
             yield item
 
 
@@ -114,9 +117,9 @@ class Rendered:
 def _render(source: AudioSource, rate: int, settings: Settings, scratch: BinaryIO, progress: Progress) -> Rendered:
     """Pass 1: spatialise, add the room, measure; write float32 frames to ``scratch``.
 
-    Three threads besides the decoder's: the room (pedalboard's reverb) and the measuring and
-    writing of the previous block run while this thread renders the next one; numpy and
-    pedalboard release the GIL for the heavy parts.
+    A pipeline of four threads: the decoder reads ahead, the room (pedalboard's reverb)
+    works on the decoded blocks, this thread renders them, and the last stage adds the
+    room, measures and writes, in order; numpy and pedalboard release the GIL for the heavy parts.
     """
     spatial = make_spatializer(rate, settings, source.info.channels)
     room = RoomSend(rate, settings.reverb, settings.block_frames) if settings.reverb > 0 else None
@@ -132,21 +135,21 @@ def _render(source: AudioSource, rate: int, settings: Settings, scratch: BinaryI
         peak = max(peak, float(np.abs(mixed).max(initial=0.0)))
         np.ascontiguousarray(mixed.T).tofile(scratch)  # interleaved (a contiguous copy writes 8x faster)
 
-    def measure(dry: np.ndarray, wet: np.ndarray | None) -> None:
-        motion.add(dry)  # the motion of the dry render, before the room is added
-        emit(dry if wet is None else dry + wet)
-
     # The room's output waits until the renderer (which may have latency) catches up with it.
     wet_queue = np.zeros((2, 0), dtype=np.float32)
 
-    def wet_for(dry: np.ndarray) -> np.ndarray | None:
+    def measure(dry: np.ndarray, wet: Future[np.ndarray] | None) -> None:
+        """Measure the dry render, add the room (``wet``: the room's next block), emit; in order."""
         nonlocal wet_queue
-        if room is None:
-            return None
-        wet, wet_queue = wet_queue[:, : dry.shape[1]], wet_queue[:, dry.shape[1] :]
-        return wet
+        motion.add(dry)  # the motion of the dry render, before the room is added
+        if wet is not None:
+            wet_queue = np.concatenate((wet_queue, wet.result()), axis=1)
+        if room is not None:
+            dry = dry + wet_queue[:, : dry.shape[1]]
+            wet_queue = wet_queue[:, dry.shape[1] :]
+        emit(dry)
 
-    measured: Future[None] | None = None
+    in_flight: deque[Future[None]] = deque()
     with (
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="room") as rooms,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="measure") as measuring,
@@ -155,21 +158,19 @@ def _render(source: AudioSource, rate: int, settings: Settings, scratch: BinaryI
         for block in read_ahead(source.blocks(settings.block_frames, rate)):
             wet = rooms.submit(room.process, block) if room is not None else None
             dry = spatial.process(block)
-            if wet is not None:
-                wet_queue = np.concatenate((wet_queue, wet.result()), axis=1)
-            if measured is not None:
-                measured.result()
-            measured = measuring.submit(measure, dry, wet_for(dry))
+            if len(in_flight) == PIPELINE_DEPTH:
+                in_flight.popleft().result()
+            in_flight.append(measuring.submit(measure, dry, wet))
             frames += dry.shape[1]
             progress(min(1.0, frames / expected))
             if frames > limit:
                 raise InputError(
                     f"decodes to more than the limit of {_duration(settings.max_duration_s)} (MAX_DURATION_SECONDS)"
                 )
-        if measured is not None:
-            measured.result()
+        while in_flight:
+            in_flight.popleft().result()
     dry = spatial.flush()
-    measure(dry, wet_for(dry))
+    measure(dry, None)
     input_frames = meter.frames
     if room is not None:
         for tail in room.tail():
@@ -221,49 +222,59 @@ def _limiting_loss_db(
     """Make-up gain (dB) for the loudness the limiter takes away, at most ``MAX_MAKEUP_DB``.
 
     The limiter acts locally (it recovers within a second), so its loudness
-    loss at a given gain is measured on a quarter of the song: segments of at
-    least 1.5 s, one in every ``LOSS_STRIDE``. The make-up m must equal the
-    loss it causes, m = loss(m), solved by secant steps.
+    loss at a given gain is measured on an eighth of the song: segments of at
+    least 1.5 s, one in every ``LOSS_STRIDE``, shared between two threads. The
+    make-up m must equal the loss it causes, m = loss(m), solved by secant steps.
     """
     size = max(block_frames, LOSS_BLOCK_FRAMES)
 
-    def segments() -> Iterator[np.ndarray]:
-        with scratch_path.open("rb") as f:  # one segment in memory at a time
+    def segments(part: int) -> Iterator[np.ndarray]:
+        """Every ``LOSS_PARTS``-th segment from ``part`` on, one in memory at a time."""
+        with scratch_path.open("rb") as f:
             for i, base in enumerate(range(0, frames, size * LOSS_STRIDE)):
                 # Stagger the segments by golden-ratio fractions: evenly spaced ones can alias with
-                # the rotation (4 x 1.5 s is half a 12 s circle) and see only some directions.
+                # the rotation (8 x 1.5 s is a 12 s circle) and see only some directions.
                 start = base + int((i * GOLDEN) % 1.0 * size * (LOSS_STRIDE - 1))
                 if start >= frames:
                     return
-                f.seek(start * 8)
-                yield np.fromfile(f, dtype=np.float32, count=2 * min(size, frames - start)).reshape(-1, 2).T
+                if i % LOSS_PARTS == part:
+                    f.seek(start * 8)
+                    yield np.fromfile(f, dtype=np.float32, count=2 * min(size, frames - start)).reshape(-1, 2).T
 
-    unlimited = LoudnessMeter(rate)
-    for segment in segments():
-        unlimited.add(segment)
-    sampled_lufs = unlimited.integrated()  # at unity gain; a gain of g dB adds exactly g
+    def loudness(scale: np.float32 | None) -> float:
+        """Loudness of the segments at ``scale``, limited (None: as they are, unlimited)."""
+
+        def part(index: int) -> LoudnessMeter:
+            meter = LoudnessMeter(rate)
+            for segment in segments(index):
+                if scale is None:
+                    meter.add(segment)
+                else:
+                    lim = limiter()
+                    meter.add(lim.process(segment * scale))
+                    meter.add(lim.flush())
+            return meter
+
+        return integrated_loudness(list(pool.map(part, range(LOSS_PARTS))))
 
     def loss(makeup: float) -> float:
         gain = gain_db + makeup
-        scale = np.float32(10.0 ** (gain / 20.0))
-        after = LoudnessMeter(rate)
-        for segment in segments():
-            lim = limiter()
-            after.add(np.concatenate((lim.process(segment * scale), lim.flush()), axis=1))
-        value = sampled_lufs + gain - after.integrated()
+        value = sampled_lufs + gain - loudness(np.float32(10.0 ** (gain / 20.0)))
         return value if math.isfinite(value) else 0.0
 
-    # Secant iterations on h(m) = m - loss(m), from m = 0 and m = loss(0).
-    m0, h0 = 0.0, -loss(0.0)
-    m1 = min(MAX_MAKEUP_DB, -h0)
-    if m1 < MAKEUP_TOLERANCE_DB:
-        return max(0.0, m1)
-    for _ in range(MAKEUP_STEPS):
-        h1 = m1 - loss(m1)
-        if abs(h1) < MAKEUP_TOLERANCE_DB or h1 == h0:
-            break
-        m0, h0, m1 = m1, h1, min(MAX_MAKEUP_DB, max(0.0, m1 - h1 * (m1 - m0) / (h1 - h0)))
-    return m1
+    with ThreadPoolExecutor(max_workers=LOSS_PARTS, thread_name_prefix="makeup") as pool:
+        sampled_lufs = loudness(None)  # at unity gain; a gain of g dB adds exactly g
+        # Secant iterations on h(m) = m - loss(m), from m = 0 and m = loss(0).
+        m0, h0 = 0.0, -loss(0.0)
+        m1 = min(MAX_MAKEUP_DB, -h0)
+        if m1 < MAKEUP_TOLERANCE_DB:
+            return max(0.0, m1)
+        for _ in range(MAKEUP_STEPS):
+            h1 = m1 - loss(m1)
+            if abs(h1) < MAKEUP_TOLERANCE_DB or h1 == h0:
+                break
+            m0, h0, m1 = m1, h1, min(MAX_MAKEUP_DB, max(0.0, m1 - h1 * (m1 - m0) / (h1 - h0)))
+        return m1
 
 
 def _span(progress: Progress, start: float, width: float) -> Progress:

@@ -13,6 +13,7 @@ blocks with 75 % overlap. The tests hold it to pyloudnorm's own result.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from pedalboard import Plugin
@@ -53,16 +54,16 @@ class LoudnessMeter:
     def add(self, block: np.ndarray) -> None:
         if block.shape[1] == 0:
             return
-        weighted = self._filter(block).astype(np.float64)  # energies summed over minutes: float64
+        weighted = self._filter(block)
         energy = np.einsum("cn,cn->n", weighted, weighted)  # sum over channels (G = 1 for L, R)
         start, end = self._frames, self._frames + block.shape[1]
         pos = start
         while True:
             edge = self._step_edge(len(self._step_sums) + 1)
             if edge > end:
-                self._partial += float(energy[pos - start :].sum())
+                self._partial += float(energy[pos - start :].sum(dtype=np.float64))
                 break
-            self._step_sums.append(self._partial + float(energy[pos - start : edge - start].sum()))
+            self._step_sums.append(self._partial + float(energy[pos - start : edge - start].sum(dtype=np.float64)))
             self._partial = 0.0
             pos = edge
         self._frames = end
@@ -83,13 +84,18 @@ class LoudnessMeter:
 
     def integrated(self) -> float:
         """Integrated loudness in LUFS; -inf for silence or input under 400 ms."""
-        lk = self.block_loudness()
-        above = lk[lk > ABSOLUTE_GATE_LUFS]
-        if above.size == 0:
-            return -math.inf
-        relative_gate = _mean_loudness(above) + RELATIVE_GATE_LU
-        gated = above[above > relative_gate]
-        return _mean_loudness(gated) if gated.size else -math.inf
+        return integrated_loudness([self])
+
+
+def integrated_loudness(meters: Sequence[LoudnessMeter]) -> float:
+    """Integrated loudness of the gating blocks of several meters taken as one programme."""
+    lk = np.concatenate([np.empty(0), *(m.block_loudness() for m in meters)])
+    above = lk[lk > ABSOLUTE_GATE_LUFS]
+    if above.size == 0:
+        return -math.inf
+    relative_gate = _mean_loudness(above) + RELATIVE_GATE_LU
+    gated = above[above > relative_gate]
+    return _mean_loudness(gated) if gated.size else -math.inf
 
 
 def _mean_loudness(lk: np.ndarray) -> float:

@@ -65,7 +65,8 @@ def on_grid(
     # The grid is uniform: each cell of GRID frames is its left value plus a ramp towards the next.
     ramp = np.arange(GRID, dtype=np.float32) / GRID
     left = at_grid[:, :-1]
-    cells = left[:, :, None] + (at_grid[:, 1:] - left)[:, :, None] * ramp
+    cells = np.multiply((at_grid[:, 1:] - left)[:, :, None], ramp)  # written once, added to in place
+    cells += left[:, :, None]
     skip = start - first * GRID
     return cells.reshape(at_grid.shape[0], -1)[:, skip : skip + frames]
 
