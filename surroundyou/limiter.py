@@ -79,6 +79,7 @@ class TruePeakLimiter:
         self._in_hist = np.zeros((channels, TAPS_PER_PHASE), dtype=np.float32)
         self._need_hist = np.ones(self.window - 1)  # past required gains
         self._avg_hist = np.ones(self.lookahead - 1)  # past held gains (for the average)
+        self._at_rest = True  # both histories are all 1
         self._gain_db = 0.0  # last output gain, for the release
         self._channels = channels
         self._audio = FixedDelay(channels, self.latency)
@@ -105,19 +106,26 @@ class TruePeakLimiter:
 
     def _gain(self, need: np.ndarray) -> np.ndarray:
         n = need.size
-        # Hold: the smallest need within the window ending at each frame.
-        ext = np.concatenate((self._need_hist, need))
-        held = running_min(ext, self.window)
-        self._need_hist = ext[-(self.window - 1) :]
-        # Attack: moving average over the look-ahead; stays below every held value it spans.
-        ext = np.concatenate((self._avg_hist, held))
-        csum = np.concatenate(([0.0], np.cumsum(ext)))
-        smooth = (csum[self.lookahead :] - csum[: -self.lookahead]) / self.lookahead
-        self._avg_hist = ext[-(self.lookahead - 1) :]
-        # Release: g[i] = min(smooth[i], g[i-1] + rate), as a running minimum.
-        smooth_db = np.log(np.maximum(smooth, 1e-12)) * DB_PER_NEPER
         ramp = self._release * np.arange(1, n + 1)
-        gain_db = ramp + np.minimum.accumulate(np.minimum(smooth_db - ramp, self._gain_db))
+        if self._at_rest and float(need.min()) >= 1.0:
+            # Nothing to hold or average (these needs and both histories are all 1): only the
+            # release runs, in closed form, bit for bit what the stages below give. On real music
+            # most blocks after normalisation never come near the ceiling.
+            gain_db = np.minimum(0.0, self._gain_db + ramp)
+        else:
+            # Hold: the smallest need within the window ending at each frame.
+            ext = np.concatenate((self._need_hist, need))
+            held = running_min(ext, self.window)
+            self._need_hist = ext[-(self.window - 1) :]
+            # Attack: moving average over the look-ahead; stays below every held value it spans.
+            ext = np.concatenate((self._avg_hist, held))
+            csum = np.concatenate(([0.0], np.cumsum(ext)))
+            smooth = (csum[self.lookahead :] - csum[: -self.lookahead]) / self.lookahead
+            self._avg_hist = ext[-(self.lookahead - 1) :]
+            self._at_rest = float(self._need_hist.min()) >= 1.0 and float(self._avg_hist.min()) >= 1.0
+            # Release: g[i] = min(smooth[i], g[i-1] + rate), as a running minimum.
+            smooth_db = np.log(np.maximum(smooth, 1e-12)) * DB_PER_NEPER
+            gain_db = ramp + np.minimum.accumulate(np.minimum(smooth_db - ramp, self._gain_db))
         self._gain_db = float(gain_db[-1])
         self.max_reduction_db = max(self.max_reduction_db, -float(gain_db.min()))
         return np.exp(gain_db / DB_PER_NEPER)

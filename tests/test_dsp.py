@@ -121,6 +121,25 @@ def test_limiter_does_not_depend_on_block_size(block: int) -> None:
     assert np.abs(out - ref).max() <= 1e-5
 
 
+def test_limiter_shortcut_for_blocks_far_below_the_ceiling_changes_nothing() -> None:
+    """Blocks whose every need is 1 take a closed-form path; it must give the same bits as the full one."""
+    loud, quiet = loud_music_like(3.0, seed=2), pink_noise(3.0, RATE, level=0.05, seed=3)
+    x = np.concatenate((quiet, loud, quiet, loud[:, :20000], quiet), axis=1)  # rests, peaks, releases
+    fast = TruePeakLimiter(RATE, -2.0)
+    full = TruePeakLimiter(RATE, -2.0)
+    outs: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+    shortcuts = 0
+    for start in range(0, x.shape[1], 8192):
+        block = x[:, start : start + 8192]
+        shortcuts += fast._at_rest
+        outs[0].append(fast.process(block))
+        full._at_rest = False  # always the full path
+        outs[1].append(full.process(block))
+    assert shortcuts >= 10  # the quiet stretches did take the shortcut
+    np.testing.assert_array_equal(np.concatenate(outs[0], axis=1), np.concatenate(outs[1], axis=1))
+    assert fast.max_reduction_db == full.max_reduction_db > 6.0
+
+
 def test_limiter_returns_every_frame_of_a_stream_shorter_than_its_latency() -> None:
     x = np.full((2, 5), 0.1, np.float32)
     limiter = TruePeakLimiter(RATE, -1.0)
