@@ -11,7 +11,7 @@ Pure DSP on float32 arrays. For each source on the circle and each ear:
     drops by up to 1 dB (weight max(0, -cos theta)^2: nothing over the front half);
   - power compensation, so the level stays steady around the circle.
 Every parameter is a closed-form function of the absolute frame index, evaluated on
-the shared grid (``motion.on_grid``); filter states and delay lines carry across
+the shared grid (``motion.GridCurves``); filter states and delay lines carry across
 blocks, so the output does not depend on the block size. Stereo input keeps its
 width as two sources ``width`` degrees either side of the path; bass below 120 Hz
 stays centred. The result is for headphones: its mono sum combs. Memory: one block.
@@ -26,7 +26,7 @@ import numpy as np
 from .delay import FixedDelay, LatencyTrim
 from .filters import Chain, frequency_response, highpass, lowpass
 from .hrtf import Hrtf, HrtfSource
-from .motion import on_grid
+from .motion import GridCurves
 
 HEAD_RADIUS_M = 0.0875
 SPEED_OF_SOUND = 343.0  # m/s
@@ -40,6 +40,7 @@ BASS_HZ = 120.0  # below this, both ears get the same (centred) bass
 BASS_POLE_HZ = BASS_HZ / math.sqrt(math.sqrt(2.0) - 1.0)  # two first-order poles: -3 dB at BASS_HZ
 BASE_DELAY = 1  # frames: the Lagrange stencil reaches one frame ahead of the delay
 TAPS = 4  # order-3 Lagrange
+ALPHA_L, ALPHA_R, DELAY_L, DELAY_R, REAR, GAIN = range(6)  # the rows of _Source.params
 
 
 def ear_angles(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -119,26 +120,30 @@ class _Source:
 
     def process(self, x: np.ndarray, start: int) -> np.ndarray:
         n = x.size
-        a_l, a_r, d_l, d_r, w, gain = on_grid(start, n, self.rate, self.period_s, self.params)
+        # Rows of params, interpolated only where a sample needs them: over half of each circle
+        # the rear weight is 0, and one ear (the near one) has no delay to interpolate.
+        curves = GridCurves(start, n, self.rate, self.period_s, self.params)
         if self.rear_cue:
-            high = self._shelf(x[None])[0]
-            x = x + (w * np.float32(10.0 ** (REAR_SHELF_DB / 20.0) - 1.0)) * high
-        x = x * gain
+            high = self._shelf(x[None])[0]  # run on every block: the filter's state stays continuous
+            if not curves.at_most(REAR, 0.0):
+                x = x + (curves.row(REAR) * np.float32(10.0 ** (REAR_SHELF_DB / 20.0) - 1.0)) * high
+        x = x * curves.row(GAIN)
         low = self._shadow(x[None])[0]
         high = x - low
         out = np.empty((2, n), dtype=np.float32)
-        for ear, (alpha, delay) in enumerate(((a_l, d_l), (a_r, d_r))):
-            shadowed = low + alpha * high  # = alpha·x + (1 - alpha)·LP(x)
-            out[ear] = self._delay(ear, shadowed, delay)
+        for ear, (alpha, delay) in enumerate(((ALPHA_L, DELAY_L), (ALPHA_R, DELAY_R))):
+            shadowed = low + curves.row(alpha) * high  # = alpha·x + (1 - alpha)·LP(x)
+            near = curves.at_most(delay, BASE_DELAY)  # the near ear: a whole frame, no interpolation
+            out[ear] = self._delay(ear, shadowed, None if near else curves.row(delay))
         return out
 
-    def _delay(self, ear: int, signal: np.ndarray, delay: np.ndarray) -> np.ndarray:
-        """Order-3 Lagrange fractional delay, ``delay`` >= 1 frames per sample."""
+    def _delay(self, ear: int, signal: np.ndarray, delay: np.ndarray | None) -> np.ndarray:
+        """Order-3 Lagrange fractional delay, ``delay`` >= 1 frames per sample (None: exactly BASE_DELAY)."""
         hist = self._history[ear]
         buf = np.concatenate((hist, signal))
         self._history[ear] = buf[buf.size - hist.size :]
         n = signal.size
-        if delay.max() <= BASE_DELAY:  # the near ear (half of each circle): a whole frame, no interpolation
+        if delay is None:
             return buf[hist.size - BASE_DELAY : hist.size - BASE_DELAY + n]
         whole = np.floor(delay)
         d = delay - whole + 1  # position within the 4-point stencil, in [1, 2) (float32 throughout)

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+Params = Callable[[np.ndarray], np.ndarray]  # azimuths -> (rows, points) parameter values
 GRID = 64  # frames between exactly evaluated gain points (error < 1e-4 at a 2 s circle and 8 kHz)
 _SQRT2 = np.sqrt(2.0)
 
@@ -53,22 +54,38 @@ def grid_points(start: int, frames: int) -> np.ndarray:
     return np.arange(first, last + 1, dtype=np.float64) * GRID
 
 
-def on_grid(
-    start: int, frames: int, rate: float, period_s: float, params: Callable[[np.ndarray], np.ndarray]
-) -> np.ndarray:
+_RAMP = np.arange(GRID, dtype=np.float32) / GRID
+
+
+class GridCurves:
+    """Parameter rows evaluated on the absolute grid around frames [start, start + frames),
+    interpolated linearly to those frames one row at a time, when a row is needed."""
+
+    def __init__(self, start: int, frames: int, rate: float, period_s: float, params: Params) -> None:
+        grid = grid_points(start, frames)
+        self.at_grid = np.atleast_2d(params(azimuth(grid, rate, period_s))).astype(np.float32)
+        self._skip = start - int(grid[0])
+        self._frames = frames
+
+    def row(self, index: int) -> np.ndarray:
+        # The grid is uniform: each cell of GRID frames is its left value plus a ramp towards the next.
+        values = self.at_grid[index]
+        left = values[:-1]
+        cells = np.multiply((values[1:] - left)[:, None], _RAMP)  # written once, added to in place
+        cells += left[:, None]
+        return cells.ravel()[self._skip : self._skip + self._frames]
+
+    def at_most(self, index: int, value: float) -> bool:
+        """Whether the row stays at or below ``value`` over these frames (from its grid values)."""
+        return float(self.at_grid[index].max()) <= value
+
+
+def on_grid(start: int, frames: int, rate: float, period_s: float, params: Params) -> np.ndarray:
     """Evaluate ``params(azimuth)`` (rows x points) every GRID frames on the absolute grid and
     interpolate linearly to frames [start, start + frames): the same value for a frame however the
     stream is cut."""
-    grid = grid_points(start, frames)
-    first = int(grid[0]) // GRID
-    at_grid = np.atleast_2d(params(azimuth(grid, rate, period_s))).astype(np.float32)
-    # The grid is uniform: each cell of GRID frames is its left value plus a ramp towards the next.
-    ramp = np.arange(GRID, dtype=np.float32) / GRID
-    left = at_grid[:, :-1]
-    cells = np.multiply((at_grid[:, 1:] - left)[:, :, None], ramp)  # written once, added to in place
-    cells += left[:, :, None]
-    skip = start - first * GRID
-    return cells.reshape(at_grid.shape[0], -1)[:, skip : skip + frames]
+    curves = GridCurves(start, frames, rate, period_s, params)
+    return np.stack([curves.row(i) for i in range(curves.at_grid.shape[0])])
 
 
 class CircularPanner:
