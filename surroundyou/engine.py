@@ -2,11 +2,12 @@
 
 Two passes, because loudness normalisation needs the integrated loudness
 before it can apply its gain. Pass 1 renders the spatial mix and measures it
-while writing float32 frames to a scratch file; pass 2 reads them back,
-applies the gain and the true-peak limiter, and encodes. Memory stays at a few
-blocks whatever the song's length; the scratch file takes 8 bytes per frame
-(about 64 MB for 3 minutes at 44.1 kHz) on disk. Decoding and encoding run on
-a worker thread each (pedalboard releases the GIL), overlapping the DSP.
+while storing it in a scratch file (scratch.py); pass 2 reads it back, applies
+the gain and the true-peak limiter, and encodes. Memory stays at a few blocks
+whatever the song's length; the scratch file takes 8 bytes per frame (about
+64 MB for 3 minutes at 44.1 kHz) on disk. Pass 1 is a pipeline of four threads
+(see ``_render``); in pass 2 the encoder runs beside the limiter (pedalboard and
+numpy release the GIL).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -35,6 +36,7 @@ from .loudness import LoudnessMeter, integrated_loudness
 from .motion import CircularPanner, Spatializer
 from .motion_meter import Motion, MotionMeter, MotionTrace
 from .room import RoomSend
+from .scratch import ScratchFile
 from .settings import Settings
 
 MAX_GAIN_DB = 30.0  # never lift quiet material by more than this (silence gets 0 dB)
@@ -114,8 +116,8 @@ class Rendered:
     trace: MotionTrace
 
 
-def _render(source: AudioSource, rate: int, settings: Settings, scratch: BinaryIO, progress: Progress) -> Rendered:
-    """Pass 1: spatialise, add the room, measure; write float32 frames to ``scratch``.
+def _render(source: AudioSource, rate: int, settings: Settings, scratch: ScratchFile, progress: Progress) -> Rendered:
+    """Pass 1: spatialise, add the room, measure; store the mix in ``scratch``.
 
     A pipeline of four threads: the decoder reads ahead, the room (pedalboard's reverb)
     works on the decoded blocks, this thread renders them, and the last stage adds the
@@ -133,7 +135,7 @@ def _render(source: AudioSource, rate: int, settings: Settings, scratch: BinaryI
         nonlocal peak
         meter.add(mixed)
         peak = max(peak, float(np.abs(mixed).max(initial=0.0)))
-        np.ascontiguousarray(mixed.T).tofile(scratch)  # interleaved (a contiguous copy writes 8x faster)
+        scratch.append(mixed)
 
     # The room's output waits until the renderer (which may have latency) catches up with it.
     wet_queue = np.zeros((2, 0), dtype=np.float32)
@@ -179,30 +181,26 @@ def _render(source: AudioSource, rate: int, settings: Settings, scratch: BinaryI
 
 
 def _limit(
-    scratch_path: Path,
-    frames: int,
+    scratch: ScratchFile,
     gain_db: float,
     limiter: TruePeakLimiter,
     sink: Callable[[np.ndarray], None],
-    block_frames: int,
     progress: Progress,
 ) -> LoudnessMeter:
     """Gain and limit the scratch frames, metering the result; ``sink`` (the encoder) runs on a worker thread."""
     gain = np.float32(10.0 ** (gain_db / 20.0))
     meter = LoudnessMeter(limiter.rate)
     pending: Future[None] | None = None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as pool, scratch_path.open("rb") as f:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as pool:
         done = 0
-        while done < frames:
-            n = min(block_frames, frames - done)
-            block = np.fromfile(f, dtype=np.float32, count=2 * n).reshape(n, 2).T * gain
-            out = limiter.process(block)
+        for block in scratch.blocks():
+            out = limiter.process(block * gain)
             meter.add(out)
             if pending is not None:
                 pending.result()
             pending = pool.submit(sink, out)
-            done += n
-            progress(done / frames)
+            done += block.shape[1]
+            progress(done / scratch.frames)
         tail = limiter.flush()
         meter.add(tail)
         if pending is not None:
@@ -212,8 +210,7 @@ def _limit(
 
 
 def _limiting_loss_db(
-    scratch_path: Path,
-    frames: int,
+    scratch: ScratchFile,
     rate: int,
     gain_db: float,
     limiter: Callable[[], TruePeakLimiter],
@@ -230,16 +227,14 @@ def _limiting_loss_db(
 
     def segments(part: int) -> Iterator[np.ndarray]:
         """Every ``LOSS_PARTS``-th segment from ``part`` on, one in memory at a time."""
-        with scratch_path.open("rb") as f:
-            for i, base in enumerate(range(0, frames, size * LOSS_STRIDE)):
-                # Stagger the segments by golden-ratio fractions: evenly spaced ones can alias with
-                # the rotation (8 x 1.5 s is a 12 s circle) and see only some directions.
-                start = base + int((i * GOLDEN) % 1.0 * size * (LOSS_STRIDE - 1))
-                if start >= frames:
-                    return
-                if i % LOSS_PARTS == part:
-                    f.seek(start * 8)
-                    yield np.fromfile(f, dtype=np.float32, count=2 * min(size, frames - start)).reshape(-1, 2).T
+        for i, base in enumerate(range(0, scratch.frames, size * LOSS_STRIDE)):
+            # Stagger the segments by golden-ratio fractions: evenly spaced ones can alias with
+            # the rotation (8 x 1.5 s is a 12 s circle) and see only some directions.
+            start = base + int((i * GOLDEN) % 1.0 * size * (LOSS_STRIDE - 1))
+            if start >= scratch.frames:
+                return
+            if i % LOSS_PARTS == part:
+                yield scratch.read(start, size)
 
     def loudness(scale: np.float32 | None) -> float:
         """Loudness of the segments at ``scale``, limited (None: as they are, unlimited)."""
@@ -303,10 +298,11 @@ def convert(src: Path, dst: Path, settings: Settings, progress: Progress | None 
 def _convert(
     source: AudioSource, dst: Path, suffix: str, rate: int, settings: Settings, progress: Progress, started: float
 ) -> Report:
-    with tempfile.TemporaryDirectory(prefix="surroundyou-") as work:
-        scratch_path = Path(work) / "render.f32"
-        with scratch_path.open("wb") as scratch:
-            rendered = _render(source, rate, settings, scratch, _span(progress, 0.0, 0.4))
+    with (
+        tempfile.TemporaryDirectory(prefix="surroundyou-") as work,
+        ScratchFile(Path(work) / "render.f32") as scratch,
+    ):
+        rendered = _render(source, rate, settings, scratch, _span(progress, 0.0, 0.4))
         meter, input_frames, peak = rendered.meter, rendered.input_frames, rendered.peak
         loudness = meter.integrated()
         gain_db = normalisation_gain_db(loudness, settings.target_lufs)
@@ -318,18 +314,10 @@ def _convert(
         if input_frames < MIN_MEASURABLE_S * rate:
             gain_db = 0.0  # shorter than one gating block: only the reverb tail would be measured
         elif peak * 10 ** (gain_db / 20) * WORST_GAIN > 10 ** (ceiling / 20):
-            gain_db += _limiting_loss_db(scratch_path, meter.frames, rate, gain_db, limiter, settings.block_frames)
+            gain_db += _limiting_loss_db(scratch, rate, gain_db, limiter, settings.block_frames)
         final = limiter()
         with Encoder(dst, rate, settings.mp3_quality) as encoder:
-            out_meter = _limit(
-                scratch_path,
-                meter.frames,
-                gain_db,
-                final,
-                encoder.write,
-                settings.block_frames,
-                _span(progress, 0.6, 0.4),
-            )
+            out_meter = _limit(scratch, gain_db, final, encoder.write, _span(progress, 0.6, 0.4))
             encoder.commit()
     output_lufs = out_meter.integrated()
     if rendered.motion.weak:

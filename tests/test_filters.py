@@ -1,8 +1,9 @@
-"""The scipy-free DSP primitives against scipy and pyloudnorm, which the worker no longer imports."""
+"""The scipy-free DSP primitives against scipy and pyloudnorm (not imported by the worker); the scratch file."""
 
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pyloudnorm
@@ -15,6 +16,7 @@ from scipy.signal import butter, firwin, freqz, lfilter, upfirdn
 from surroundyou.filters import CHUNK, Chain, frequency_response, highpass, lowpass
 from surroundyou.limiter import OVERSAMPLE, TAPS_PER_PHASE, TruePeakLimiter, interpolator, running_min
 from surroundyou.loudness import k_weighting
+from surroundyou.scratch import ScratchFile
 
 RATE = 44100
 
@@ -84,3 +86,17 @@ def test_running_min_is_a_trailing_minimum_filter(n: int, window: int, seed: int
     x = np.random.default_rng(seed).random(n + window - 1)
     ref = minimum_filter1d(x, window, origin=(window - 1) // 2)[window - 1 :]
     assert np.array_equal(running_min(x, window), ref)
+
+
+def test_scratch_file_gives_back_blocks_and_any_range(tmp_path: Path) -> None:
+    sizes = [65536 - 247, 65536, 1, 7, 8192, 300]
+    blocks = [noise(n, seed=i) for i, n in enumerate(sizes)]
+    whole = np.concatenate(blocks, axis=1)
+    with ScratchFile(tmp_path / "mix.f32") as scratch:
+        for block in blocks:
+            scratch.append(block)
+        assert scratch.frames == whole.shape[1]
+        assert (tmp_path / "mix.f32").stat().st_size == 8 * whole.shape[1]
+        np.testing.assert_array_equal(np.concatenate(list(scratch.blocks()), axis=1), whole)
+        for start, frames in [(0, 10), (65_000, 2_000), (131_000, 5_000), (whole.shape[1] - 5, 100)]:
+            np.testing.assert_array_equal(scratch.read(start, frames), whole[:, start : start + frames])
