@@ -134,7 +134,8 @@ def _render(source: AudioSource, rate: int, settings: Settings, scratch: Scratch
     def emit(mixed: np.ndarray) -> None:
         nonlocal peak
         meter.add(mixed)
-        peak = max(peak, float(np.abs(mixed).max(initial=0.0)))
+        if mixed.size:
+            peak = max(peak, float(mixed.max()), -float(mixed.min()))  # no temporary, unlike abs().max()
         scratch.append(mixed)
 
     # The room's output waits until the renderer (which may have latency) catches up with it.
