@@ -63,7 +63,10 @@ def real_songs() -> list[Path]:
     with tempfile.TemporaryDirectory(prefix="surroundyou-songs-") as work:
         packages = sorted({pkg for _, pkg, _, _ in SONGS})
         print(f"... fetching {', '.join(packages)} with apt-get download", file=sys.stderr)
-        subprocess.run(["apt-get", "download", *packages], cwd=work, check=True, capture_output=True)
+        got = subprocess.run(["apt-get", "download", *packages], cwd=work, capture_output=True, text=True)
+        if got.returncode != 0:
+            last = (got.stderr.strip().splitlines() or ["no output"])[-1]
+            raise SystemExit(f"bench: apt-get download {' '.join(packages)} failed ({last}); try: sudo apt-get update")
         for deb in Path(work).glob("*.deb"):
             subprocess.run(["dpkg-deb", "-x", str(deb), str(Path(work) / "root")], check=True)
         for name, _, inner, how in SONGS:
