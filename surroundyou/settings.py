@@ -107,6 +107,9 @@ class Settings:
             prefix = getattr(self, name)
             if prefix and not prefix.endswith("/"):
                 raise UsageError(f"{name.upper()} must end with '/', got {prefix!r}")
+        if bool(self.bucket) != bool(self.key):  # half of cloud mode would silently run local mode
+            given, missing = (ENV_BUCKET, ENV_KEY) if self.bucket else (ENV_KEY, ENV_BUCKET)
+            raise UsageError(f"{given} is set but {missing} is not: cloud mode needs both, local mode neither")
         if self.input_prefix == self.output_prefix:
             raise UsageError("INPUT_PREFIX and OUTPUT_PREFIX must differ, or outputs would trigger new runs")
 

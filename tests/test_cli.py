@@ -126,6 +126,8 @@ def test_mp3_cut_in_half_converts_what_is_there(tmp_path: Path) -> None:
         (["--quality", "V11"], {}, "--quality must be V0..V9"),
         ([], {"PERIOD_SECONDS": "fast"}, "PERIOD_SECONDS='fast' is not a valid value"),
         (["-o", "out.aac"], {}, "unsupported output format"),
+        ([], {"S3_BUCKET": "songs"}, "S3_BUCKET is set but S3_KEY is not"),
+        ([], {"S3_KEY": "input/a.mp3"}, "S3_KEY is set but S3_BUCKET is not"),
     ],
 )
 def test_usage_errors_exit_2_with_the_reason(tmp_path: Path, args: list[str], env: dict[str, str], hint: str) -> None:

@@ -18,7 +18,11 @@ def test_settings_resolve_flag_then_environment_then_default() -> None:
     assert build_settings({}, {"PERIOD_SECONDS": "20"}).period_s == 20.0
     assert build_settings({"period": 5.0}, {"PERIOD_SECONDS": "20"}).period_s == 5.0
     assert build_settings({}, {"S3_BUCKET": "b", "S3_KEY": " input/a b.mp3"}).key == " input/a b.mp3"
-    assert not build_settings({}, {"S3_BUCKET": "b", "S3_KEY": ""}).cloud
+    assert not build_settings({}, {}).cloud
+    with pytest.raises(UsageError, match="S3_BUCKET is set but S3_KEY is not"):
+        build_settings({}, {"S3_BUCKET": "b", "S3_KEY": ""})
+    with pytest.raises(UsageError, match="S3_KEY is set but S3_BUCKET is not"):
+        build_settings({}, {"S3_KEY": "input/a.mp3"})
 
 
 @pytest.mark.parametrize(
