@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing
+import os
 import signal
 import tempfile
 from collections.abc import Sequence
@@ -110,7 +111,10 @@ def _worker_init(json_lines: bool, verbose: bool) -> None:
     def stop(signum: int, _frame: object) -> None:
         if _busy:
             raise Stopped(signum)  # unwinds the conversion, removing its temporary files
-        raise SystemExit(128 + signum)  # idle: nothing to clean up
+        # Idle: nothing to clean up, so end at once, as SIGTERM's default would. (Raising SystemExit
+        # here could land in the interpreter's own shutdown, after the pool's last task, and print
+        # "Exception ignored in: <module 'threading'>" with a traceback at the end of a good run.)
+        os._exit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
