@@ -187,3 +187,36 @@ def test_a_conversion_reports_its_measured_motion(tmp_path: Path, caplog: pytest
     # a source that hardly moves (18° of a 120 s circle in 6 s) shows a small swing
     report = convert(src, tmp_path / "still.mp3", Settings(period_s=120.0, mode="binaural"))
     assert report.motion.ild_swing_db < 3.0
+
+
+def test_a_disk_filling_up_during_pass_1_stops_the_pipeline_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scratch write fails on the measuring thread, mid-song: the error reaches the caller as a
+    storage error, every thread stops, and neither an output nor a temporary file is left."""
+    import errno
+    import tempfile
+
+    from surroundyou.engine import PIPELINE_DEPTH
+    from surroundyou.errors import StorageError
+    from surroundyou.scratch import ScratchFile
+
+    scratch_dir = tmp_path / "tmp"
+    scratch_dir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch_dir))
+    append = ScratchFile.append
+    calls = []
+
+    def filling_up(self: ScratchFile, block: np.ndarray) -> None:
+        calls.append(block.shape[1])
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        append(self, block)
+
+    monkeypatch.setattr(ScratchFile, "append", filling_up)
+    src = write(tmp_path / "in.wav", pink_noise(20.0, RATE))
+    with pytest.raises(StorageError, match=r"disk error while converting in\.wav: No space left on device"):
+        convert(src, tmp_path / "out.mp3", Settings(block_frames=32768))
+    assert len(calls) <= 3 + PIPELINE_DEPTH < 20 * RATE / 32768  # it stopped near the failure, not at the end
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav", "tmp"]
+    assert list(scratch_dir.iterdir()) == []
