@@ -17,6 +17,7 @@ import numpy as np
 from pedalboard.io import AudioFile
 
 from .errors import StorageError, UsageError
+from .tags import Tags, write_tags
 
 FORMATS = (".mp3", ".wav", ".flac", ".ogg")
 LOSSLESS = (".wav", ".flac")  # written as 24-bit PCM
@@ -85,12 +86,14 @@ class Encoder:
         self._file.write(np.ascontiguousarray(block, dtype=np.float32))
         self.frames += block.shape[1]
 
-    def commit(self) -> None:
-        """Finish encoding and move the file into place."""
+    def commit(self, tags: Tags | None = None) -> None:
+        """Finish encoding, write ``tags``, and move the file into place."""
         if self._held is not None:
             held, self._held = self._held, None
             self.write(np.concatenate((held, np.zeros((2, 1), np.float32)), axis=1))
         self._file.close()
+        if tags:
+            write_tags(self._tmp, tags)
         try:
             os.replace(self._tmp, self.path)
         except OSError as exc:

@@ -38,6 +38,7 @@ from .motion_meter import Motion, MotionMeter, MotionTrace
 from .room import RoomSend
 from .scratch import ScratchFile
 from .settings import Settings
+from .tags import Tags, read_tags
 
 MAX_GAIN_DB = 30.0  # never lift quiet material by more than this (silence gets 0 dB)
 MIN_MEASURABLE_S = 0.4  # inputs shorter than one BS.1770 gating block are not normalised
@@ -290,14 +291,22 @@ def convert(src: Path, dst: Path, settings: Settings, progress: Progress | None 
             f"{_duration(settings.max_duration_s)} (MAX_DURATION_SECONDS)"
         )
     rate = output_rate(suffix, source.info.rate)
+    tags = read_tags(src)
     try:
-        return _convert(source, dst, suffix, rate, settings, progress, started)
+        return _convert(source, dst, suffix, rate, settings, progress, started, tags)
     except OSError as exc:  # the scratch or output disk: full, read-only, gone
         raise StorageError(f"disk error while converting {src.name}: {exc.strerror or exc}") from None
 
 
 def _convert(
-    source: AudioSource, dst: Path, suffix: str, rate: int, settings: Settings, progress: Progress, started: float
+    source: AudioSource,
+    dst: Path,
+    suffix: str,
+    rate: int,
+    settings: Settings,
+    progress: Progress,
+    started: float,
+    tags: Tags,
 ) -> Report:
     with (
         tempfile.TemporaryDirectory(prefix="surroundyou-") as work,
@@ -319,7 +328,7 @@ def _convert(
         final = limiter()
         with Encoder(dst, rate, settings.mp3_quality) as encoder:
             out_meter = _limit(scratch, gain_db, final, encoder.write, _span(progress, 0.6, 0.4))
-            encoder.commit()
+            encoder.commit(tags)
     output_lufs = out_meter.integrated()
     if rendered.motion.weak:
         log.warning(

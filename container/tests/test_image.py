@@ -112,7 +112,7 @@ print("\\n".join(sorted(missing)))
     count, *missing = result.stdout.strip().splitlines()
     assert int(count) > 100  # the wheels' extension modules were found
     assert missing == []
-    imports = "import boto3, h5py, numpy, pedalboard, pydub, scipy.signal, tqdm, surroundyou.cli"
+    imports = "import boto3, h5py, mutagen, numpy, pedalboard, pydub, scipy.signal, tqdm, surroundyou.cli"
     podman("run", "--rm", "--entrypoint", "python", image, "-c", imports)
 
 
