@@ -108,6 +108,11 @@ def parser() -> argparse.ArgumentParser:
         help=f"local mode: convert N files at once, one process each (default {D.jobs}, env JOBS)",
     )
     p.add_argument(
+        "--force",
+        action="store_true",
+        help="folder mode: convert every song, also those whose output is up to date",
+    )
+    p.add_argument(
         "--plot",
         type=Path,
         metavar="FILE.png",

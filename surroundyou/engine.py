@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -278,8 +278,11 @@ def _span(progress: Progress, start: float, width: float) -> Progress:
     return lambda fraction: progress(start + width * fraction)
 
 
-def convert(src: Path, dst: Path, settings: Settings, progress: Progress | None = None) -> Report:
-    """Convert one file; ``dst`` appears only if the whole conversion succeeded."""
+def convert(src: Path, dst: Path, settings: Settings, progress: Progress | None = None, marker: str = "") -> Report:
+    """Convert one file; ``dst`` appears only if the whole conversion succeeded.
+
+    ``marker``: a tag written into the output, by which local mode later knows it is up to date.
+    """
     started = time.perf_counter()
     allocator.tune()
     progress = progress or (lambda _: None)
@@ -291,7 +294,7 @@ def convert(src: Path, dst: Path, settings: Settings, progress: Progress | None 
             f"{_duration(settings.max_duration_s)} (MAX_DURATION_SECONDS)"
         )
     rate = output_rate(suffix, source.info.rate)
-    tags = read_tags(src)
+    tags = replace(read_tags(src), marker=marker)
     try:
         return _convert(source, dst, suffix, rate, settings, progress, started, tags)
     except OSError as exc:  # the scratch or output disk: full, read-only, gone

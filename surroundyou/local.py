@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import multiprocessing
@@ -18,6 +19,7 @@ from .errors import EXIT_OK, InputError, Stopped, SurroundError, UsageError
 from .logs import JsonFormatter, event, log, setup
 from .progress import ProgressBar, ProgressFactory
 from .settings import ENV_INPUT_DIR, Settings
+from .tags import read_marker
 
 # Extensions picked up in folder mode; content decides how each is decoded.
 AUDIO_SUFFIXES = frozenset(
@@ -44,6 +46,7 @@ AUDIO_SUFFIXES = frozenset(
     ]
 )
 OUTPUT_SUFFIX = "_8d"
+UP_TO_DATE = "its output is up to date (same input, same settings; --force converts it again)"
 
 
 def find_inputs(folder: Path) -> list[Path]:
@@ -74,7 +77,7 @@ def convert_one(src: Path, dst: Path, settings: Settings, bars: ProgressFactory,
         raise UsageError(f"{dst}: the output would overwrite the input")
     bar = bars(src.name)
     try:
-        report = convert(src, dst, settings, bar)
+        report = convert(src, dst, settings, bar, marker=source_marker(src, settings))
     finally:
         bar.close()
     event(
@@ -145,18 +148,40 @@ def _convert_in_worker(job: tuple[Path, Path, Settings]) -> tuple[Path, int, str
         _busy = False
 
 
+def source_marker(src: Path, settings: Settings) -> str:
+    """What an output made from ``src`` with ``settings`` is tagged with: both fingerprints."""
+    digest = hashlib.sha256()
+    with src.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return f"settings {settings.fingerprint()} input sha256 {digest.hexdigest()}"
+
+
+def up_to_date(src: Path, dst: Path, settings: Settings) -> bool:
+    """Whether ``dst`` was made from this very ``src`` with these settings (its tag says so)."""
+    if not dst.is_file():
+        return False
+    try:
+        return read_marker(dst) == source_marker(src, settings)
+    except OSError:
+        return False
+
+
 def convert_many(
     pairs: Sequence[tuple[Path, Path]],
     settings: Settings,
     bars: ProgressFactory,
     plot: Path | None = None,
-    skipped: Sequence[Path] = (),
+    skipped: Sequence[tuple[Path, str]] = (),
 ) -> int:
-    """Convert each pair (on ``settings.jobs`` processes), going on after failures; returns the exit code."""
+    """Convert each pair (on ``settings.jobs`` processes), going on after failures; returns the exit code.
+
+    ``skipped``: inputs left alone, each with the reason.
+    """
     if plot is not None and len(pairs) != 1:
         raise UsageError(f"--plot draws one conversion, but there are {len(pairs)} inputs: name one")
-    for path in skipped:
-        event("skipped", f"skipped {path.name}: not an audio file name", input=str(path), status="skipped")
+    for path, reason in skipped:
+        event("skipped", f"skipped {path.name}: {reason}", input=str(path), status="skipped", reason=reason)
     codes: list[int] = []
 
     def record(src: Path, code: int, message: str) -> None:
@@ -199,7 +224,12 @@ def run_folder(settings: Settings, bars: ProgressFactory, plot: Path | None = No
     if not inputs:
         raise UsageError(f"no audio files in {folder}/ (looked for {', '.join(sorted(AUDIO_SUFFIXES))}); try --demo")
     pairs = [(src, settings.output_dir / f"{src.stem}{OUTPUT_SUFFIX}.mp3") for src in inputs]
-    return convert_many(pairs, settings, bars, plot, skipped=others)
+    skipped = [(path, "not an audio file name") for path in others]
+    if not settings.force:
+        done = {src for src, dst in pairs if up_to_date(src, dst, settings)}
+        pairs = [(src, dst) for src, dst in pairs if src not in done]
+        skipped += [(src, UP_TO_DATE) for src in sorted(done)]
+    return convert_many(pairs, settings, bars, plot, skipped=skipped)
 
 
 def run_files(

@@ -79,6 +79,7 @@ class Settings:
     max_duration_s: float = 3 * 3600.0
     log_format: str = "auto"
     jobs: int = 1  # local mode: files converted at once, one process each
+    force: bool = False  # folder mode: convert songs whose output is up to date too
     verbose: bool = False
 
     def __post_init__(self) -> None:
@@ -174,5 +175,6 @@ def build_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = Non
         max_duration_s=_pick(None, env, ENV_MAX_DURATION, d.max_duration_s, float),
         log_format=_pick(flags.get("log_format"), env, ENV_LOG_FORMAT, d.log_format, str).lower(),
         verbose=bool(flags.get("verbose")),
+        force=bool(flags.get("force")),
         jobs=_pick(flags.get("jobs"), env, ENV_JOBS, d.jobs, int),
     )

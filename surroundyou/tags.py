@@ -28,6 +28,7 @@ ID3_FRAMES = {
 }
 FIELDS = tuple(ID3_FRAMES)
 FRONT_COVER = 3  # the picture type both ID3 and FLAC use for a front cover
+MARKER = "SurroundYou"  # a user text tag on our outputs: the settings and the input they came from
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,10 @@ class Cover:
 class Tags:
     text: dict[str, list[str]] = field(default_factory=dict)  # FIELDS that the input has, non-empty
     cover: Cover | None = None
+    marker: str = ""  # written as MARKER, read back by read_marker
 
     def __bool__(self) -> bool:
-        return bool(self.text) or self.cover is not None
+        return bool(self.text) or self.cover is not None or bool(self.marker)
 
 
 def read_tags(path: Path) -> Tags:
@@ -113,7 +115,7 @@ def write_tags(path: Path, tags: Tags) -> None:
 
 
 def _write_id3(path: Path, tags: Tags, suffix: str) -> None:
-    from mutagen.id3 import APIC, ID3, TALB, TCON, TDRC, TIT2, TPE1, TRCK
+    from mutagen.id3 import APIC, ID3, TALB, TCON, TDRC, TIT2, TPE1, TRCK, TXXX
     from mutagen.wave import WAVE
 
     frames = {"TIT2": TIT2, "TPE1": TPE1, "TALB": TALB, "TRCK": TRCK, "TCON": TCON, "TDRC": TDRC}
@@ -122,6 +124,8 @@ def _write_id3(path: Path, tags: Tags, suffix: str) -> None:
         id3.add(frames[ID3_FRAMES[name]](encoding=3, text=values))
     if tags.cover is not None:
         id3.add(APIC(encoding=3, mime=tags.cover.mime, type=FRONT_COVER, desc="Cover", data=tags.cover.data))
+    if tags.marker:
+        id3.add(TXXX(encoding=3, desc=MARKER, text=[tags.marker]))
     if suffix == ".mp3":
         id3.save(path)
         return
@@ -143,6 +147,8 @@ def _write_vorbis(path: Path, tags: Tags, suffix: str) -> None:
         audio.add_tags()
     for name, values in tags.text.items():
         audio[name] = values
+    if tags.marker:
+        audio[MARKER] = [tags.marker]
     if tags.cover is not None:
         picture = Picture()
         picture.type, picture.mime, picture.desc, picture.data = FRONT_COVER, tags.cover.mime, "Cover", tags.cover.data
@@ -151,3 +157,20 @@ def _write_vorbis(path: Path, tags: Tags, suffix: str) -> None:
         else:
             audio["metadata_block_picture"] = [base64.b64encode(picture.write()).decode("ascii")]
     audio.save()
+
+
+def read_marker(path: Path) -> str:
+    """The MARKER tag of one of our outputs; empty if there is none or the file cannot be read."""
+    import mutagen
+
+    try:
+        tags = getattr(mutagen.File(path), "tags", None)
+        if tags is None:
+            return ""
+        if hasattr(tags, "getall"):  # ID3
+            frames = tags.getall(f"TXXX:{MARKER}")
+            return str(frames[0].text[0]) if frames and frames[0].text else ""
+        values = tags.get(MARKER.lower()) or tags.get(MARKER)
+        return str(values[0]) if values else ""
+    except Exception:  # noqa: BLE001 - an unreadable output is simply not up to date
+        return ""

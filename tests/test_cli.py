@@ -118,6 +118,32 @@ def test_mp3_cut_in_half_converts_what_is_there(tmp_path: Path) -> None:
     assert 2.5 < y.shape[1] / rate < 3.5
 
 
+def test_folder_mode_skips_songs_whose_output_is_up_to_date(tmp_path: Path) -> None:
+    songs, out = tmp_path / "in", tmp_path / "out"
+    songs.mkdir()
+    write(songs / "a.wav", pink_noise(1.0, 44100))
+    write(songs / "b.wav", pink_noise(1.0, 44100, seed=2))
+    env = {"INPUT_DIR": str(songs), "OUTPUT_DIR": str(out)}
+    assert run_cli(env=env, cwd=tmp_path).returncode == 0
+    made = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert sorted(made) == ["a_8d.mp3", "b_8d.mp3"]
+
+    again = run_cli(env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "0 converted, 2 skipped, 0 failed" in again.stderr
+    assert again.stderr.count("its output is up to date") == 2
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == made  # not touched
+
+    write(songs / "b.wav", pink_noise(1.0, 44100, seed=3))  # a changed song converts again, alone
+    changed = run_cli(env=env, cwd=tmp_path)
+    assert "1 converted, 1 skipped, 0 failed" in changed.stderr, changed.stderr
+    assert (out / "b_8d.mp3").stat().st_mtime_ns != made["b_8d.mp3"]
+    assert (out / "a_8d.mp3").stat().st_mtime_ns == made["a_8d.mp3"]
+
+    assert "2 converted, 0 skipped" in run_cli("--period", "20", env=env, cwd=tmp_path).stderr  # new settings
+    assert "2 converted, 0 skipped" in run_cli("--period", "20", "--force", env=env, cwd=tmp_path).stderr
+
+
 @pytest.mark.parametrize(
     ("args", "env", "hint"),
     [

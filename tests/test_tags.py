@@ -14,6 +14,8 @@ from mutagen.id3 import APIC, ID3, TALB, TCON, TDRC, TIT2, TPE1, TRCK
 from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 
+from surroundyou.tags import read_marker
+
 TEXT = {
     "title": ["Ünïcode Song"],
     "artist": ["The Testers"],
@@ -114,6 +116,7 @@ def test_tags_and_cover_reach_the_output(tmp_path: Path, source: str, output: st
     result = run_cli(str(src), "-o", str(dst), "--reverb", "0")
     assert result.returncode == 0, result.stderr
     assert read_back(dst) == (TEXT, PNG)
+    assert read_marker(dst).startswith("settings ")  # how folder mode knows the output is up to date
     assert src.read_bytes() == before  # the input is never modified
 
 
