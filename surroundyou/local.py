@@ -183,10 +183,12 @@ def convert_many(
     for path, reason in skipped:
         event("skipped", f"skipped {path.name}: {reason}", input=str(path), status="skipped", reason=reason)
     codes: list[int] = []
+    failures: list[str] = []
 
     def record(src: Path, code: int, message: str) -> None:
         if code != EXIT_OK:
             event("failed", message, logging.ERROR, input=str(src), status="failed", exit_code=code)
+            failures.append(message)
         codes.append(code)
 
     if settings.jobs > 1 and len(pairs) > 1:
@@ -200,11 +202,12 @@ def convert_many(
     else:
         for src, dst in pairs:
             record(*_attempt(src, dst, settings, bars, plot))
-    failed = sum(code != EXIT_OK for code in codes)
+    failed = len(failures)
     if len(pairs) + len(skipped) > 1:
+        reasons = ": " + "; ".join(failures) if failures else ""
         event(
             "summary",
-            f"{len(pairs) - failed} converted, {len(skipped)} skipped, {failed} failed",
+            f"{len(pairs) - failed} converted, {len(skipped)} skipped, {failed} failed{reasons}",
             converted=len(pairs) - failed,
             skipped=len(skipped),
             failed=failed,

@@ -1,8 +1,11 @@
-"""Logging to stderr: JSON lines in the cloud, readable lines in a terminal.
+"""Logging: JSON lines in the cloud, readable lines in a terminal.
 
 JSON records carry stable keys (event, bucket, key, input_seconds,
 processing_seconds, realtime_factor, output_key, status, ...) so CloudWatch
-Logs Insights can query them as fields. Stdout carries no logs.
+Logs Insights can query them as fields; they all go to stderr. Readable lines
+are split like a Unix tool's: the results (a line per converted or skipped
+file, the total, a plot written) on stdout, so ``process_audio.py > results.txt``
+keeps them, and diagnostics (warnings, errors, progress) on stderr.
 """
 
 from __future__ import annotations
@@ -39,10 +42,26 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+RESULTS = frozenset({"converted", "skipped", "summary", "plotted"})  # events that are results, not diagnostics
+
+
+def _is_result(record: logging.LogRecord) -> bool:
+    return record.levelno == logging.INFO and getattr(record, "fields", {}).get("event") in RESULTS
+
+
 def setup(json_lines: bool, verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
-    log.handlers[:] = [handler]
+    if json_lines:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        log.handlers[:] = [handler]
+    else:
+        results = logging.StreamHandler(sys.stdout)
+        results.addFilter(_is_result)
+        diagnostics = logging.StreamHandler(sys.stderr)
+        diagnostics.addFilter(lambda record: not _is_result(record))
+        for handler in (results, diagnostics):
+            handler.setFormatter(TextFormatter())
+        log.handlers[:] = [results, diagnostics]
     log.setLevel(logging.DEBUG if verbose else logging.INFO)
     log.propagate = False
 

@@ -57,11 +57,14 @@ def test_two_hundred_files_on_two_processes(tmp_path: Path) -> None:
 
     sampler = threading.Thread(target=sample)
     sampler.start()
-    _, stderr = proc.communicate(timeout=600)
+    stdout, stderr = proc.communicate(timeout=600)
     sampler.join()
     assert proc.returncode == 3, stderr[-2000:]
-    assert "197 converted, 1 skipped, 3 failed" in stderr
-    assert stderr.count("error: broken") == 3 and "skipped cover.jpg" in stderr
+    results = stdout.splitlines()
+    assert len(results) == 197 + 1 + 1  # a line per converted or skipped file, and the total
+    assert results[-1].startswith("197 converted, 1 skipped, 3 failed: broken")
+    assert results[-1].count("not audio") == 3 and "skipped cover.jpg: not an audio file name" in results
+    assert stderr.count("error: broken") == 3
     outputs = sorted(out.iterdir())
     assert len(outputs) == 197 and all(p.name.endswith("_8d.mp3") for p in outputs)
     y, rate = decode(outputs[0])

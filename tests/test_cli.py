@@ -24,7 +24,9 @@ def test_demo_runs_on_a_fresh_folder(tmp_path: Path) -> None:
     assert 24.0 <= y.shape[1] / rate <= 28.5
     assert loudness_lufs(y, rate) == pytest.approx(-14.0, abs=0.5)
     assert true_peak_dbtp(y) <= -1.0
-    assert result.stdout == ""  # stdout carries no logs
+    # stdout: the results, one line per song; stderr: the diagnostics (here, what the demo is)
+    assert [line.split(" -> ")[0] for line in result.stdout.splitlines()] == ["demo.wav"]
+    assert "demo_8d.mp3" in result.stdout and "synthesised a 24 s demo song" in result.stderr
 
 
 def test_folder_mode_converts_every_song_and_reports_failures(tmp_path: Path) -> None:
@@ -43,9 +45,13 @@ def test_folder_mode_converts_every_song_and_reports_failures(tmp_path: Path) ->
     for name in outputs:
         y, _ = decode(tmp_path / "out" / "nested" / name)
         assert y.shape[0] == 2 and np.all(np.isfinite(y))
-    assert "2 converted, 1 skipped, 1 failed" in result.stderr
-    assert "skipped notes.txt: not an audio file name" in result.stderr
-    assert "broken.mp3: not audio" in result.stderr
+    # results on stdout (what `> results.txt` keeps): a line per song and the total, which names
+    # each failure with its reason; the failure itself is also a diagnostic on stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4 and sum(line.startswith(("first song.wav -> ", "Ünïcode.flac -> ")) for line in lines) == 2
+    assert "skipped notes.txt: not an audio file name" in lines
+    assert lines[-1].startswith("2 converted, 1 skipped, 1 failed: broken.mp3: not audio")
+    assert one_line(result.stderr).startswith("error: broken.mp3: not audio")
     assert digests(songs) == before  # inputs untouched
 
 
@@ -130,18 +136,18 @@ def test_folder_mode_skips_songs_whose_output_is_up_to_date(tmp_path: Path) -> N
 
     again = run_cli(env=env, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert "0 converted, 2 skipped, 0 failed" in again.stderr
-    assert again.stderr.count("its output is up to date") == 2
+    assert "0 converted, 2 skipped, 0 failed" in again.stdout
+    assert again.stdout.count("its output is up to date") == 2
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == made  # not touched
 
     write(songs / "b.wav", pink_noise(1.0, 44100, seed=3))  # a changed song converts again, alone
     changed = run_cli(env=env, cwd=tmp_path)
-    assert "1 converted, 1 skipped, 0 failed" in changed.stderr, changed.stderr
+    assert "1 converted, 1 skipped, 0 failed" in changed.stdout, changed.stderr
     assert (out / "b_8d.mp3").stat().st_mtime_ns != made["b_8d.mp3"]
     assert (out / "a_8d.mp3").stat().st_mtime_ns == made["a_8d.mp3"]
 
-    assert "2 converted, 0 skipped" in run_cli("--period", "20", env=env, cwd=tmp_path).stderr  # new settings
-    assert "2 converted, 0 skipped" in run_cli("--period", "20", "--force", env=env, cwd=tmp_path).stderr
+    assert "2 converted, 0 skipped" in run_cli("--period", "20", env=env, cwd=tmp_path).stdout  # new settings
+    assert "2 converted, 0 skipped" in run_cli("--period", "20", "--force", env=env, cwd=tmp_path).stdout
 
 
 @pytest.mark.parametrize(

@@ -143,7 +143,7 @@ def test_local_mode_exactly_as_the_readme_shows_it(image: str, tmp_path: Path, r
     result = run_readme_line(readme_line("--read-only"), tmp_path)
     took = time.monotonic() - started
     assert result.returncode == 0, result.stderr
-    assert "4 converted, 0 skipped, 0 failed" in result.stderr
+    assert "4 converted, 0 skipped, 0 failed" in result.stdout
     names = sorted(p.name for p in out.iterdir())
     assert names == ["drums aac_8d.mp3", "drums opus_8d.mp3", "machine wars_8d.mp3", "noise_8d.mp3"]
     check_output(out / "machine wars_8d.mp3", seconds_of(real))
