@@ -12,6 +12,7 @@ numpy release the GIL).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import tempfile
 import time
@@ -313,7 +314,7 @@ def _convert(
 ) -> Report:
     with (
         tempfile.TemporaryDirectory(prefix="surroundyou-") as work,
-        ScratchFile(Path(work) / "render.f32") as scratch,
+        contextlib.closing(ScratchFile(Path(work) / "render.f32")) as scratch,
     ):
         rendered = _render(source, rate, settings, scratch, _span(progress, 0.0, 0.4))
         meter, input_frames, peak = rendered.meter, rendered.input_frames, rendered.peak

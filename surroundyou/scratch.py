@@ -13,7 +13,6 @@ import bisect
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
 import numpy as np
 
@@ -55,9 +54,9 @@ class ScratchFile:
         index = bisect.bisect_right(self._starts, start) - 1
         done = 0
         while done < frames:
-            offset = start + done - self._starts[index]
-            count = min(self._sizes[index] - offset, frames - done)
             first, size = self._starts[index], self._sizes[index]
+            offset = start + done - first
+            count = min(size - offset, frames - done)
             for channel in (0, 1):
                 out[channel, done : done + count] = self._pread(2 * first + channel * size + offset, count)
             done += count
@@ -66,11 +65,3 @@ class ScratchFile:
 
     def close(self) -> None:
         self._file.close()
-
-    def __enter__(self) -> ScratchFile:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

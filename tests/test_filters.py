@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from pathlib import Path
 
@@ -92,7 +93,7 @@ def test_scratch_file_gives_back_blocks_and_any_range(tmp_path: Path) -> None:
     sizes = [65536 - 247, 65536, 1, 7, 8192, 300]
     blocks = [noise(n, seed=i) for i, n in enumerate(sizes)]
     whole = np.concatenate(blocks, axis=1)
-    with ScratchFile(tmp_path / "mix.f32") as scratch:
+    with contextlib.closing(ScratchFile(tmp_path / "mix.f32")) as scratch:
         for block in blocks:
             scratch.append(block)
         assert scratch.frames == whole.shape[1]
