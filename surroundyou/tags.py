@@ -79,9 +79,9 @@ def _read_cover(audio: object) -> Cover | None:
     """The first picture of a file mutagen opened (not in its easy view)."""
     from mutagen.flac import Picture
 
-    tags = getattr(audio, "tags", None)
     if audio is None:
         return None
+    tags = getattr(audio, "tags", None)
     pictures = getattr(audio, "pictures", None)  # FLAC
     if pictures:
         return Cover(pictures[0].mime, pictures[0].data)
