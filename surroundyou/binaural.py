@@ -9,6 +9,9 @@ Pure DSP on float32 arrays. For each source on the circle and each ear:
     weight a moves, so there is no coefficient switching and no zipper noise;
   - a rear cue: behind the head a 3 kHz shelf darkens by up to 6 dB and the level
     drops by up to 1 dB (weight max(0, -cos theta)^2: nothing over the front half);
+  - depth: an extra level difference between the ears beyond the physical head, up to
+    ``depth_db`` at the sides (``depth_gains``), because listeners of "8D audio" expect
+    the sound to swing clearly from ear to ear; 0 keeps the physical head;
   - power compensation, so the level stays steady around the circle.
 Every parameter is a closed-form function of the absolute frame index, evaluated on
 the shared grid (``motion.GridCurves``); filter states and delay lines carry across
@@ -26,7 +29,7 @@ import numpy as np
 from .delay import FixedDelay, LatencyTrim
 from .filters import Chain, frequency_response, highpass, lowpass
 from .hrtf import Hrtf, HrtfSource
-from .motion import GridCurves
+from .motion import GridCurves, depth_gains
 
 HEAD_RADIUS_M = 0.0875
 SPEED_OF_SOUND = 343.0  # m/s
@@ -40,7 +43,9 @@ BASS_HZ = 120.0  # below this, both ears get the same (centred) bass
 BASS_POLE_HZ = BASS_HZ / math.sqrt(math.sqrt(2.0) - 1.0)  # two first-order poles: -3 dB at BASS_HZ
 BASE_DELAY = 1  # frames: the Lagrange stencil reaches one frame ahead of the delay
 TAPS = 4  # order-3 Lagrange
-ALPHA_L, ALPHA_R, DELAY_L, DELAY_R, REAR, GAIN = range(6)  # the rows of _Source.params
+# The rows of _Source.params: per ear, the gains of the low and high bands of the head
+# shadow (power, depth and rear level included) and the delay; then the rear weight.
+LOW_L, LOW_R, HIGH_L, HIGH_R, DELAY_L, DELAY_R, REAR = range(7)
 
 
 def ear_angles(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -92,11 +97,13 @@ class _Source:
         offset: float,
         rear_cue: bool,
         power: ShadowPower,
+        depth_db: float,
     ) -> None:
         self.rate = rate
         self.period_s = period_s
         self.offset = offset
         self.rear_cue = rear_cue
+        self.depth_db = depth_db
         self._power = power
         self._front_power = float(2 * power(shadow_alpha(np.array(0.5 * np.pi))))
         self._shadow = Chain(rate, lowpass(SHADOW_CORNER_HZ), 1)
@@ -105,18 +112,19 @@ class _Source:
         self._history = np.zeros((2, max_delay + TAPS), dtype=np.float32)  # per ear, before the delay
 
     def params(self, theta: np.ndarray) -> np.ndarray:
-        """Rows: alpha left, alpha right, delay left, delay right (frames), rear weight, gain."""
+        """The rows named by LOW_L .. REAR; delays in frames."""
         src = theta + self.offset
         left, right = ear_angles(src)
         a_l, a_r = shadow_alpha(left), shadow_alpha(right)
         d_l, d_r = woodworth_delay_s(left), woodworth_delay_s(right)
         near = np.minimum(d_l, d_r)  # delay only the far ear
         w = rear_weight(src) if self.rear_cue else np.zeros_like(src)
-        gain = np.sqrt(self._front_power / (self._power(a_l) + self._power(a_r)))
-        gain = gain * 10.0 ** (w * REAR_LEVEL_DB / 20.0)
-        return np.stack(
-            (a_l, a_r, BASE_DELAY + (d_l - near) * self.rate, BASE_DELAY + (d_r - near) * self.rate, w, gain)
-        )
+        g_l, g_r = depth_gains(src, self.depth_db)
+        power = g_l**2 * self._power(a_l) + g_r**2 * self._power(a_r)
+        gain = np.sqrt(self._front_power / power) * 10.0 ** (w * REAR_LEVEL_DB / 20.0)
+        g_l, g_r = g_l * gain, g_r * gain
+        delay_l, delay_r = BASE_DELAY + (d_l - near) * self.rate, BASE_DELAY + (d_r - near) * self.rate
+        return np.stack((g_l, g_r, g_l * a_l, g_r * a_r, delay_l, delay_r, w))
 
     def process(self, x: np.ndarray, start: int) -> np.ndarray:
         n = x.size
@@ -127,12 +135,14 @@ class _Source:
             high = self._shelf(x[None])[0]  # run on every block: the filter's state stays continuous
             if not curves.at_most(REAR, 0.0):
                 x = x + (curves.row(REAR) * np.float32(10.0 ** (REAR_SHELF_DB / 20.0) - 1.0)) * high
-        x = x * curves.row(GAIN)
         low = self._shadow(x[None])[0]
         high = x - low
         out = np.empty((2, n), dtype=np.float32)
-        for ear, (alpha, delay) in enumerate(((ALPHA_L, DELAY_L), (ALPHA_R, DELAY_R))):
-            shadowed = low + curves.row(alpha) * high  # = alpha·x + (1 - alpha)·LP(x)
+        for ear, (gain_low, gain_high, delay) in enumerate(((LOW_L, HIGH_L, DELAY_L), (LOW_R, HIGH_R, DELAY_R))):
+            # g·(alpha·x + (1 - alpha)·LP(x)): the gains move slowly against the 1.25 kHz corner,
+            # so they may follow the low-pass instead of preceding it.
+            shadowed = curves.row(gain_low) * low
+            shadowed += curves.row(gain_high) * high
             near = curves.at_most(delay, BASE_DELAY)  # the near ear: a whole frame, no interpolation
             out[ear] = self._delay(ear, shadowed, None if near else curves.row(delay))
         return out
@@ -168,6 +178,7 @@ class BinauralRenderer:
         rear_cue: bool = True,
         mono: bool = False,
         hrtf: Hrtf | None = None,
+        depth_db: float = 0.0,
     ) -> None:
         """``hrtf``: render through measured responses instead of the spherical head (no rear cue then:
         the measurements carry their own)."""
@@ -178,10 +189,10 @@ class BinauralRenderer:
         self._sources: list[_Source | HrtfSource]
         if hrtf is None:
             power = ShadowPower(rate)
-            self._sources = [_Source(rate, period_s, o, rear_cue, power) for o in offsets]
+            self._sources = [_Source(rate, period_s, o, rear_cue, power, depth_db) for o in offsets]
             self.latency = BASE_DELAY
         else:
-            self._sources = [HrtfSource(hrtf, period_s, o) for o in offsets]
+            self._sources = [HrtfSource(hrtf, period_s, o, depth_db) for o in offsets]
             self.latency = hrtf.onset  # the bass waits for the earliest arrival, to stay in phase
         self._bass = Chain(rate, lowpass(BASS_POLE_HZ, order=2), 2)
         self._bass_delay = FixedDelay(1, self.latency)

@@ -73,6 +73,13 @@ def parser() -> argparse.ArgumentParser:
         f"(default {D.width_deg:g}, env WIDTH_DEGREES)",
     )
     p.add_argument(
+        "--depth",
+        type=float,
+        metavar="DB",
+        help=f"binaural: level difference added between the ears at the sides, beyond the physical head, "
+        f"0-30; 0 = the physical head only (default {D.depth_db:g}, env DEPTH)",
+    )
+    p.add_argument(
         "--period",
         type=float,
         metavar="SECONDS",

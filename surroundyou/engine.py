@@ -44,7 +44,8 @@ from .tags import Tags, read_tags
 MAX_GAIN_DB = 30.0  # never lift quiet material by more than this (silence gets 0 dB)
 MIN_MEASURABLE_S = 0.4  # inputs shorter than one BS.1770 gating block are not normalised
 MAX_MAKEUP_DB = 4.0  # most loudness the limiter may be asked to make up for
-LOSS_STRIDE = 8  # estimate the limiter's loudness loss on every 8th block
+LOSS_STRIDE = 8  # estimate the limiter's loudness loss on every 8th block at most
+LOSS_SAMPLE_S = 20.0  # and on this much of the song at least (short songs: all of it)
 LOSS_PARTS = 2  # threads sharing that estimate
 PIPELINE_DEPTH = 2  # rendered blocks waiting for the room and the meters, at most
 LOSS_BLOCK_FRAMES = 65536
@@ -70,7 +71,7 @@ class Report:
     loudness_lufs: float  # of the rendered mix, before normalisation
     gain_db: float
     output_lufs: float  # of the limited output, before encoding
-    motion: Motion  # measured on the rendered signal
+    motion: Motion  # measured on the output (limited, before the codec)
     limited_db: float  # the limiter's largest gain reduction
     processing_seconds: float
     trace: MotionTrace = field(repr=False, compare=False)
@@ -95,7 +96,14 @@ def make_spatializer(rate: int, settings: Settings, source_channels: int = 2) ->
     if settings.mode == "pan":
         return CircularPanner(rate, settings.period_s)
     hrtf = load_sofa(Path(settings.hrtf), rate) if settings.hrtf else None
-    return BinauralRenderer(rate, settings.period_s, settings.width_deg, mono=source_channels == 1, hrtf=hrtf)
+    return BinauralRenderer(
+        rate,
+        settings.period_s,
+        settings.width_deg,
+        mono=source_channels == 1,
+        hrtf=hrtf,
+        depth_db=settings.depth_db,
+    )
 
 
 def read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
@@ -114,8 +122,6 @@ class Rendered:
     meter: LoudnessMeter  # has seen every frame written, tail included
     input_frames: int
     peak: float  # largest sample magnitude written
-    motion: Motion
-    trace: MotionTrace
 
 
 def _render(source: AudioSource, rate: int, settings: Settings, scratch: ScratchFile, progress: Progress) -> Rendered:
@@ -128,7 +134,6 @@ def _render(source: AudioSource, rate: int, settings: Settings, scratch: Scratch
     spatial = make_spatializer(rate, settings, source.info.channels)
     room = RoomSend(rate, settings.reverb, settings.block_frames) if settings.reverb > 0 else None
     meter = LoudnessMeter(rate)
-    motion = MotionMeter(rate)
     expected = max(1.0, source.info.seconds * rate)
     limit = settings.max_duration_s * rate  # headers can lie: the decoded length is checked too
     peak = 0.0
@@ -144,9 +149,8 @@ def _render(source: AudioSource, rate: int, settings: Settings, scratch: Scratch
     wet_queue = np.zeros((2, 0), dtype=np.float32)
 
     def measure(dry: np.ndarray, wet: Future[np.ndarray] | None) -> None:
-        """Measure the dry render, add the room (``wet``: the room's next block), emit; in order."""
+        """Add the room (``wet``: the room's next block) to the dry render and emit it; in order."""
         nonlocal wet_queue
-        motion.add(dry)  # the motion of the dry render, before the room is added
         if wet is not None:
             wet_queue = np.concatenate((wet_queue, wet.result()), axis=1)
         if room is not None:
@@ -180,7 +184,7 @@ def _render(source: AudioSource, rate: int, settings: Settings, scratch: Scratch
     if room is not None:
         for tail in room.tail():
             emit(tail)
-    return Rendered(meter, input_frames, peak, motion.summary(), motion.trace())
+    return Rendered(meter, input_frames, peak)
 
 
 def _limit(
@@ -189,16 +193,26 @@ def _limit(
     limiter: TruePeakLimiter,
     sink: Callable[[np.ndarray], None],
     progress: Progress,
-) -> LoudnessMeter:
-    """Gain and limit the scratch frames, metering the result; ``sink`` (the encoder) runs on a worker thread."""
+    motion_frames: int,
+) -> tuple[LoudnessMeter, MotionMeter]:
+    """Gain and limit the scratch frames, metering the result (its motion over the first
+    ``motion_frames``: the song without the room's tail); ``sink`` (the encoder) runs on a worker thread.
+
+    The motion is measured here rather than in pass 1 because this thread waits for the encoder
+    anyway, and because this is what the listener gets."""
     gain = np.float32(10.0 ** (gain_db / 20.0))
     meter = LoudnessMeter(limiter.rate)
+    motion = MotionMeter(limiter.rate)
     pending: Future[None] | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as pool:
         done = 0
+        measured = 0
         for block in scratch.blocks():
             out = limiter.process(block * gain)
             meter.add(out)
+            if measured < motion_frames:
+                motion.add(out[:, : motion_frames - measured])
+                measured += out.shape[1]
             if pending is not None:
                 pending.result()
             pending = pool.submit(sink, out)
@@ -209,7 +223,7 @@ def _limit(
         if pending is not None:
             pending.result()
         sink(tail)
-    return meter
+    return meter, motion
 
 
 def _limiting_loss_db(
@@ -222,18 +236,20 @@ def _limiting_loss_db(
     """Make-up gain (dB) for the loudness the limiter takes away, at most ``MAX_MAKEUP_DB``.
 
     The limiter acts locally (it recovers within a second), so its loudness
-    loss at a given gain is measured on an eighth of the song: segments of at
-    least 1.5 s, one in every ``LOSS_STRIDE``, shared between two threads. The
+    loss at a given gain is measured on part of the song: segments of at least
+    1.5 s, one in every ``stride`` (at most an eighth of the song, at least 20 s of it),
+    shared between two threads. The
     make-up m must equal the loss it causes, m = loss(m), solved by secant steps.
     """
     size = max(block_frames, LOSS_BLOCK_FRAMES)
+    stride = max(1, min(LOSS_STRIDE, int(scratch.frames / (LOSS_SAMPLE_S * rate))))
 
     def segments(part: int) -> Iterator[np.ndarray]:
         """Every ``LOSS_PARTS``-th segment from ``part`` on, one in memory at a time."""
-        for i, base in enumerate(range(0, scratch.frames, size * LOSS_STRIDE)):
+        for i, base in enumerate(range(0, scratch.frames, size * stride)):
             # Stagger the segments by golden-ratio fractions: evenly spaced ones can alias with
             # the rotation (8 x 1.5 s is a 12 s circle) and see only some directions.
-            start = base + int((i * GOLDEN) % 1.0 * size * (LOSS_STRIDE - 1))
+            start = base + int((i * GOLDEN) % 1.0 * size * (stride - 1))
             if start >= scratch.frames:
                 return
             if i % LOSS_PARTS == part:
@@ -331,14 +347,17 @@ def _convert(
             gain_db += _limiting_loss_db(scratch, rate, gain_db, limiter, settings.block_frames)
         final = limiter()
         with Encoder(dst, rate, settings.mp3_quality) as encoder:
-            out_meter = _limit(scratch, gain_db, final, encoder.write, _span(progress, 0.6, 0.4))
+            out_meter, motion_meter = _limit(
+                scratch, gain_db, final, encoder.write, _span(progress, 0.6, 0.4), input_frames
+            )
             encoder.commit(tags)
     output_lufs = out_meter.integrated()
-    if rendered.motion.weak:
+    motion = motion_meter.summary()
+    if motion.weak:
         log.warning(
             "the circle is barely audible: the level moves %.1f dB between the ears, the delay %.2f ms",
-            rendered.motion.ild_swing_db,
-            rendered.motion.itd_max_ms,
+            motion.ild_swing_db,
+            motion.itd_max_ms,
         )
     if gain_db != 0.0 and abs(output_lufs - settings.target_lufs) > LOUDNESS_TOLERANCE_LU:
         log.warning(
@@ -359,8 +378,8 @@ def _convert(
         loudness_lufs=loudness,
         gain_db=gain_db,
         output_lufs=output_lufs,
-        motion=rendered.motion,
-        trace=rendered.trace,
+        motion=motion,
+        trace=motion_meter.trace(),
         limited_db=final.max_reduction_db,
         processing_seconds=time.perf_counter() - started,
     )

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UsageError
-from .motion import azimuth, grid_points, on_grid
+from .motion import azimuth, depth_gains, grid_points, on_grid
 
 MAX_GAP_DEG = 90.0  # larger holes between measured directions cannot be crossed convincingly
 PLANE_TOLERANCE_DEG = 1.0
@@ -92,10 +92,11 @@ def _attr(dataset: object, name: str, default: str) -> str:
 class HrtfSource:
     """One source on the circle, ``offset`` radians from the path, rendered through measured HRIRs."""
 
-    def __init__(self, hrtf: Hrtf, period_s: float, offset: float) -> None:
+    def __init__(self, hrtf: Hrtf, period_s: float, offset: float, depth_db: float = 0.0) -> None:
         self.hrtf = hrtf
         self.period_s = period_s
         self.offset = offset
+        self.depth_db = depth_db
         az = hrtf.azimuths
         # Fractional loudspeaker index as a function of azimuth, extended one step either side of the circle.
         self._az_ext = np.concatenate(([az[-1] - 2 * np.pi], az, [az[0] + 2 * np.pi]))
@@ -143,4 +144,11 @@ class HrtfSource:
             rest = acc[:, n:]
             if np.any(rest):
                 self._tails[j] = rest
+        if self.depth_db:
+            out *= on_grid(start, n, rate, self.period_s, self._depth)
         return out
+
+    def _depth(self, theta: np.ndarray) -> np.ndarray:
+        """Per-ear gains adding the depth's level difference, at constant power."""
+        g_l, g_r = depth_gains(theta + self.offset, self.depth_db)
+        return np.stack((g_l, g_r)) * np.sqrt(2.0 / (g_l**2 + g_r**2))

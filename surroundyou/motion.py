@@ -35,6 +35,12 @@ def equal_power_gains(theta: np.ndarray) -> np.ndarray:
     return np.stack((np.cos(quarter), np.sin(quarter)))
 
 
+def depth_gains(theta: np.ndarray, depth_db: float) -> tuple[np.ndarray, np.ndarray]:
+    """Left and right gains adding ``depth_db`` · sin(theta) dB of level difference, right over left."""
+    ild = (depth_db / 40.0) * np.sin(theta)  # each ear takes half of it, in dB / 20
+    return 10.0**-ild, 10.0**ild
+
+
 class Spatializer(Protocol):
     """A stateful renderer fed consecutive stereo blocks; returns stereo blocks.
 

@@ -1,7 +1,7 @@
 """Measures the motion a renderer produced, so that a silent failure of the effect shows in the log.
 
-Fed the dry rendered stereo (before the room), high-passed at 200 Hz (two first-order
-poles; the bass is centred on purpose). Per frame of about 93 ms it keeps each ear's level; about twice a
+Fed the output (limited, before the codec), high-passed at 200 Hz (two first-order
+poles; the bass is centred on purpose). Per frame of 100 ms it keeps each ear's level; twice a
 second it measures the interaural delay by cross-correlation within ±1 ms.
 Memory: 12 bytes per frame (a 30-minute song: 230 KB), for the summary and the plot.
 """
@@ -15,7 +15,7 @@ import numpy as np
 
 from .filters import Chain, highpass
 
-FRAME = 4096  # frames per level measurement
+FRAME_S = 0.1  # seconds per level measurement
 ITD_EVERY = 5  # measure the delay on every 5th level frame
 MAX_LAG_S = 0.001
 HIGHPASS_HZ = 200.0
@@ -54,15 +54,17 @@ class MotionMeter:
         self.levels_db: list[tuple[float, float]] = []  # per frame: left, right
         self.itd_ms: list[tuple[int, float]] = []  # (frame index, delay; positive: right ear leads)
         self._max_lag = max(1, int(MAX_LAG_S * rate))
+        self._frame = max(1, round(FRAME_S * rate))
 
     def add(self, dry: np.ndarray) -> None:
         buf = np.concatenate((self._carry, self._highpass(dry)), axis=1)
-        whole = buf.shape[1] // FRAME
-        self._carry = buf[:, whole * FRAME :]
+        size = self._frame
+        whole = buf.shape[1] // size
+        self._carry = buf[:, whole * size :]
         if whole == 0:
             return
-        frames = buf[:, : whole * FRAME].reshape(2, whole, FRAME)
-        energy = np.einsum("cfn,cfn->cf", frames, frames) / FRAME
+        frames = buf[:, : whole * size].reshape(2, whole, size)
+        energy = np.einsum("cfn,cfn->cf", frames, frames) / size
         with np.errstate(divide="ignore"):
             db = 10.0 * np.log10(energy + 1e-20)
         for i in range(whole):
@@ -80,9 +82,9 @@ class MotionMeter:
     def trace(self) -> MotionTrace:
         itd = np.asarray(self.itd_ms, dtype=np.float64).reshape(-1, 2)
         return MotionTrace(
-            FRAME / self.rate,
+            self._frame / self.rate,
             np.asarray(self.levels_db, dtype=np.float32).reshape(-1, 2),
-            (itd[:, 0] + 0.5) * FRAME / self.rate,
+            (itd[:, 0] + 0.5) * self._frame / self.rate,
             itd[:, 1],
         )
 

@@ -30,6 +30,7 @@ ENV_PERIOD = "PERIOD_SECONDS"
 ENV_MODE = "SPATIAL_MODE"
 ENV_HRTF = "HRTF_SOFA"
 ENV_WIDTH = "WIDTH_DEGREES"
+ENV_DEPTH = "DEPTH"
 ENV_REVERB = "REVERB_AMOUNT"
 ENV_TARGET_LUFS = "TARGET_LUFS"
 ENV_CEILING = "CEILING_DBTP"
@@ -43,6 +44,7 @@ ENV_S3_READ_TIMEOUT = "S3_READ_TIMEOUT_SECONDS"  # read by storage.make_client
 PERIOD_RANGE = (2.0, 120.0)  # seconds per full circle
 MODES = ("binaural", "pan")
 WIDTH_RANGE = (0.0, 90.0)  # degrees either side of the path
+DEPTH_RANGE = (0.0, 30.0)  # dB of extra level difference between the ears at the sides
 REVERB_RANGE = (0.0, 1.0)  # wet level of the room send
 TARGET_RANGE = (-40.0, -6.0)  # LUFS
 CEILING_RANGE = (-9.0, 0.0)  # dBTP
@@ -51,7 +53,7 @@ LOG_FORMATS = ("auto", "json", "text")
 _QUALITY_RE = re.compile(r"^(V[0-9]|(32|40|48|56|64|80|96|112|128|160|192|224|256|320))$")
 
 # The fields that change the sound: they make the fingerprint stored with each output.
-DSP_FIELDS = ("mode", "hrtf", "width_deg", "period_s", "reverb", "target_lufs", "ceiling_dbtp", "quality")
+DSP_FIELDS = ("mode", "hrtf", "width_deg", "depth_db", "period_s", "reverb", "target_lufs", "ceiling_dbtp", "quality")
 
 T = TypeVar("T")
 
@@ -63,6 +65,7 @@ class Settings:
     mode: str = "binaural"
     hrtf: str = ""  # a SOFA file; empty: the spherical-head model
     width_deg: float = 30.0
+    depth_db: float = 10.0
     period_s: float = 12.0
     reverb: float = 0.18
     target_lufs: float = -14.0
@@ -88,6 +91,7 @@ class Settings:
         if self.hrtf and self.mode != "binaural":
             raise UsageError("--hrtf renders binaurally: it cannot be combined with --mode pan")
         _check_range("--width", self.width_deg, WIDTH_RANGE, "degrees")
+        _check_range("--depth", self.depth_db, DEPTH_RANGE, "dB")
         _check_range("--period", self.period_s, PERIOD_RANGE, "s")
         _check_range("--reverb", self.reverb, REVERB_RANGE, "")
         _check_range("--target-lufs", self.target_lufs, TARGET_RANGE, "LUFS")
@@ -159,6 +163,7 @@ def build_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = Non
         mode=_pick(flags.get("mode"), env, ENV_MODE, d.mode, str).lower(),
         hrtf=str(_pick(flags.get("hrtf"), env, ENV_HRTF, d.hrtf, str)),
         width_deg=_pick(flags.get("width"), env, ENV_WIDTH, d.width_deg, float),
+        depth_db=_pick(flags.get("depth"), env, ENV_DEPTH, d.depth_db, float),
         period_s=_pick(flags.get("period"), env, ENV_PERIOD, d.period_s, float),
         reverb=_pick(flags.get("reverb"), env, ENV_REVERB, d.reverb, float),
         target_lufs=_pick(flags.get("target_lufs"), env, ENV_TARGET_LUFS, d.target_lufs, float),

@@ -109,6 +109,16 @@ def balance(x: np.ndarray, rate: int, frame_s: float = 0.05) -> tuple[np.ndarray
     return (e[1] - e[0]) / np.maximum(e[1] + e[0], 1e-20), t
 
 
+def ild_swing_db(x: np.ndarray, rate: int, frame_s: float = 0.1) -> float:
+    """How far the level moves between the ears (issue 10's measure): left minus right level above
+    200 Hz in 100 ms frames, 95th minus 5th percentile, over frames within 50 dB of the loudest."""
+    e, _ = frame_energy(highpass(x, rate, 200), rate, frame_s)
+    db = 10 * np.log10(e + 1e-20)
+    audible = db.max(axis=0) > db.max() - 50
+    ild = db[0, audible] - db[1, audible]
+    return float(np.percentile(ild, 95) - np.percentile(ild, 5))
+
+
 def kick_drums(seconds: float, rate: int = 44100, seed: int = 0, noise_level: float = 0.5) -> np.ndarray:
     """Decaying 60 Hz kicks twice a second over low-passed noise: a high crest factor."""
     n = int(seconds * rate)

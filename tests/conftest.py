@@ -20,7 +20,15 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """Run process_audio.py in a subprocess with a clean S3/config environment."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "AWS_", "INPUT_", "OUTPUT_"))}
-    for name in ("PERIOD_SECONDS", "REVERB_AMOUNT", "TARGET_LUFS", "CEILING_DBTP", "MP3_QUALITY", "LOG_FORMAT"):
+    for name in (
+        "PERIOD_SECONDS",
+        "REVERB_AMOUNT",
+        "TARGET_LUFS",
+        "CEILING_DBTP",
+        "MP3_QUALITY",
+        "LOG_FORMAT",
+        "DEPTH",
+    ):
         base.pop(name, None)
     base.update(env or {})
     return subprocess.run(

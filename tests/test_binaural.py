@@ -192,3 +192,51 @@ def test_pan_motion_has_level_swing_but_no_delay() -> None:
     meter.add(y)
     motion = meter.summary()
     assert motion.ild_swing_db > 20.0 and motion.itd_max_ms == 0.0
+
+
+def side_ild_db(y: np.ndarray, frame_s: float = 0.1) -> tuple[float, float]:
+    """Mean right-minus-left level (dB) where the source is at the right side and at the left.
+
+    Above 1 kHz: the centred bass (two first-order poles at 120 Hz) still holds part of the
+    energy a few hundred hertz up, and no depth moves it."""
+    e, t = frame_energy(above(y, 1000), RATE, frame_s)
+    ild = 10 * np.log10(e[1] / e[0])
+    s = np.sin(theta_at(t))
+    return float(ild[s > 0.95].mean()), float(ild[s < -0.95].mean())
+
+
+@pytest.mark.parametrize("depth", [6.0, 12.0])
+def test_depth_adds_its_level_difference_at_the_sides_and_keeps_the_delay(depth: float) -> None:
+    x = mono_noise(PERIOD, seed=10)
+    head = render(BinauralRenderer(RATE, PERIOD, mono=True), x)
+    deeper = render(BinauralRenderer(RATE, PERIOD, mono=True, depth_db=depth), x)
+    (head_right, head_left), (right, left) = side_ild_db(head), side_ild_db(deeper)
+    assert right - head_right == pytest.approx(depth, abs=0.5)
+    assert head_left - left == pytest.approx(depth, abs=0.5)
+    # in front and behind the ears are as they were (sin theta = 0: no extra difference)
+    e_head, t = frame_energy(above(head, 200), RATE, 0.1)
+    e_deep, _ = frame_energy(above(deeper, 200), RATE, 0.1)
+    centre = np.abs(np.sin(theta_at(t))) < 0.1  # within 6° of the front or the back
+    diff = 10 * np.log10(e_deep[1] / e_deep[0]) - 10 * np.log10(e_head[1] / e_head[0])
+    assert centre.sum() >= 2 and np.abs(diff[centre]).max() < 0.1 * depth + 0.3
+    # the delay cue is untouched
+    lags, t = interaural_lags_ms(deeper)
+    s = np.sin(theta_at(t))
+    assert np.all(lags[s > 0.3] > 0) and np.all(lags[s < -0.3] < 0) and 0.5 < lags.max() <= 0.70
+
+
+def test_depth_keeps_the_level_steady_around_the_circle() -> None:
+    x = mono_noise(PERIOD, seed=3)
+    y = render(BinauralRenderer(RATE, PERIOD, rear_cue=False, mono=True, depth_db=10.0), x)
+    e_out, _ = frame_energy(y, RATE, 0.5)
+    e_in, _ = frame_energy(x, RATE, 0.5)
+    level = 10 * np.log10(e_out.sum(axis=0) / e_in.sum(axis=0))
+    assert level.max() - level.min() <= 0.5
+
+
+@pytest.mark.parametrize("block", [1, 4097])
+def test_depth_does_not_depend_on_block_size(block: int) -> None:
+    x = pink_noise(0.3 if block < 8 else 2.0, RATE, seed=4)
+    ref = render(BinauralRenderer(RATE, 2.0, depth_db=10.0), x, 65536)
+    out = render(BinauralRenderer(RATE, 2.0, depth_db=10.0), x, block)
+    assert np.abs(out - ref).max() <= 1e-5

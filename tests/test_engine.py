@@ -8,7 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio import balance, decode, drum_mix, highpass, kick_drums, loudness_lufs, pink_noise, true_peak_dbtp, write
+from audio import (
+    balance,
+    decode,
+    drum_mix,
+    highpass,
+    ild_swing_db,
+    kick_drums,
+    loudness_lufs,
+    pink_noise,
+    true_peak_dbtp,
+    write,
+)
 
 from surroundyou.demo import synthesize
 from surroundyou.engine import convert
@@ -50,6 +61,23 @@ def test_extreme_material_is_not_crushed_and_the_miss_is_logged(
     assert report.output_lufs < -14.5
     assert "misses the -14.0 LUFS target" in caplog.text
     assert true_peak_dbtp(decode(tmp_path / "out.mp3")[0]) <= -1.0
+
+
+def test_the_default_depth_swings_stereo_music_clearly_from_ear_to_ear(tmp_path: Path) -> None:
+    """Issue 10: at least 12 dB of level swing on stereo music (the demo song: chords, bass, melody,
+    hi-hats alternating left and right), measured on the decoded MP3; the physical head gives far less."""
+    src = write(tmp_path / "song.wav", synthesize(24.0))
+    swings = {}
+    for depth in (None, 0.0):
+        out = tmp_path / f"depth-{depth}.mp3"
+        report = convert(src, out, Settings() if depth is None else Settings(depth_db=depth))
+        y, rate = decode(out)
+        swings[depth] = ild_swing_db(y, rate)
+        assert report.motion.ild_swing_db == pytest.approx(swings[depth], abs=2.0)  # the logged figure is true
+        assert loudness_lufs(y, rate) == pytest.approx(-14.0, abs=0.5)
+        assert true_peak_dbtp(y) <= -1.0
+    assert swings[None] >= 12.0
+    assert swings[None] - swings[0.0] >= 5.0
 
 
 def test_demo_song_meets_targets(tmp_path: Path) -> None:
@@ -184,8 +212,8 @@ def test_a_conversion_reports_its_measured_motion(tmp_path: Path, caplog: pytest
     report = convert(src, tmp_path / "out.mp3", Settings())
     assert report.motion.ild_swing_db > 3.0 and report.motion.itd_max_ms > 0.5
     assert "barely audible" not in caplog.text
-    # a source that hardly moves (18° of a 120 s circle in 6 s) shows a small swing
-    report = convert(src, tmp_path / "still.mp3", Settings(period_s=120.0, mode="binaural"))
+    # a source that hardly moves (18° of a 120 s circle in 6 s), on the physical head, shows a small swing
+    report = convert(src, tmp_path / "still.mp3", Settings(period_s=120.0, depth_db=0.0))
     assert report.motion.ild_swing_db < 3.0
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from audio import balance, decode, pink_noise, write
+from audio import balance, decode, frame_energy, pink_noise, write
 from conftest import run_cli
 from scipy.signal import butter, sosfilt
 from test_binaural import interaural_lags_ms, render
@@ -82,6 +82,19 @@ def test_measured_rendering_moves_around_the_head(sofa: Path) -> None:
     lags, t = interaural_lags_ms(y)
     s = np.sin(azimuth(t * RATE, RATE, PERIOD))
     assert np.all(lags[s > 0.3] > 0) and np.all(lags[s < -0.3] < 0) and np.abs(lags).max() <= 0.70
+
+
+def test_depth_widens_the_measured_level_difference(sofa: Path) -> None:
+    hrtf = load_sofa(sofa, RATE)
+    x = pink_noise(PERIOD, RATE, channels=1, seed=3).repeat(2, axis=0)
+    ilds = []
+    for depth in (0.0, 10.0):
+        y = render(BinauralRenderer(RATE, PERIOD, mono=True, hrtf=hrtf, depth_db=depth), x)
+        # above 1 kHz, clear of the centred bass (see test_binaural.side_ild_db)
+        e, t = frame_energy(sosfilt(butter(4, 1000, "high", fs=RATE, output="sos"), y, axis=-1), RATE, 0.1)
+        right = np.sin(azimuth(t * RATE, RATE, PERIOD)) > 0.95
+        ilds.append(float(np.mean(10 * np.log10(e[1, right] / e[0, right]))))
+    assert ilds[1] - ilds[0] == pytest.approx(10.0, abs=0.5)
 
 
 @pytest.mark.parametrize("block", [1, 7, 4097])
