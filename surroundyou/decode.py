@@ -6,6 +6,16 @@ resampled by its streaming resampler). Everything else (AAC/m4a, Opus, WMA,
 AC-3, ...) is probed with pydub's ffprobe wrapper and decoded by an ffmpeg
 process piping raw float32 to us: pydub's own ``AudioSegment`` loads whole
 files into memory, the pipe keeps memory flat. Memory: one block.
+
+pedalboard decodes damaged compressed data as audio the file does not hold:
+FLAC and MP3 frames that fail become digital silence (a FLAC cut to a few
+hundred bytes becomes its header's full length of it), and a gap in an Ogg
+stream becomes a repeated buffer. So a compressed stream that yields a second
+of exact silence, ends far from its promised length, or (Ogg) whose pages do
+not follow each other is checked against ffmpeg, which skips what it cannot
+decode and says so. If the two disagree, ``Damaged`` carries an ffmpeg source
+for what the bytes really hold; if ffmpeg decodes nothing audible, the file is
+bad input. Genuine silence decodes the same in both and converts.
 """
 
 from __future__ import annotations
@@ -66,6 +76,10 @@ def sniff(head: bytes) -> str:
 
 
 _PEDALBOARD_FORMATS = {"wav", "aiff", "flac", "ogg", "mp3"}
+_COMPRESSED = {"flac", "ogg", "mp3"}  # where a decoder must make up samples for data it cannot decode
+SUSPECT_SILENCE_S = 1.0  # this much exact digital silence from a compressed stream is checked with ffmpeg
+SILENCE_CHUNK = 4096  # frames: the unit in which exact silence is counted
+LENGTH_TOLERANCE = 0.01  # a decoded length this far (relative) from the promised one is checked too
 
 
 def mp3_fraction_present(path: Path, size: int) -> float | None:
@@ -95,6 +109,92 @@ def mp3_fraction_present(path: Path, size: int) -> float | None:
     return present / claimed if present < claimed * 0.99 else None
 
 
+def ogg_pages_follow(path: Path) -> bool:
+    """Whether the file is Ogg pages back to back to its last byte (a gap or garbage breaks the chain)."""
+    with path.open("rb") as fh:
+        size = fh.seek(0, 2)
+        offset = 0
+        while offset < size:
+            fh.seek(offset)
+            header = fh.read(27)
+            if len(header) < 27 or header[:4] != b"OggS":
+                return False
+            lacing = fh.read(header[26])
+            if len(lacing) < header[26]:
+                return False
+            offset += 27 + header[26] + sum(lacing)
+        return offset == size
+
+
+@dataclass(frozen=True)
+class Census:
+    """What ffmpeg decodes from a file: the reference when pedalboard's output is in doubt."""
+
+    seconds: float
+    audible: bool  # any sample not exactly zero
+    errors: tuple[str, ...]  # ffmpeg's error lines, about the input
+    gave_up: bool  # ffmpeg stopped with an error (too much it could not decode)
+
+
+def ffmpeg_census(path: Path, rate: int) -> Census:
+    """Decode the whole file with ffmpeg at ``rate`` (the file's own), keeping only the length,
+    whether any sample is not zero, and the errors (memory: one chunk)."""
+    cmd = [_ffmpeg(), "-nostdin", "-v", "error", "-i", str(path.resolve()), "-map", "0:a:0", "-vn"]
+    cmd += ["-f", "f32le", "-ac", "2", "-ar", str(rate), "pipe:1"]
+    frames = 0
+    audible = False
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL)
+        assert proc.stdout is not None
+        with proc.stdout:
+            while data := proc.stdout.read(1 << 20):
+                usable = len(data) - len(data) % 8
+                frames += usable // 8
+                audible = audible or bool(np.frombuffer(data[:usable], dtype="<f4").any())
+        code = proc.wait()
+        errors.seek(0)
+        lines = tuple(ln.strip() for ln in errors.read().decode("utf-8", "replace").splitlines() if ln.strip())
+    # Lines from our raw output muxer ("[f32le @ ...]") are about timestamps, not the input.
+    return Census(frames / rate, audible, tuple(ln for ln in lines if not ln.startswith("[f32le")), code != 0)
+
+
+class Damaged(Exception):
+    """pedalboard's decode of the file is not what its bytes hold; ``fallback`` decodes what they do."""
+
+    def __init__(self, reason: str, fallback: AudioSource) -> None:
+        super().__init__(reason)
+        self.fallback = fallback
+
+
+def check_with_ffmpeg(path: Path, info: SourceInfo, doubt: str, decoded_s: float | None = None) -> None:
+    """Return if ffmpeg decodes cleanly as long as pedalboard did (``decoded_s``; None: the header's
+    length), so the doubt was genuine audio, e.g. silence; raise Damaged with an ffmpeg source for
+    what decodes, or InputError if nothing audible does."""
+    census = ffmpeg_census(path, info.rate)
+    kind, promised_s = info.format, info.seconds
+    tolerance = max(0.1, LENGTH_TOLERANCE * promised_s)
+    expected_s = promised_s if decoded_s is None else decoded_s
+    if not census.errors and abs(census.seconds - expected_s) <= tolerance:
+        log.debug("%s: %s, and ffmpeg decodes it the same: genuine", path.name, doubt)
+        return
+    if census.errors:
+        said = f"ffmpeg: {_strip_context(census.errors[0])}"
+    else:
+        said = f"ffmpeg decodes {census.seconds:.1f} s" if census.seconds else "ffmpeg decodes nothing"
+    if not census.audible:
+        raise InputError(f"{path.name}: damaged {kind} data, no decodable audio ({said})")
+    if census.gave_up:
+        raise InputError(f"{path.name}: damaged {kind} data, ffmpeg gives up after {census.seconds:.1f} s ({said})")
+    promised = f" of the {promised_s:.1f} s the header promises" if census.seconds < promised_s - tolerance else ""
+    reason = f"damaged {kind} data ({doubt}; {said}): converting the {census.seconds:.1f} s that decode{promised}"
+    raise Damaged(reason, FfmpegSource(path, kind, max_seconds=census.seconds))
+
+
+def _strip_context(line: str) -> str:
+    """ "[flac @ 0x55d1ab19f480] invalid residual" -> "invalid residual"."""
+    return line.split("] ", 1)[1] if line.startswith("[") and "] " in line else line
+
+
 def open_source(path: Path, max_bytes: int) -> AudioSource:
     """Check and open ``path``; raises InputError with a one-line reason."""
     try:
@@ -119,6 +219,9 @@ def open_source(path: Path, max_bytes: int) -> AudioSource:
             return PedalboardSource(path, kind)
         except InputError:
             raise
+        except Damaged as damage:
+            log.warning("%s: %s", path.name, damage)
+            return damage.fallback
         except HeaderLies as lie:
             source = FfmpegSource(path, kind, max_seconds=lie.possible_s)
             log.warning(
@@ -156,9 +259,21 @@ class PedalboardSource:
             if kind == "mp3" and (present := mp3_fraction_present(path, size)) is not None:
                 raise HeaderLies(f.duration, f.duration * present)
             self.info = SourceInfo(kind, "pedalboard", round(f.samplerate), f.num_channels, f.duration)
+        self._checked = kind not in _COMPRESSED  # PCM holds exactly its samples: nothing to doubt
+        if kind == "ogg" and not ogg_pages_follow(path):
+            self._check("its Ogg pages do not follow each other")
+
+    def _check(self, doubt: str, decoded_s: float | None = None) -> None:
+        if not self._checked:
+            check_with_ffmpeg(self.path, self.info, doubt, decoded_s)
+            self._checked = True
 
     def blocks(self, frames: int, rate: int) -> Iterator[np.ndarray]:
+        """Raises Damaged (before the doubtful block is yielded) when pedalboard's decode is in doubt
+        and ffmpeg disagrees; the caller starts again from the fallback."""
         produced = 0
+        silent = 0  # frames in whole chunks of exact digital silence
+        audible = False
         try:
             with AudioFile(str(self.path)) as raw:
                 reader = raw if round(raw.samplerate) == rate else raw.resampled_to(rate)
@@ -166,14 +281,34 @@ class PedalboardSource:
                     block = reader.read(frames)
                     if block.shape[1] == 0:
                         break
+                    if not self._checked:
+                        quiet, sound = _silence(block)
+                        audible = audible or sound
+                        silent += quiet
+                        if silent >= SUSPECT_SILENCE_S * rate:
+                            self._check(f"{silent / rate:.1f} s of exact digital silence")
                     produced += block.shape[1]
                     yield to_stereo(block)
-        except InputError:
+                if not self._checked:
+                    if not audible:
+                        self._check("nothing but digital silence", produced / rate)
+                    elif abs(produced / rate - self.info.seconds) > max(0.1, LENGTH_TOLERANCE * self.info.seconds):
+                        self._check(f"{produced / rate:.1f} s decoded", produced / rate)
+        except (InputError, Damaged):
             raise
         except (RuntimeError, ValueError, OSError) as exc:
             raise InputError(f"{self.path.name}: corrupt {self.info.format} data ({exc})") from None
         if produced == 0:
             raise InputError(f"{self.path.name}: no audio could be decoded")
+
+
+def _silence(block: np.ndarray) -> tuple[int, bool]:
+    """Frames of ``block`` in whole ``SILENCE_CHUNK``s that are exactly zero in every channel, and
+    whether any sample is not zero."""
+    whole = block.shape[1] // SILENCE_CHUNK * SILENCE_CHUNK
+    chunks = block[:, :whole].reshape(block.shape[0], -1, SILENCE_CHUNK)
+    quiet = int((~chunks.any(axis=(0, 2))).sum()) * SILENCE_CHUNK
+    return quiet, quiet < whole or bool(block[:, whole:].any())
 
 
 def _ffmpeg() -> str:

@@ -27,7 +27,7 @@ import numpy as np
 
 from . import allocator
 from .binaural import BinauralRenderer
-from .decode import AudioSource, open_source
+from .decode import AudioSource, Damaged, open_source
 from .encode import CODEC_MARGIN_DB, Encoder, check_format, output_rate
 from .errors import InputError, StorageError
 from .hrtf import load_sofa
@@ -313,7 +313,14 @@ def convert(src: Path, dst: Path, settings: Settings, progress: Progress | None 
     rate = output_rate(suffix, source.info.rate)
     tags = replace(read_tags(src), marker=marker)
     try:
-        return _convert(source, dst, suffix, rate, settings, progress, started, tags)
+        try:
+            return _convert(source, dst, suffix, rate, settings, progress, started, tags)
+        except Damaged as damage:  # raised before any doubtful block was rendered: start again
+            log.warning("%s: %s", src.name, damage)
+            source = damage.fallback
+            return _convert(
+                source, dst, suffix, output_rate(suffix, source.info.rate), settings, progress, started, tags
+            )
     except OSError as exc:  # the scratch or output disk: full, read-only, gone
         raise StorageError(f"disk error while converting {src.name}: {exc.strerror or exc}") from None
 

@@ -206,3 +206,106 @@ def test_an_mp3_whose_header_claims_hours_is_measured_by_what_it_holds(tmp_path:
     (tmp_path / "hours.mp3").write_bytes(data)
     source = open_source(tmp_path / "hours.mp3", 1 << 30)
     assert source.info.decoder == "ffmpeg" and source.info.seconds < 2.0  # not 3 hours: no limit tripped
+
+
+def _damaged(data: bytes, rng: np.random.Generator) -> dict[str, bytes]:
+    """Six ways a file gets damaged: cut short, zeroed, bit-flipped, overwritten."""
+    n = len(data)
+    out = {"cut-200": data[:200], "cut-half": data[: n // 2]}
+    zeroed = bytearray(data)
+    zeroed[n // 10 :] = bytes(n - n // 10)
+    out["zeros-after-10pct"] = bytes(zeroed)
+    middle = bytearray(data)
+    middle[n // 3 : 2 * n // 3] = bytes(2 * n // 3 - n // 3)
+    out["zeros-middle"] = bytes(middle)
+    flipped = bytearray(data)
+    for i in rng.choice(np.arange(4096, n), 200, replace=False):
+        flipped[i] ^= 1 << int(rng.integers(8))
+    out["200-bit-flips"] = bytes(flipped)
+    noise = bytearray(data)
+    noise[4096:] = rng.integers(0, 256, n - 4096, dtype=np.uint8).tobytes()
+    out["noise-after-4k"] = bytes(noise)
+    return out
+
+
+def _ffmpeg_decodes(path: Path) -> tuple[float, bool]:
+    """The reference: seconds ffmpeg decodes (at 44.1 kHz) and whether it finished without giving up."""
+    run = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "2", "-ar", str(RATE), "-"],
+        capture_output=True,
+    )
+    samples = np.frombuffer(run.stdout[: len(run.stdout) // 8 * 8], dtype="<f4").reshape(-1, 2)
+    audible = bool(samples.any())
+    return (samples.shape[0] / RATE if audible else 0.0), run.returncode == 0
+
+
+def _longest_silence_s(y: np.ndarray, rate: int) -> float:
+    """The longest run of 50 ms frames below -60 dBFS in both ears."""
+    size = rate // 20
+    frames = y[:, : y.shape[1] // size * size].reshape(2, -1, size)
+    quiet = (np.sqrt((frames**2).mean(axis=2)) < 1e-3).all(axis=0)
+    longest = run = 0
+    for q in quiet:
+        run = run + 1 if q else 0
+        longest = max(longest, run)
+    return longest * size / rate
+
+
+def test_damaged_files_convert_only_what_their_bytes_hold(tmp_path: Path) -> None:
+    """Issue 10: truncated, zeroed and bit-flipped FLAC, MP3, Ogg and WAV files of music. What converts
+    lasts as long as what ffmpeg decodes from the damaged file and holds no invented silence; a file with
+    nothing decodable fails with one line; genuinely silent files still convert."""
+    from surroundyou.demo import synthesize
+
+    corpus, out, scratch = tmp_path / "corpus", tmp_path / "out", tmp_path / "scratch"
+    corpus.mkdir()
+    scratch.mkdir()
+    music = synthesize(12.0)
+    rng = np.random.default_rng(10)
+    silent_names = []
+    for ext, options in (("flac", {}), ("mp3", {"quality": "V2"}), ("ogg", {}), ("wav", {})):
+        whole = write(scratch / f"song.{ext}", music, **options).read_bytes()
+        for how, data in _damaged(whole, rng).items():
+            (corpus / f"{ext}-{how}.{ext}").write_bytes(data)
+        if ext != "wav":
+            silent_names.append(write(corpus / f"silence.{ext}", np.zeros((2, RATE * 3), np.float32), **options).name)
+    before = digests(corpus)
+    result = run_cli(
+        env={"INPUT_DIR": str(corpus), "OUTPUT_DIR": str(out), "REVERB_AMOUNT": "0", "JOBS": "2"}, timeout=300
+    )
+    assert result.returncode in (0, 3) and "Traceback" not in result.stderr, result.stderr
+    failed = {
+        re.match(r"error: (.+?): ", line).group(1): line
+        for line in result.stderr.splitlines()
+        if line.startswith("error: ")
+    }
+    converted = 0
+    for path in sorted(corpus.iterdir()):
+        output = out / f"{path.stem}_8d.mp3"
+        seconds, finished = _ffmpeg_decodes(path)
+        if path.name in failed:
+            assert not output.exists(), path.name
+            assert seconds < 0.5 or not finished, f"{path.name}: ffmpeg decodes {seconds:.1f} s: {failed[path.name]}"
+            continue
+        converted += 1
+        y, rate = decode(output)
+        assert abs(y.shape[1] / rate - seconds) < 0.15 or path.name in silent_names, path.name
+        if path.name in silent_names:
+            assert abs(y.shape[1] / rate - 3.0) < 0.15 and not np.abs(y).max() > 1e-3, path.name
+        elif not (path.suffix == ".wav" and "zeros" in path.name):  # zeroed PCM is silence the bytes hold
+            assert _longest_silence_s(y, rate) < 0.3, path.name
+    assert converted >= 12 and len(failed) >= 4  # both paths really ran
+    assert set(silent_names) <= {p.name for p in corpus.iterdir() if p.name not in failed}
+    assert digests(corpus) == before
+
+
+def test_a_flac_with_no_decodable_frames_is_bad_input(tmp_path: Path) -> None:
+    """A few hundred bytes of a FLAC whose header promises 10 s: pedalboard decodes 10 s of silence."""
+    whole = write(tmp_path / "song.flac", pink_noise(10.0, RATE)).read_bytes()
+    (tmp_path / "cut.flac").write_bytes(whole[:300])
+    result = run_cli(str(tmp_path / "cut.flac"), "-o", str(tmp_path / "out.mp3"))
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cut.flac: damaged flac data, no decodable audio"), lines
+    assert not (tmp_path / "out.mp3").exists()
+
