@@ -28,6 +28,7 @@ from .storage import (
     output_key,
     upload,
 )
+from .summary import describe, fields
 
 UPLOAD_RACES = 3  # conditional writes to try before giving up
 
@@ -101,21 +102,13 @@ def run_cloud(settings: Settings, progress: Progress | None = None) -> None:
     total = time.perf_counter() - started
     event(
         "converted",
-        f"s3://{bucket}/{obj.key} -> s3://{bucket}/{out_key}",
+        f"s3://{bucket}/{obj.key} -> s3://{bucket}/{out_key}: {describe(report)}",
         bucket=bucket,
         key=obj.key,
         output_key=out_key,
         status="converted",
-        input_seconds=round(report.input_seconds, 3),
         processing_seconds=round(total, 3),
-        conversion_seconds=round(report.processing_seconds, 3),
         realtime_factor=round(report.input_seconds / total, 1) if total > 0 else None,
-        loudness_lufs=round(report.loudness_lufs, 2),
-        gain_db=round(report.gain_db, 2),
-        output_lufs=round(report.output_lufs, 2),
-        motion_ild_swing_db=round(report.motion.ild_swing_db, 1),
-        motion_itd_max_ms=round(report.motion.itd_max_ms, 3),
-        limited_db=round(report.limited_db, 2),
-        decoder=report.decoder,
         settings=fingerprint,
+        **fields(report),
     )

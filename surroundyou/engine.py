@@ -68,8 +68,9 @@ class Report:
     rate: int
     input_seconds: float
     output_seconds: float
-    loudness_lufs: float  # of the rendered mix, before normalisation
-    gain_db: float
+    input_lufs: float  # of the input as decoded (downmixed to stereo; mono counted once)
+    mix_lufs: float  # of the rendered mix, before normalisation
+    gain_db: float  # applied to the mix: normalisation plus make-up for the limiter
     output_lufs: float  # of the limited output, before encoding
     motion: Motion  # measured on the output (limited, before the codec)
     limited_db: float  # the limiter's largest gain reduction
@@ -122,9 +123,12 @@ class Rendered:
     meter: LoudnessMeter  # has seen every frame written, tail included
     input_frames: int
     peak: float  # largest sample magnitude written
+    input_lufs: float  # of the decoded input
 
 
-def _render(source: AudioSource, rate: int, settings: Settings, scratch: ScratchFile, progress: Progress) -> Rendered:
+def _render(
+    source: AudioSource, rate: int, settings: Settings, scratch: ScratchFile, motion: MotionMeter, progress: Progress
+) -> Rendered:
     """Pass 1: spatialise, add the room, measure; store the mix in ``scratch``.
 
     A pipeline of four threads: the decoder reads ahead, the room (pedalboard's reverb)
@@ -134,6 +138,7 @@ def _render(source: AudioSource, rate: int, settings: Settings, scratch: Scratch
     spatial = make_spatializer(rate, settings, source.info.channels)
     room = RoomSend(rate, settings.reverb, settings.block_frames) if settings.reverb > 0 else None
     meter = LoudnessMeter(rate)
+    input_meter = LoudnessMeter(rate)
     expected = max(1.0, source.info.seconds * rate)
     limit = settings.max_duration_s * rate  # headers can lie: the decoded length is checked too
     peak = 0.0
@@ -148,15 +153,21 @@ def _render(source: AudioSource, rate: int, settings: Settings, scratch: Scratch
     # The room's output waits until the renderer (which may have latency) catches up with it.
     wet_queue = np.zeros((2, 0), dtype=np.float32)
 
-    def measure(dry: np.ndarray, wet: Future[np.ndarray] | None) -> None:
-        """Add the room (``wet``: the room's next block) to the dry render and emit it; in order."""
+    def measure(dry: np.ndarray, wet: Future[np.ndarray | None] | None) -> None:
+        """Measure the dry render's interaural delay, add the room (``wet``: the room's next block),
+        emit; in order."""
         nonlocal wet_queue
-        if wet is not None:
-            wet_queue = np.concatenate((wet_queue, wet.result()), axis=1)
+        motion.add_dry(dry)
+        if wet is not None and (wet_block := wet.result()) is not None:
+            wet_queue = np.concatenate((wet_queue, wet_block), axis=1)
         if room is not None:
             dry = dry + wet_queue[:, : dry.shape[1]]
             wet_queue = wet_queue[:, dry.shape[1] :]
         emit(dry)
+
+    def room_and_meter(block: np.ndarray) -> np.ndarray | None:
+        input_meter.add(block)
+        return room.process(block) if room is not None else None
 
     in_flight: deque[Future[None]] = deque()
     with (
@@ -165,7 +176,7 @@ def _render(source: AudioSource, rate: int, settings: Settings, scratch: Scratch
     ):
         frames = 0
         for block in read_ahead(source.blocks(settings.block_frames, rate)):
-            wet = rooms.submit(room.process, block) if room is not None else None
+            wet = rooms.submit(room_and_meter, block)
             dry = spatial.process(block)
             if len(in_flight) == PIPELINE_DEPTH:
                 in_flight.popleft().result()
@@ -184,7 +195,10 @@ def _render(source: AudioSource, rate: int, settings: Settings, scratch: Scratch
     if room is not None:
         for tail in room.tail():
             emit(tail)
-    return Rendered(meter, input_frames, peak)
+    input_lufs = input_meter.integrated()
+    if source.info.channels == 1:
+        input_lufs -= 10 * math.log10(2)  # BS.1770 counts a mono channel once; it was doubled to stereo
+    return Rendered(meter, input_frames, peak, input_lufs)
 
 
 def _limit(
@@ -193,16 +207,17 @@ def _limit(
     limiter: TruePeakLimiter,
     sink: Callable[[np.ndarray], None],
     progress: Progress,
+    motion: MotionMeter,
     motion_frames: int,
-) -> tuple[LoudnessMeter, MotionMeter]:
-    """Gain and limit the scratch frames, metering the result (its motion over the first
-    ``motion_frames``: the song without the room's tail); ``sink`` (the encoder) runs on a worker thread.
+) -> LoudnessMeter:
+    """Gain and limit the scratch frames, metering the result (each ear's level for ``motion`` over
+    the first ``motion_frames``: the song without the room's tail); ``sink`` (the encoder) runs on a
+    worker thread.
 
-    The motion is measured here rather than in pass 1 because this thread waits for the encoder
+    The levels are measured here rather than in pass 1 because this thread waits for the encoder
     anyway, and because this is what the listener gets."""
     gain = np.float32(10.0 ** (gain_db / 20.0))
     meter = LoudnessMeter(limiter.rate)
-    motion = MotionMeter(limiter.rate)
     pending: Future[None] | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as pool:
         done = 0
@@ -223,7 +238,7 @@ def _limit(
         if pending is not None:
             pending.result()
         sink(tail)
-    return meter, motion
+    return meter
 
 
 def _limiting_loss_db(
@@ -339,7 +354,8 @@ def _convert(
         tempfile.TemporaryDirectory(prefix="surroundyou-") as work,
         contextlib.closing(ScratchFile(Path(work) / "render.f32")) as scratch,
     ):
-        rendered = _render(source, rate, settings, scratch, _span(progress, 0.0, 0.4))
+        motion_meter = MotionMeter(rate)
+        rendered = _render(source, rate, settings, scratch, motion_meter, _span(progress, 0.0, 0.4))
         meter, input_frames, peak = rendered.meter, rendered.input_frames, rendered.peak
         loudness = meter.integrated()
         gain_db = normalisation_gain_db(loudness, settings.target_lufs)
@@ -354,8 +370,8 @@ def _convert(
             gain_db += _limiting_loss_db(scratch, rate, gain_db, limiter, settings.block_frames)
         final = limiter()
         with Encoder(dst, rate, settings.mp3_quality) as encoder:
-            out_meter, motion_meter = _limit(
-                scratch, gain_db, final, encoder.write, _span(progress, 0.6, 0.4), input_frames
+            out_meter = _limit(
+                scratch, gain_db, final, encoder.write, _span(progress, 0.6, 0.4), motion_meter, input_frames
             )
             encoder.commit(tags)
     output_lufs = out_meter.integrated()
@@ -364,7 +380,7 @@ def _convert(
         log.warning(
             "the circle is barely audible: the level moves %.1f dB between the ears, the delay %.2f ms",
             motion.ild_swing_db,
-            motion.itd_max_ms,
+            motion.itd_ms,
         )
     if gain_db != 0.0 and abs(output_lufs - settings.target_lufs) > LOUDNESS_TOLERANCE_LU:
         log.warning(
@@ -382,7 +398,8 @@ def _convert(
         rate=rate,
         input_seconds=input_frames / rate,
         output_seconds=meter.frames / rate,
-        loudness_lufs=loudness,
+        input_lufs=rendered.input_lufs,
+        mix_lufs=loudness,
         gain_db=gain_db,
         output_lufs=output_lufs,
         motion=motion,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import multiprocessing
 import os
 import signal
@@ -19,6 +18,7 @@ from .errors import EXIT_OK, InputError, Stopped, SurroundError, UsageError
 from .logs import JsonFormatter, event, log, setup
 from .progress import ProgressBar, ProgressFactory
 from .settings import ENV_INPUT_DIR, Settings
+from .summary import describe, fields
 from .tags import read_marker
 
 # Extensions picked up in folder mode; content decides how each is decoded.
@@ -59,16 +59,10 @@ def _fmt_time(seconds: float) -> str:
     return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
 
 
-def _lufs(value: float) -> str:
-    return f"{value:.1f} LUFS" if math.isfinite(value) else "silent"
-
-
 def _summary(src: Path, dst: Path, r: Report) -> str:
     return (
         f"{src.name} -> {dst}  {_fmt_time(r.input_seconds)} in {r.processing_seconds:.1f} s "
-        f"({r.realtime_factor:.0f}x realtime), {_lufs(r.loudness_lufs)} {r.gain_db:+.1f} dB -> "
-        f"{_lufs(r.output_lufs)}, limiter {r.limited_db:.1f} dB, motion {r.motion.ild_swing_db:.1f} dB "
-        f"between the ears, delay up to {r.motion.itd_max_ms:.2f} ms"
+        f"({r.realtime_factor:.0f}x realtime): {describe(r)}"
     )
 
 
@@ -86,12 +80,9 @@ def convert_one(src: Path, dst: Path, settings: Settings, bars: ProgressFactory,
         input=str(src),
         output=str(dst),
         status="converted",
-        input_seconds=round(report.input_seconds, 3),
         processing_seconds=round(report.processing_seconds, 3),
         realtime_factor=round(report.realtime_factor, 1),
-        output_lufs=round(report.output_lufs, 2),
-        motion_ild_swing_db=round(report.motion.ild_swing_db, 1),
-        motion_itd_max_ms=round(report.motion.itd_max_ms, 3),
+        **fields(report),
     )
     if plot is not None:
         from .plot import plot_motion

@@ -1,8 +1,11 @@
 """Measures the motion a renderer produced, so that a silent failure of the effect shows in the log.
 
-Fed the output (limited, before the codec), high-passed at 200 Hz (two first-order
-poles; the bass is centred on purpose). Per frame of 100 ms it keeps each ear's level; twice a
-second it measures the interaural delay by cross-correlation within ±1 ms.
+The levels come from the output (limited, before the codec), high-passed at 200 Hz (two
+first-order poles; the bass is centred on purpose): each ear's level per 100 ms frame. The
+interaural delay comes from the dry render, before the room (the room does not move, and
+its own stereo spread correlates the ears at a lag of its own): once a second, by
+cross-correlation within ±1 ms of the first differences (which stress the highs, as the
+high-pass does; the bass is centred).
 Memory: 12 bytes per frame (a 30-minute song: 230 KB), for the summary and the plot.
 """
 
@@ -16,10 +19,12 @@ import numpy as np
 from .filters import Chain, highpass
 
 FRAME_S = 0.1  # seconds per level measurement
-ITD_EVERY = 5  # measure the delay on every 5th level frame
+ITD_EVERY = 10  # measure the delay on every 10th frame of the dry render
 MAX_LAG_S = 0.001
 HIGHPASS_HZ = 200.0
 SILENT_DB = -70.0  # frames quieter than this (both ears) are left out
+ITD_PERCENTILE = 90
+MIN_COHERENCE = 0.3  # frames whose ears correlate less than this at the best lag have no delay to measure
 WEAK_SWING_DB = 2.0  # less swing than this between the ears, on audible input, means no motion
 
 
@@ -28,12 +33,13 @@ class Motion:
     """What the listener gets: how far the level moves between the ears, and the largest interaural delay."""
 
     ild_swing_db: float  # 95th minus 5th percentile of (right - left) level, dB
-    itd_max_ms: float  # largest interaural delay measured, ms
+    itd_ms: float  # 90th percentile of the measured interaural delay's size, ms (single frames of
+    # music can correlate at any lag: the largest is noise, not the circle)
     frames: int  # audible frames measured
 
     @property
     def weak(self) -> bool:
-        return self.frames >= 10 and self.ild_swing_db < WEAK_SWING_DB and self.itd_max_ms < 0.1
+        return self.frames >= 10 and self.ild_swing_db < WEAK_SWING_DB and self.itd_ms < 0.1
 
 
 @dataclass(frozen=True)
@@ -51,13 +57,33 @@ class MotionMeter:
         self.rate = rate
         self._highpass = Chain(rate, highpass(HIGHPASS_HZ, order=2), 2)
         self._carry = np.zeros((2, 0), dtype=np.float32)
+        self._dry_carry = np.zeros((2, 0), dtype=np.float32)
+        self._dry_frames = 0
         self.levels_db: list[tuple[float, float]] = []  # per frame: left, right
         self.itd_ms: list[tuple[int, float]] = []  # (frame index, delay; positive: right ear leads)
         self._max_lag = max(1, int(MAX_LAG_S * rate))
         self._frame = max(1, round(FRAME_S * rate))
 
-    def add(self, dry: np.ndarray) -> None:
-        buf = np.concatenate((self._carry, self._highpass(dry)), axis=1)
+    def add_dry(self, dry: np.ndarray) -> None:
+        """The dry render, before the room: for the interaural delay."""
+        buf = np.concatenate((self._dry_carry, dry), axis=1)
+        size = self._frame
+        whole = buf.shape[1] // size
+        self._dry_carry = buf[:, whole * size :]
+        for i in range(whole):
+            index = self._dry_frames + i
+            if index % ITD_EVERY == 0:
+                frame = np.diff(buf[:, i * size : (i + 1) * size], axis=1)
+                energy = np.einsum("cn,cn->c", frame, frame)
+                if 10.0 * math.log10(float(energy.max()) / size + 1e-20) > SILENT_DB:
+                    itd = self._itd_ms(frame[0], frame[1], float(energy[0]) * float(energy[1]))
+                    if itd is not None:
+                        self.itd_ms.append((index, itd))
+        self._dry_frames += whole
+
+    def add(self, out: np.ndarray) -> None:
+        """The output: for each ear's level."""
+        buf = np.concatenate((self._carry, self._highpass(out)), axis=1)
         size = self._frame
         whole = buf.shape[1] // size
         self._carry = buf[:, whole * size :]
@@ -67,17 +93,17 @@ class MotionMeter:
         energy = np.einsum("cfn,cfn->cf", frames, frames) / size
         with np.errstate(divide="ignore"):
             db = 10.0 * np.log10(energy + 1e-20)
-        for i in range(whole):
-            index = len(self.levels_db)
-            self.levels_db.append((float(db[0, i]), float(db[1, i])))
-            if index % ITD_EVERY == 0 and max(db[0, i], db[1, i]) > SILENT_DB:
-                self.itd_ms.append((index, self._itd_ms(frames[0, i], frames[1, i])))
+        self.levels_db.extend(zip(db[0].tolist(), db[1].tolist(), strict=True))
 
-    def _itd_ms(self, left: np.ndarray, right: np.ndarray) -> float:
-        """The lag (ms) of the largest cross-correlation within ±1 ms: only 2 x 44 lags, so directly."""
+    def _itd_ms(self, left: np.ndarray, right: np.ndarray, energies: float) -> float | None:
+        """The lag (ms) of the largest cross-correlation within ±1 ms (only 2 x 44 lags, so directly);
+        None where the ears hardly correlate: any lag would be noise."""
         pad = np.zeros(self._max_lag, dtype=left.dtype)
         corr = np.correlate(np.concatenate((pad, left, pad)), right, mode="valid")  # lags -max..+max
-        return float((int(np.argmax(corr)) - self._max_lag) / self.rate * 1000.0)
+        best = int(np.argmax(corr))
+        if corr[best] < MIN_COHERENCE * math.sqrt(energies):
+            return None
+        return float((best - self._max_lag) / self.rate * 1000.0)
 
     def trace(self) -> MotionTrace:
         itd = np.asarray(self.itd_ms, dtype=np.float64).reshape(-1, 2)
@@ -95,5 +121,6 @@ class MotionMeter:
             return Motion(0.0, 0.0, 0)
         ild = audible[:, 1] - audible[:, 0]
         swing = float(np.percentile(ild, 95) - np.percentile(ild, 5))
-        itd = max((abs(v) for _, v in self.itd_ms), default=0.0)
+        delays = np.abs(np.asarray([v for _, v in self.itd_ms]))
+        itd = float(np.percentile(delays, ITD_PERCENTILE)) if delays.size else 0.0
         return Motion(swing if math.isfinite(swing) else 0.0, itd, int(audible.shape[0]))

@@ -73,8 +73,7 @@ def plot_motion(report: Report, settings: Settings, path: Path, title: str) -> N
         ears.set_ylim(float(audible.min()) - 3, float(audible.max()) + 3)
     ears.legend(loc="upper right", fontsize=8)
     ears.set_title(
-        f"measured: {report.motion.ild_swing_db:.1f} dB between the ears, "
-        f"delay up to {report.motion.itd_max_ms:.2f} ms",
+        f"measured: {report.motion.ild_swing_db:.1f} dB between the ears, delay up to {report.motion.itd_ms:.2f} ms",
         fontsize=10,
     )
 

@@ -169,7 +169,7 @@ def test_motion_meter_reports_the_binaural_circle() -> None:
         meter.add(y[:, i : i + 10000])
     motion = meter.summary()
     assert motion.ild_swing_db > 6.0
-    assert 0.55 <= motion.itd_max_ms <= 0.70
+    assert 0.55 <= motion.itd_ms <= 0.70
     assert not motion.weak
 
 
@@ -191,7 +191,7 @@ def test_pan_motion_has_level_swing_but_no_delay() -> None:
     meter = MotionMeter(RATE)
     meter.add(y)
     motion = meter.summary()
-    assert motion.ild_swing_db > 20.0 and motion.itd_max_ms == 0.0
+    assert motion.ild_swing_db > 20.0 and motion.itd_ms == 0.0
 
 
 def side_ild_db(y: np.ndarray, frame_s: float = 0.1) -> tuple[float, float]:

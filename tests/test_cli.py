@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio import decode, loudness_lufs, pink_noise, true_peak_dbtp, write
+from audio import decode, ild_swing_db, loudness_lufs, pink_noise, true_peak_dbtp, write
 from checks import digest, digests, one_line
 from conftest import ROOT, SCRIPT, run_cli
 
@@ -27,6 +27,46 @@ def test_demo_runs_on_a_fresh_folder(tmp_path: Path) -> None:
     # stdout: the results, one line per song; stderr: the diagnostics (here, what the demo is)
     assert [line.split(" -> ")[0] for line in result.stdout.splitlines()] == ["demo.wav"]
     assert "demo_8d.mp3" in result.stdout and "synthesised a 24 s demo song" in result.stderr
+
+
+RESULT_LINE = re.compile(
+    r"(?P<name>.+?) -> (?P<out>.+?)  \S+ in [\d.]+ s \(\d+x realtime\): "
+    r"(?P<lufs_in>-?[\d.]+) LUFS in, (?P<lufs_out>-?[\d.]+) LUFS out \((?P<change>[+-][\d.]+) dB\), "
+    r"(?:peaks limited by up to (?P<limited>[\d.]+) dB|no peak limiting); "
+    r"the level swings (?:(?P<swing>\d+) dB|fully) from ear to ear, "
+    r"(?:the nearer ear hears it up to (?P<itd>[\d.]+) ms sooner|with no delay between the ears)$"
+)
+
+
+@pytest.mark.parametrize("mode", ["binaural", "pan"])
+def test_the_result_line_says_what_happened_in_figures_that_add_up(tmp_path: Path, mode: str) -> None:
+    """Issue 10: input loudness, the change, output loudness, limiting and motion, each true when measured."""
+    from surroundyou.demo import synthesize
+
+    music = synthesize(12.0)
+    src = write(tmp_path / "song.wav", 0.3 * music)
+    result = run_cli(str(src), "-o", str(tmp_path / "out.mp3"), "--mode", mode)
+    assert result.returncode == 0, result.stderr
+    line = RESULT_LINE.match(result.stdout.strip())
+    assert line is not None, result.stdout
+    y, rate = decode(tmp_path / "out.mp3")
+    lufs_in, lufs_out = float(line["lufs_in"]), float(line["lufs_out"])
+    assert lufs_in == pytest.approx(loudness_lufs(0.3 * music, 44100), abs=0.1)  # the input, not the mix
+    assert lufs_out == pytest.approx(loudness_lufs(y, rate), abs=0.3)  # the MP3 adds a little
+    assert float(line["change"]) == pytest.approx(lufs_out - lufs_in, abs=0.11)  # it adds up
+    assert float(line["swing"]) == pytest.approx(ild_swing_db(y, rate), abs=2.0)
+    if mode == "binaural":
+        assert 0.5 <= float(line["itd"]) <= 0.7  # Woodworth's 0.66 ms at the side
+    else:
+        assert line["itd"] is None  # panning has no delay, and the line says so
+
+
+def test_a_mono_input_is_measured_as_mono(tmp_path: Path) -> None:
+    mono = pink_noise(3.0, 44100, channels=1, level=0.05)
+    result = run_cli(str(write(tmp_path / "mono.wav", mono)), "-o", str(tmp_path / "out.mp3"))
+    line = RESULT_LINE.match(result.stdout.strip())
+    assert line is not None, result.stdout
+    assert float(line["lufs_in"]) == pytest.approx(loudness_lufs(mono, 44100), abs=0.1)
 
 
 def test_folder_mode_converts_every_song_and_reports_failures(tmp_path: Path) -> None:

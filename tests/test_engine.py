@@ -56,7 +56,7 @@ def test_extreme_material_is_not_crushed_and_the_miss_is_logged(
 ) -> None:
     src = write(tmp_path / "kicks.wav", kick_drums(24.0, noise_level=0.25))
     report = convert(src, tmp_path / "out.mp3", Settings(mode="pan"))
-    makeup = report.gain_db - (-14.0 - report.loudness_lufs)
+    makeup = report.gain_db - (-14.0 - report.mix_lufs)
     assert makeup == pytest.approx(4.0)  # the make-up stops at its cap
     assert report.output_lufs < -14.5
     assert "misses the -14.0 LUFS target" in caplog.text
@@ -136,7 +136,7 @@ def test_silence_and_tiny_inputs_give_sane_output(tmp_path: Path) -> None:
     silent = write(tmp_path / "silent.wav", np.zeros((2, RATE * 3), np.float32))
     report = convert(silent, tmp_path / "silent.mp3", Settings())
     y, _ = decode(tmp_path / "silent.mp3")
-    assert report.gain_db == 0.0 and report.loudness_lufs == -math.inf
+    assert report.gain_db == 0.0 and report.mix_lufs == -math.inf
     assert np.all(np.isfinite(y)) and np.abs(y).max() < 1e-3
     tiny = write(tmp_path / "tiny.wav", pink_noise(0.05, RATE))
     report = convert(tiny, tmp_path / "tiny.mp3", Settings())
@@ -210,7 +210,7 @@ def test_a_full_disk_is_a_storage_error_and_leaves_no_output(tmp_path: Path, mon
 def test_a_conversion_reports_its_measured_motion(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     src = write(tmp_path / "in.wav", pink_noise(6.0, RATE, channels=1))
     report = convert(src, tmp_path / "out.mp3", Settings())
-    assert report.motion.ild_swing_db > 3.0 and report.motion.itd_max_ms > 0.5
+    assert report.motion.ild_swing_db > 3.0 and report.motion.itd_ms > 0.5
     assert "barely audible" not in caplog.text
     # a source that hardly moves (18° of a 120 s circle in 6 s), on the physical head, shows a small swing
     report = convert(src, tmp_path / "still.mp3", Settings(period_s=120.0, depth_db=0.0))

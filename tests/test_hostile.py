@@ -308,4 +308,3 @@ def test_a_flac_with_no_decodable_frames_is_bad_input(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: cut.flac: damaged flac data, no decodable audio"), lines
     assert not (tmp_path / "out.mp3").exists()
-

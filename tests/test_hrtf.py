@@ -135,7 +135,7 @@ def test_cli_renders_with_a_sofa_file(tmp_path: Path, sofa: Path) -> None:
     result = run_cli(str(src), "-o", str(tmp_path / "out.mp3"), "--hrtf", str(sofa))
     assert result.returncode == 0, result.stderr
     y, rate = decode(tmp_path / "out.mp3")
-    assert y.shape[0] == 2 and rate == RATE and "delay up to 0." in result.stdout
+    assert y.shape[0] == 2 and rate == RATE and "the nearer ear hears it up to 0." in result.stdout
     bad = run_cli(str(src), "-o", str(tmp_path / "x.mp3"), "--hrtf", str(sofa), "--mode", "pan")
     assert bad.returncode == 2 and "cannot be combined with --mode pan" in bad.stderr
     missing = run_cli(str(src), "-o", str(tmp_path / "y.mp3"), "--hrtf", str(tmp_path / "none.sofa"))
