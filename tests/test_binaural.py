@@ -163,13 +163,14 @@ def test_width_zero_is_a_mono_downmix() -> None:
 def test_motion_meter_reports_the_binaural_circle() -> None:
     from surroundyou.motion_meter import MotionMeter
 
-    y = render(BinauralRenderer(RATE, PERIOD, mono=True), mono_noise(PERIOD, seed=8))
+    y = render(BinauralRenderer(RATE, PERIOD, mono=True), mono_noise(3 * PERIOD, seed=8))
     meter = MotionMeter(RATE)
     for i in range(0, y.shape[1], 10000):
-        meter.add(y[:, i : i + 10000])
+        meter.add(y[:, i : i + 10000])  # the levels (here no room: the output is the render)
+        meter.add_dry(y[:, i : i + 10000])  # the delay
     motion = meter.summary()
     assert motion.ild_swing_db > 6.0
-    assert 0.55 <= motion.itd_ms <= 0.70
+    assert 0.5 <= motion.itd_ms <= 0.70
     assert not motion.weak
 
 
@@ -178,6 +179,7 @@ def test_motion_meter_flags_a_still_source_and_ignores_silence() -> None:
 
     still = MotionMeter(RATE)
     still.add(mono_noise(3.0, seed=9))  # identical ears: nothing moves
+    still.add_dry(mono_noise(3.0, seed=9))
     assert still.summary().weak
     silent = MotionMeter(RATE)
     silent.add(np.zeros((2, RATE * 2), np.float32))
@@ -190,6 +192,7 @@ def test_pan_motion_has_level_swing_but_no_delay() -> None:
     y = render(CircularPanner(RATE, PERIOD), mono_noise(PERIOD, seed=8))
     meter = MotionMeter(RATE)
     meter.add(y)
+    meter.add_dry(y)
     motion = meter.summary()
     assert motion.ild_swing_db > 20.0 and motion.itd_ms == 0.0
 
