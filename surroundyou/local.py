@@ -190,6 +190,11 @@ def convert_many(
         with context.Pool(min(settings.jobs, len(pairs)), _worker_init, (json_lines, settings.verbose)) as pool:
             for result in pool.imap_unordered(_convert_in_worker, jobs):
                 record(*result)
+            # All done: let the workers end on their own. Terminating idle workers instead can hang:
+            # a SIGTERM that lands on a native thread of a worker leaves its main thread blocked on
+            # the task queue's lock, which terminate() holds, and the join waits forever.
+            pool.close()
+            pool.join()
     else:
         for src, dst in pairs:
             record(*_attempt(src, dst, settings, bars, plot))

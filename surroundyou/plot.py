@@ -73,7 +73,8 @@ def plot_motion(report: Report, settings: Settings, path: Path, title: str) -> N
         ears.set_ylim(float(audible.min()) - 3, float(audible.max()) + 3)
     ears.legend(loc="upper right", fontsize=8)
     ears.set_title(
-        f"measured: {report.motion.ild_swing_db:.1f} dB between the ears, delay up to {report.motion.itd_ms:.2f} ms",
+        f"measured: the level swings {report.motion.ild_swing_db:.0f} dB from ear to ear, "
+        f"the nearer ear hears it up to {report.motion.itd_ms:.2f} ms sooner",
         fontsize=10,
     )
 
