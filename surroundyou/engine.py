@@ -298,12 +298,16 @@ def _limiting_loss_db(
         m1 = min(MAX_MAKEUP_DB, -h0)
         if m1 < MAKEUP_TOLERANCE_DB:
             return max(0.0, m1)
+        best = (abs(h0), m0)
         for _ in range(MAKEUP_STEPS):
             h1 = m1 - loss(m1)
+            best = min(best, (abs(h1), m1))
             if abs(h1) < MAKEUP_TOLERANCE_DB or h1 == h0:
                 break
             m0, h0, m1 = m1, h1, min(MAX_MAKEUP_DB, max(0.0, m1 - h1 * (m1 - m0) / (h1 - h0)))
-        return m1
+        # The make-up whose loss was measured closest to it: on material the limiter cannot make
+        # louder (each dB of make-up loses more than a dB) the iterates can diverge.
+        return best[1]
 
 
 def _span(progress: Progress, start: float, width: float) -> Progress:
@@ -329,12 +333,12 @@ def convert(src: Path, dst: Path, settings: Settings, progress: Progress | None 
     tags = replace(read_tags(src), marker=marker)
     try:
         try:
-            return _convert(source, dst, suffix, rate, settings, progress, started, tags)
+            return _convert(source, dst, suffix, rate, settings, progress, started, tags, src.name)
         except Damaged as damage:  # raised before any doubtful block was rendered: start again
             log.warning("%s: %s", src.name, damage)
             source = damage.fallback
             return _convert(
-                source, dst, suffix, output_rate(suffix, source.info.rate), settings, progress, started, tags
+                source, dst, suffix, output_rate(suffix, source.info.rate), settings, progress, started, tags, src.name
             )
     except OSError as exc:  # the scratch or output disk: full, read-only, gone
         raise StorageError(f"disk error while converting {src.name}: {exc.strerror or exc}") from None
@@ -349,6 +353,7 @@ def _convert(
     progress: Progress,
     started: float,
     tags: Tags,
+    name: str,
 ) -> Report:
     with (
         tempfile.TemporaryDirectory(prefix="surroundyou-") as work,
@@ -378,14 +383,16 @@ def _convert(
     motion = motion_meter.summary()
     if motion.weak:
         log.warning(
-            "the circle is barely audible: the level moves %.1f dB between the ears, the delay %.2f ms",
+            "%s: the circle is barely audible: the level swings %.1f dB from ear to ear, the delay %.2f ms",
+            name,
             motion.ild_swing_db,
             motion.itd_ms,
         )
     if gain_db != 0.0 and abs(output_lufs - settings.target_lufs) > LOUDNESS_TOLERANCE_LU:
         log.warning(
-            "output loudness %.1f LUFS misses the %.1f LUFS target by more than %.1f LU "
+            "%s: output loudness %.1f LUFS misses the %.1f LUFS target by more than %.1f LU "
             "(very dynamic material: the limiter reduced peaks by %.1f dB)",
+            name,
             output_lufs,
             settings.target_lufs,
             LOUDNESS_TOLERANCE_LU,

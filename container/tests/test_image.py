@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 import urllib.parse
@@ -344,4 +345,11 @@ def test_formats_pedalboard_cannot_read_convert_with_the_images_ffmpeg(image: st
     for name, _ in FFMPEG_FORMATS:
         y, rate = decode(out / f"{Path(name).stem}_8d.mp3")
         assert 4.9 <= y.shape[1] / rate <= 5.0 + 4.2, name
-        assert loudness_lufs(y, rate) == pytest.approx(-14.0, abs=0.5), name
+        # The drum mix needs heavy limiting; band-limited to 8 kHz (a-law) it needs 13.5 dB, where the
+        # limiter cannot reach the target with the default depth (at most -14.7 LUFS): the product's
+        # contract there is to come close and say so.
+        lufs = loudness_lufs(y, rate)
+        missed = re.search(rf"{re.escape(name)}: output loudness \S+ LUFS misses the -14.0 LUFS target", result.stderr)
+        assert lufs == pytest.approx(-14.0, abs=0.5) or (
+            missed is not None and lufs == pytest.approx(-14.0, abs=1.0)
+        ), name
