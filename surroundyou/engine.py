@@ -293,21 +293,26 @@ def _limiting_loss_db(
 
     with ThreadPoolExecutor(max_workers=LOSS_PARTS, thread_name_prefix="makeup") as pool:
         sampled_lufs = loudness(None)  # at unity gain; a gain of g dB adds exactly g
-        # Secant iterations on h(m) = m - loss(m), from m = 0 and m = loss(0).
-        m0, h0 = 0.0, -loss(0.0)
-        m1 = min(MAX_MAKEUP_DB, -h0)
-        if m1 < MAKEUP_TOLERANCE_DB:
-            return max(0.0, m1)
-        best = (abs(h0), m0)
-        for _ in range(MAKEUP_STEPS):
-            h1 = m1 - loss(m1)
-            best = min(best, (abs(h1), m1))
-            if abs(h1) < MAKEUP_TOLERANCE_DB or h1 == h0:
-                break
-            m0, h0, m1 = m1, h1, min(MAX_MAKEUP_DB, max(0.0, m1 - h1 * (m1 - m0) / (h1 - h0)))
-        # The make-up whose loss was measured closest to it: on material the limiter cannot make
-        # louder (each dB of make-up loses more than a dB) the iterates can diverge.
-        return best[1]
+        return solve_makeup(loss)
+
+
+def solve_makeup(loss: Callable[[float], float]) -> float:
+    """The make-up m (dB, 0..MAX_MAKEUP_DB) with m = loss(m): secant steps on h(m) = m - loss(m)
+    from m = 0 and m = loss(0). h(m) is how far the output misses the target with make-up m, so
+    the m with the smallest |h| measured is returned: on material the limiter cannot make louder
+    (each dB of make-up loses more than a dB) the steps diverge, and the last one is a guess."""
+    m0, h0 = 0.0, -loss(0.0)
+    m1 = min(MAX_MAKEUP_DB, -h0)
+    if m1 < MAKEUP_TOLERANCE_DB:
+        return max(0.0, m1)
+    best = (abs(h0), m0)
+    for _ in range(MAKEUP_STEPS):
+        h1 = m1 - loss(m1)
+        best = min(best, (abs(h1), m1))
+        if abs(h1) < MAKEUP_TOLERANCE_DB or h1 == h0:
+            break
+        m0, h0, m1 = m1, h1, min(MAX_MAKEUP_DB, max(0.0, m1 - h1 * (m1 - m0) / (h1 - h0)))
+    return best[1]
 
 
 def _span(progress: Progress, start: float, width: float) -> Progress:

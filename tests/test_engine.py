@@ -248,3 +248,23 @@ def test_a_disk_filling_up_during_pass_1_stops_the_pipeline_cleanly(
     assert len(calls) <= 3 + PIPELINE_DEPTH < 20 * RATE / 32768  # it stopped near the failure, not at the end
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav", "tmp"]
     assert list(scratch_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("loss", "reachable"),
+    [
+        (lambda m: 2.0 + 0.5 * m, True),  # a limiter that gives back half of each dB: m = 4 meets the target
+        (lambda m: 1.83 + 0.6 * m + 0.08 * m * m, False),  # measured shape of a drum loop that needs 13 dB
+        (lambda m: 1.0 + 1.1 * m, False),  # each dB of make-up loses more than a dB: best not to try
+    ],
+)
+def test_the_make_up_solve_never_ends_further_from_the_target_than_it_measured(loss, reachable: bool) -> None:
+    from surroundyou.engine import MAKEUP_TOLERANCE_DB, MAX_MAKEUP_DB, solve_makeup
+
+    seen: list[float] = []
+    m = solve_makeup(lambda x: seen.append(x) or loss(x))
+    assert 0.0 <= m <= MAX_MAKEUP_DB and m in seen  # a measured point, not an extrapolated guess
+    miss = abs(m - loss(m))
+    assert miss == min(abs(x - loss(x)) for x in seen)
+    if reachable:
+        assert miss < MAKEUP_TOLERANCE_DB
