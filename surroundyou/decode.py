@@ -264,9 +264,13 @@ class PedalboardSource:
             self._check("its Ogg pages do not follow each other")
 
     def _check(self, doubt: str, decoded_s: float | None = None) -> None:
-        if not self._checked:
-            check_with_ffmpeg(self.path, self.info, doubt, decoded_s)
-            self._checked = True
+        if self._checked:
+            return
+        self._checked = True
+        if shutil.which("ffmpeg") is None:
+            log.warning("%s: %s; without ffmpeg it cannot be checked for damage", self.path.name, doubt)
+            return
+        check_with_ffmpeg(self.path, self.info, doubt, decoded_s)
 
     def blocks(self, frames: int, rate: int) -> Iterator[np.ndarray]:
         """Raises Damaged (before the doubtful block is yielded) when pedalboard's decode is in doubt

@@ -6,6 +6,7 @@ import os
 import re
 import struct
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -308,3 +309,16 @@ def test_a_flac_with_no_decodable_frames_is_bad_input(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: cut.flac: damaged flac data, no decodable audio"), lines
     assert not (tmp_path / "out.mp3").exists()
+
+
+def test_without_ffmpeg_a_silent_flac_still_converts(tmp_path: Path) -> None:
+    """The damage check needs ffmpeg; without it, genuine silence converts with a warning, as before."""
+    silent = write(tmp_path / "silence.flac", np.zeros((2, RATE * 2), np.float32))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").symlink_to(sys.executable)
+    env = {"PATH": str(bin_dir)}  # no ffmpeg, no ffprobe
+    result = run_cli(str(silent), "-o", str(tmp_path / "out.mp3"), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "without ffmpeg it cannot be checked for damage" in result.stderr
+    assert (tmp_path / "out.mp3").exists()
