@@ -159,7 +159,7 @@ def build_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = Non
     """Build Settings from parsed CLI flags (None = not given) and the environment."""
     env = os.environ if env is None else env
     d = Settings()
-    return Settings(
+    settings = Settings(
         mode=_pick(flags.get("mode"), env, ENV_MODE, d.mode, str).lower(),
         hrtf=str(_pick(flags.get("hrtf"), env, ENV_HRTF, d.hrtf, str)),
         width_deg=_pick(flags.get("width"), env, ENV_WIDTH, d.width_deg, float),
@@ -183,3 +183,6 @@ def build_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = Non
         force=bool(flags.get("force")),
         jobs=_pick(flags.get("jobs"), env, ENV_JOBS, d.jobs, int),
     )
+    if flags.get("depth") is not None and settings.mode == "pan":
+        raise UsageError("--depth shapes the binaural rendering: --mode pan already moves the level fully")
+    return settings

@@ -200,6 +200,9 @@ def test_folder_mode_skips_songs_whose_output_is_up_to_date(tmp_path: Path) -> N
         (["-o", "out.aac"], {}, "unsupported output format"),
         ([], {"S3_BUCKET": "songs"}, "S3_BUCKET is set but S3_KEY is not"),
         ([], {"S3_KEY": "input/a.mp3"}, "S3_KEY is set but S3_BUCKET is not"),
+        (["--depth", "40"], {}, "--depth must be 0–30 dB, got 40"),
+        ([], {"DEPTH": "loud"}, "DEPTH='loud' is not a valid value"),
+        (["--depth", "6", "--mode", "pan"], {}, "--mode pan already moves the level fully"),
     ],
 )
 def test_usage_errors_exit_2_with_the_reason(tmp_path: Path, args: list[str], env: dict[str, str], hint: str) -> None:
