@@ -11,8 +11,12 @@ from pathlib import Path
 import pytest
 from moto_s3 import moto_s3_server, new_bucket
 
+from surroundyou import settings as settings_module
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "process_audio.py"
+# Every variable the worker reads (settings.py names each one ENV_*): none may leak in from the shell.
+SETTINGS_VARIABLES = tuple(value for name, value in vars(settings_module).items() if name.startswith("ENV_"))
 
 
 def run_cli(
@@ -20,15 +24,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """Run process_audio.py in a subprocess with a clean S3/config environment."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "AWS_", "INPUT_", "OUTPUT_"))}
-    for name in (
-        "PERIOD_SECONDS",
-        "REVERB_AMOUNT",
-        "TARGET_LUFS",
-        "CEILING_DBTP",
-        "MP3_QUALITY",
-        "LOG_FORMAT",
-        "DEPTH",
-    ):
+    for name in SETTINGS_VARIABLES:
         base.pop(name, None)
     base.update(env or {})
     return subprocess.run(
