@@ -56,6 +56,7 @@ _QUALITY_RE = re.compile(r"^(V[0-9]|(32|40|48|56|64|80|96|112|128|160|192|224|25
 DSP_FIELDS = ("mode", "hrtf", "width_deg", "depth_db", "period_s", "reverb", "target_lufs", "ceiling_dbtp", "quality")
 
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,14 @@ def _pick(flag: T | None, env: Mapping[str, str], name: str, default: T, parse: 
         return parse(raw)
     except ValueError:
         raise UsageError(f"environment variable {name}={raw!r} is not a valid value") from None
+
+
+def positive_from_env(name: str, default: N, parse: Callable[[str], N], env: Mapping[str, str] | None = None) -> N:
+    """A positive number from the environment (``default`` when unset): a typo is a usage error."""
+    value = _pick(None, os.environ if env is None else env, name, default, parse)
+    if not value > 0:  # also NaN
+        raise UsageError(f"{name} must be positive, got {value}")
+    return value
 
 
 def build_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Settings:

@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import InputError, StorageError
 from .logs import log
-from .settings import ENV_S3_READ_TIMEOUT
+from .settings import ENV_S3_READ_TIMEOUT, positive_from_env
 
 MAX_ATTEMPTS = 5
 READ_TIMEOUT_S = 60.0
@@ -34,7 +34,7 @@ _MISSING = {"404", "403", "NoSuchKey", "NotFound", "AccessDenied"}
 
 def max_attempts() -> int:
     """Attempts per S3 call: AWS_MAX_ATTEMPTS wins, as it would without an explicit retry configuration."""
-    return int(os.environ.get("AWS_MAX_ATTEMPTS") or MAX_ATTEMPTS)
+    return positive_from_env("AWS_MAX_ATTEMPTS", MAX_ATTEMPTS, int)
 
 
 def make_client(service: str = "s3", region: str | None = None) -> Any:
@@ -44,7 +44,7 @@ def make_client(service: str = "s3", region: str | None = None) -> Any:
     config = Config(
         retries={"mode": os.environ.get("AWS_RETRY_MODE") or "standard", "max_attempts": max_attempts()},
         connect_timeout=10,
-        read_timeout=float(os.environ.get(ENV_S3_READ_TIMEOUT) or READ_TIMEOUT_S),
+        read_timeout=positive_from_env(ENV_S3_READ_TIMEOUT, READ_TIMEOUT_S, float),
         user_agent_extra="surroundyou",
     )
     return session.client(service, config=config)

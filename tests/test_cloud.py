@@ -134,3 +134,20 @@ def test_credentials_never_reach_the_logs(s3, tmp_path: Path, key: str) -> None:
     assert result.returncode == (0 if key.endswith("song.mp3") else 4), result.stderr
     for value in fake.values():
         assert value not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "hint"),
+    [
+        ("S3_READ_TIMEOUT_SECONDS", "soon", "S3_READ_TIMEOUT_SECONDS='soon' is not a valid value"),
+        ("S3_READ_TIMEOUT_SECONDS", "0", "S3_READ_TIMEOUT_SECONDS must be positive"),
+        ("AWS_MAX_ATTEMPTS", "many", "AWS_MAX_ATTEMPTS='many' is not a valid value"),
+    ],
+)
+def test_a_mistyped_storage_variable_is_a_usage_error(s3, variable: str, value: str, hint: str) -> None:
+    """Read by the client factory, not the settings, but refused the same way: exit 2, one line."""
+    _client, bucket, env = s3
+    result = run_worker(env, bucket, "input/song.mp3", **{variable: value})
+    assert result.returncode == 2, result.stderr
+    records = logs(result.stderr)
+    assert len(records) == 1 and hint in records[0]["message"], records
