@@ -163,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .plot import check_plot_path
 
             check_plot_path(args.plot)
+        if settings.hrtf:  # checked once, before any song: a bad file fails the run, not every song
+            from .hrtf import read_sofa
+
+            read_sofa(Path(settings.hrtf))
         if settings.cloud:
             from .cloud import run_cloud
 

@@ -12,6 +12,7 @@ convolution tails carried across blocks. Memory: one block per active loudspeake
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,13 +35,36 @@ class Hrtf:
     irs: np.ndarray  # (K, 2, N) float32: left, right
     rate: int
     onset: int  # frames before the earliest arrival in any response
-    source: str
+
+
+@dataclass(frozen=True)
+class Measured:
+    """The horizontal plane of a SOFA file as stored: azimuths (degrees, clockwise), responses, rate."""
+
+    theta_deg: np.ndarray
+    irs: np.ndarray  # (K, 2, N) float64: left, right
+    rate: float
 
 
 def load_sofa(path: Path, rate: int) -> Hrtf:
-    """Read a SimpleFreeFieldHRIR SOFA file and resample it to ``rate``; UsageError if unusable."""
-    import h5py  # h5py and scipy.signal (about 1 s of imports) only for --hrtf
-    from scipy.signal import resample_poly
+    """The HRTF of a SimpleFreeFieldHRIR SOFA file, resampled to ``rate``; UsageError if unusable."""
+    from scipy.signal import resample_poly  # scipy.signal (about 0.7 s to import) only for --hrtf
+
+    measured = read_sofa(path)
+    chosen, sofa_rate = measured.irs, measured.rate
+    if round(sofa_rate) != rate:
+        g = math.gcd(round(sofa_rate), rate)
+        chosen = resample_poly(chosen, rate // g, round(sofa_rate) // g, axis=-1)
+    peak = np.abs(chosen).max(axis=-1, keepdims=True)
+    first = np.argmax(np.abs(chosen) >= ONSET_THRESHOLD * np.maximum(peak, 1e-12), axis=-1)
+    onset = int(max(0, first.min() - 1))
+    return Hrtf(np.radians(measured.theta_deg), chosen.astype(np.float32), rate, onset)
+
+
+@functools.cache
+def read_sofa(path: Path) -> Measured:
+    """Read and check a SOFA file once per process (a batch checks it before its first song)."""
+    import h5py  # only for --hrtf
 
     try:
         with h5py.File(path, "r") as f:
@@ -75,13 +99,7 @@ def load_sofa(path: Path, rate: int) -> Hrtf:
             f"--hrtf {path.name}: {theta.size} directions on the horizontal plane with a gap of "
             f"{gaps.max():.0f}°; need at least 4 and gaps of at most {MAX_GAP_DEG:.0f}°"
         )
-    if round(sofa_rate) != rate:
-        g = math.gcd(round(sofa_rate), rate)
-        chosen = resample_poly(chosen, rate // g, round(sofa_rate) // g, axis=-1)
-    peak = np.abs(chosen).max(axis=-1, keepdims=True)
-    first = np.argmax(np.abs(chosen) >= ONSET_THRESHOLD * np.maximum(peak, 1e-12), axis=-1)
-    onset = int(max(0, first.min() - 1))
-    return Hrtf(np.radians(theta), chosen.astype(np.float32), rate, onset, path.name)
+    return Measured(theta, chosen, sofa_rate)
 
 
 def _attr(dataset: object, name: str, default: str) -> str:

@@ -140,3 +140,17 @@ def test_cli_renders_with_a_sofa_file(tmp_path: Path, sofa: Path) -> None:
     assert bad.returncode == 2 and "cannot be combined with --mode pan" in bad.stderr
     missing = run_cli(str(src), "-o", str(tmp_path / "y.mp3"), "--hrtf", str(tmp_path / "none.sofa"))
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_a_bad_sofa_file_fails_a_batch_once_before_any_song(tmp_path: Path) -> None:
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    for i in range(3):
+        write(songs / f"song {i}.wav", pink_noise(1.0, RATE, seed=i))
+    bad = tmp_path / "head.sofa"
+    bad.write_bytes(b"not HDF5 at all")
+    result = run_cli("--hrtf", str(bad), env={"INPUT_DIR": str(songs), "OUTPUT_DIR": str(tmp_path / "out")})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--hrtf head.sofa: not a usable SOFA file" in lines[0], lines
+    assert result.stdout == "" and not (tmp_path / "out").exists()
