@@ -10,6 +10,7 @@ memory did not change (136 MB). A no-op where the C library is not glibc.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 
@@ -20,12 +21,9 @@ TRIM_THRESHOLD_BYTES = 128 << 20
 
 
 @functools.cache
-def tune() -> bool:
-    """Apply the settings once per process; True if glibc took them."""
-    try:
+def tune() -> None:
+    """Apply the settings once per process (a no-op where they cannot be applied)."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
         libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
-            libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
-        )
-    except (OSError, AttributeError):
-        return False
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+        libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .engine import Progress, convert
+from .engine import convert
 from .errors import InputError, StorageError
 from .logs import event
 from .settings import Settings
@@ -33,7 +33,7 @@ from .summary import describe, fields
 UPLOAD_RACES = 3  # conditional writes to try before giving up
 
 
-def run_cloud(settings: Settings, progress: Progress | None = None) -> None:
+def run_cloud(settings: Settings) -> None:
     started = time.perf_counter()
     bucket = settings.bucket
     client = make_client("s3")
@@ -77,7 +77,7 @@ def run_cloud(settings: Settings, progress: Progress | None = None) -> None:
         src = Path(work) / f"source{local_suffix(obj.key)}"
         dst = Path(work) / "output.mp3"
         download(client, bucket, obj, src)
-        report = convert(src, dst, settings, progress)
+        report = convert(src, dst, settings)
         metadata = {
             "source-key": metadata_value(obj.key),
             "source-etag": obj.etag,

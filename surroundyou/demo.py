@@ -11,6 +11,7 @@ import numpy as np
 from pedalboard.io import AudioFile
 
 RATE = 44100
+SECONDS = 24.0  # the demo song's length
 BPM = 96.0
 # A-minor loop: Am F C G, two bars each... one bar each, repeated.
 _CHORDS = [(57, 60, 64), (53, 57, 60), (48, 52, 55), (55, 59, 62)]
@@ -28,7 +29,7 @@ def _note(freq: float, seconds: float, harmonics: int, decay: float) -> np.ndarr
     return (wave * envelope).astype(np.float32)
 
 
-def synthesize(seconds: float = 24.0) -> np.ndarray:
+def synthesize(seconds: float = SECONDS) -> np.ndarray:
     """(2, n) float32 stereo: pad chords, plucked bass, lead melody, hi-hats."""
     n = int(seconds * RATE)
     out = np.zeros((2, n + RATE), dtype=np.float32)
@@ -63,7 +64,7 @@ def synthesize(seconds: float = 24.0) -> np.ndarray:
     return out[:, :n] * fade
 
 
-def write_demo(path: Path, seconds: float = 24.0) -> Path:
+def write_demo(path: Path, seconds: float = SECONDS) -> Path:
     with AudioFile(str(path), "w", RATE, 2) as f:
         f.write(synthesize(seconds))
     return path

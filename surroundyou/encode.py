@@ -52,7 +52,6 @@ class Encoder:
     def __init__(self, path: Path, rate: int, mp3_quality: str | int) -> None:
         self.path = path
         suffix = check_format(path)
-        self.frames = 0
         self._held: np.ndarray | None = None
         self._tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.part{suffix}")
         quality = mp3_quality if suffix == ".mp3" else None
@@ -84,7 +83,6 @@ class Encoder:
             self._held = block
             return
         self._file.write(np.ascontiguousarray(block, dtype=np.float32))
-        self.frames += block.shape[1]
 
     def commit(self, tags: Tags | None = None) -> None:
         """Finish encoding, write ``tags``, and move the file into place."""

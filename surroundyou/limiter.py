@@ -42,11 +42,11 @@ def interpolator() -> np.ndarray:
     return taps / taps.sum() * OVERSAMPLE
 
 
-TAPS = interpolator().astype(np.float32)
+INTERPOLATOR = interpolator().astype(np.float32)
 # No interpolated value exceeds this factor times the largest nearby sample.
-WORST_GAIN = float(np.abs(TAPS.reshape(TAPS_PER_PHASE, OVERSAMPLE)).sum(axis=0).max())
+WORST_GAIN = float(np.abs(INTERPOLATOR.reshape(TAPS_PER_PHASE, OVERSAMPLE)).sum(axis=0).max())
 # PHASES[p, j]: weight of input frame i - 11 + j in the point p/4 after frame i - 6 (the taps, reversed).
-PHASES = np.ascontiguousarray(TAPS.reshape(TAPS_PER_PHASE, OVERSAMPLE)[::-1].T)
+PHASES = np.ascontiguousarray(INTERPOLATOR.reshape(TAPS_PER_PHASE, OVERSAMPLE)[::-1].T)
 
 
 def running_min(x: np.ndarray, window: int) -> np.ndarray:

@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from .demo import SECONDS as DEMO_SECONDS
 from .demo import write_demo
 from .encode import FORMATS
 from .engine import Report, convert
@@ -255,6 +256,6 @@ def run_demo(output: Path | None, settings: Settings, bars: ProgressFactory, plo
     dst = output if output is not None else settings.output_dir / f"demo{OUTPUT_SUFFIX}.mp3"
     with tempfile.TemporaryDirectory(prefix="surroundyou-demo-") as work:
         src = write_demo(Path(work) / "demo.wav")
-        event("demo", f"synthesised a {24} s demo song; converting it")
+        event("demo", f"synthesised a {DEMO_SECONDS:g} s demo song; converting it")
         convert_one(src, dst, settings, bars, plot)
     return EXIT_OK

@@ -14,6 +14,8 @@ import numpy as np
 
 from .engine import Report
 from .errors import UsageError
+from .motion import azimuth
+from .motion_meter import SILENT_DB
 from .settings import Settings
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
@@ -47,7 +49,7 @@ def plot_motion(report: Report, settings: Settings, path: Path, title: str) -> N
     # The first circle as a spiral: the distance from the head grows with time.
     seconds = min(report.input_seconds, settings.period_s)
     t = np.linspace(0.0, seconds, 400)
-    theta = 2 * np.pi * t / settings.period_s
+    theta = azimuth(t, 1.0, settings.period_s)  # t in seconds: a "rate" of 1
     radius = 0.35 + 0.65 * t / settings.period_s
     sources = [(0.0, "source")]
     if settings.mode == "binaural" and settings.width_deg > 0 and report.source_channels > 1:
@@ -68,7 +70,7 @@ def plot_motion(report: Report, settings: Settings, path: Path, title: str) -> N
     ears.plot(times, trace.levels_db[:, 0], label="left ear", color="tab:blue")
     ears.plot(times, trace.levels_db[:, 1], label="right ear", color="tab:red")
     ears.set_ylabel("level above 200 Hz (dBFS)")
-    audible = trace.levels_db[trace.levels_db.max(axis=1) > -70]
+    audible = trace.levels_db[trace.levels_db.max(axis=1) > SILENT_DB]
     if audible.size:
         ears.set_ylim(float(audible.min()) - 3, float(audible.max()) + 3)
     ears.legend(loc="upper right", fontsize=8)
