@@ -192,7 +192,7 @@ def convert_many(
             for result in pool.imap_unordered(_convert_in_worker, jobs):
                 record(*result)
             # All done: let the workers end on their own. Terminating them instead hung the batch at
-            # its end in 2 runs of 17: a worker survived its SIGTERM blocked on the task queue's lock,
+            # its end in 2 runs of 32: a worker survived its SIGTERM blocked on the task queue's lock,
             # which terminate() holds, and the join waited forever (seen with py-spy; why the signal
             # did not end it is not known). A stop still terminates them.
             pool.close()
