@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -297,3 +298,31 @@ def test_plot_without_matplotlib_says_how_to_get_it(monkeypatch: pytest.MonkeyPa
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
     with pytest.raises(UsageError, match="pip install matplotlib"):
         check_plot_path(Path("motion.png"))
+
+
+@pytest.fixture(scope="module")
+def bare_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Python with no packages at all, as a system python3 is."""
+    venv = tmp_path_factory.mktemp("bare") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    return venv / "bin" / "python"
+
+
+def test_the_worker_starts_from_a_python_without_the_packages(tmp_path: Path, bare_python: Path) -> None:
+    """`python3 process_audio.py` and `./process_audio.py` hand over to the checkout's .venv."""
+    assert os.access(SCRIPT, os.X_OK)  # ./process_audio.py
+    result = subprocess.run(
+        [str(bare_python), str(SCRIPT), "--demo"], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "output" / "demo_8d.mp3").exists()
+
+
+def test_without_a_virtualenv_it_says_how_to_make_one(tmp_path: Path, bare_python: Path) -> None:
+    shutil.copy(SCRIPT, tmp_path / "process_audio.py")
+    shutil.copytree(ROOT / "surroundyou", tmp_path / "surroundyou")
+    result = subprocess.run(
+        [str(bare_python), str(tmp_path / "process_audio.py"), "--demo"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert one_line(result.stderr).startswith("error: this Python has no numpy and pedalboard: run ./dev run once")
