@@ -37,6 +37,9 @@ def run_cloud(settings: Settings) -> None:
     started = time.perf_counter()
     bucket = settings.bucket
     client = make_client("s3")
+    # Refuse a key outside the input prefix before touching S3 (an event's URL-encoding leaves the
+    # prefix's slash alone, so the key as given tells); the decoded key is checked again below.
+    output_key(settings.key, settings.input_prefix, settings.output_prefix)
     obj = locate(client, bucket, settings.key)
     event(
         "located",

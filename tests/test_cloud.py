@@ -112,7 +112,8 @@ def test_key_outside_the_input_prefix_is_refused(s3, tmp_path: Path) -> None:
     put_song(client, bucket, "elsewhere/song.mp3", tmp_path)
     result = run_worker(env, bucket, "elsewhere/song.mp3")
     assert result.returncode == 3
-    assert "outside the input prefix" in logs(result.stderr)[-1]["message"]
+    records = logs(result.stderr)
+    assert len(records) == 1 and "outside the input prefix" in records[0]["message"]  # refused, never "found"
     assert client.list_objects_v2(Bucket=bucket, Prefix="processed/")["KeyCount"] == 0
 
 

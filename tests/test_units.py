@@ -117,3 +117,15 @@ def test_sniff_detects_the_container_from_content(head: bytes, kind: str) -> Non
 )
 def test_output_rate(suffix: str, rate: int, expected: int) -> None:
     assert output_rate(suffix, rate) == expected
+
+
+def test_source_key_metadata_is_encoded_as_the_readme_says() -> None:
+    from urllib.parse import unquote
+
+    from surroundyou.storage import metadata_value
+
+    key = "input/Björk – Jóga.flac"
+    assert metadata_value(key) == "input/Bj%C3%B6rk %E2%80%93 J%C3%B3ga.flac"  # the README's example
+    assert metadata_value(key).isascii() and unquote(metadata_value(key)) == key
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "`input/Bj%C3%B6rk %E2%80%93 J%C3%B3ga.flac`" in readme
