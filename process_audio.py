@@ -19,7 +19,7 @@ if __name__ == "__main__":
         # hand over to the project's virtualenv when there is one.
         python = VENV / "bin" / "python"
         if python.exists() and Path(sys.prefix).resolve() != VENV.resolve():
-            os.execv(python, [str(python), *sys.argv])
+            os.execv(python, [str(python), *sys.argv])  # noqa: S606 - our own virtualenv, our own arguments
         sys.stderr.write(
             "error: this Python has no numpy and pedalboard: run ./dev run once (it installs them into .venv), "
             "then ./process_audio.py\n"
