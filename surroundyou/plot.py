@@ -2,8 +2,9 @@
 
 matplotlib is an optional extra (``pip install matplotlib``); it is not in the
 container image. Left: the path seen from above (front up, right to the right),
-with the two sources of a stereo input. Right: each ear's level over time
-(above 200 Hz, as measured) and the interaural delay.
+with the two sources of a stereo input. Right: each ear's level (above 200 Hz,
+as measured, averaged over half a second) over four circles from the middle of
+the song, and the level difference and interaural delay over the whole song.
 """
 
 from __future__ import annotations
@@ -19,6 +20,24 @@ from .motion_meter import SILENT_DB
 from .settings import Settings
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+SMOOTH_S = 0.5  # the ear levels are averaged over this long
+CIRCLES_SHOWN = 4  # the ear-level panel shows this many circles from the middle of the song
+
+
+def _smoothed_db(levels_db: np.ndarray, frames: int) -> np.ndarray:
+    """Levels (frames, ears) in dB, averaged as energy over ``frames`` centred frames."""
+    energy = 10.0 ** (levels_db.astype(np.float64) / 10.0)
+    kernel = np.ones(frames) / frames
+    smooth = np.stack([np.convolve(energy[:, ear], kernel, mode="same") for ear in range(energy.shape[1])], axis=1)
+    return 10.0 * np.log10(np.maximum(smooth, 1e-12))
+
+
+def _body_window(times: np.ndarray, levels: np.ndarray, span_s: float) -> np.ndarray:
+    """A mask of ``span_s`` seconds around the middle of the song (all of it when shorter)."""
+    if times.size == 0 or times[-1] <= span_s:
+        return np.ones(times.size, dtype=bool)
+    middle = times[-1] / 2
+    return (times >= middle - span_s / 2) & (times <= middle + span_s / 2)
 
 
 def check_plot_path(path: Path) -> None:
@@ -63,35 +82,49 @@ def plot_motion(report: Report, settings: Settings, path: Path, title: str) -> N
     top.set_ylim(0, 1.05)
     top.set_xticks(np.radians([0, 90, 180, 270]), ["front", "right", "behind", "left"])
     top.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), fontsize=8)
-    top.set_title("path seen from above (first circle)", fontsize=10)
-
-    times = (np.arange(trace.levels_db.shape[0]) + 0.5) * trace.frame_s
-    ears = fig.add_subplot(grid[0, 1:])
-    ears.plot(times, trace.levels_db[:, 0], label="left ear", color="tab:blue")
-    ears.plot(times, trace.levels_db[:, 1], label="right ear", color="tab:red")
-    ears.set_ylabel("level above 200 Hz (dBFS)")
-    audible = trace.levels_db[trace.levels_db.max(axis=1) > SILENT_DB]
-    if audible.size:
-        ears.set_ylim(float(audible.min()) - 3, float(audible.max()) + 3)
-    ears.legend(loc="upper right", fontsize=8)
-    ears.set_title(
-        f"measured: the level swings {report.motion.ild_swing_db:.0f} dB from ear to ear, "
-        f"the nearer ear hears it up to {report.motion.itd_ms:.2f} ms sooner",
+    top.set_title(
+        f"path seen from above, the first circle:\ndistance from the head = time, 0 (dot) to {seconds:g} s",
         fontsize=10,
     )
 
-    diff = fig.add_subplot(grid[1, 1:], sharex=ears)
-    diff.plot(times, trace.levels_db[:, 1] - trace.levels_db[:, 0], color="tab:purple", label="right − left level")
+    # Right: what each ear received, smoothed over half a second (single 100 ms frames of music
+    # jump by several dB and hide the motion).
+    levels = _smoothed_db(trace.levels_db, max(1, round(SMOOTH_S / trace.frame_s)))
+    times = (np.arange(levels.shape[0]) + 0.5) * trace.frame_s
+    window = _body_window(times, levels, CIRCLES_SHOWN * settings.period_s)
+    ears = fig.add_subplot(grid[0, 1:])
+    ears.plot(times[window], levels[window, 0], label="left ear", color="tab:blue", lw=1.8)
+    ears.plot(times[window], levels[window, 1], label="right ear", color="tab:red", lw=1.8)
+    shown = levels[window][levels[window].max(axis=1) > SILENT_DB]
+    if shown.size:  # fades and silences would stretch the axis and flatten the swing
+        ears.set_ylim(float(np.percentile(shown, 2)) - 3, float(shown.max()) + 3)
+    ears.set_ylabel("level above 200 Hz (dBFS)")
+    ears.set_xlabel("time (s)")
+    ears.set_title(
+        f"each ear, {CIRCLES_SHOWN} circles from the middle of the song ({SMOOTH_S:g} s average): "
+        f"the level swings {report.motion.ild_swing_db:.0f} dB from ear to ear",
+        fontsize=10,
+    )
+    ears.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+
+    diff = fig.add_subplot(grid[1, 1:])
+    diff.plot(times, levels[:, 1] - levels[:, 0], color="tab:purple", lw=1.2, label="right − left level")
     diff.axhline(0, color="grey", lw=0.5)
     diff.set_ylabel("right − left (dB)")
-    diff.set_xlabel("time (s)")
+    diff.set_xlabel("time (s), the whole song")
     delay = diff.twinx()
-    delay.plot(trace.itd_times_s, trace.itd_ms, "k.", ms=4, label="interaural delay")
+    delay.plot(trace.itd_times_s, trace.itd_ms, "o", color="black", ms=3, label="interaural delay (right axis)")
     delay.set_ylabel("delay (ms, + = right ear first)")
     delay.set_ylim(-1.0, 1.0)
+    diff.set_title(
+        f"the nearer ear hears it up to {report.motion.itd_ms:.2f} ms sooner",
+        fontsize=10,
+    )
     lines, labels = diff.get_legend_handles_labels()
     more_lines, more_labels = delay.get_legend_handles_labels()
-    diff.legend(lines + more_lines, labels + more_labels, loc="upper right", fontsize=8)
+    diff.legend(
+        lines + more_lines, labels + more_labels, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)

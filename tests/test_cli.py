@@ -337,3 +337,20 @@ def test_the_exit_code_table_says_what_a_missing_input_does(tmp_path: Path) -> N
     rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ")}
     assert "a named local file that does not exist" in rows["3"]
     assert "an object that does not exist" in rows["4"]
+
+
+def test_the_plot_smooths_the_ear_levels_so_the_alternation_shows() -> None:
+    """Issue 10: single 100 ms frames of music jump by several dB and hid the swing; the ear-level
+    panel averages half a second and shows four circles from the song's middle."""
+    from surroundyou.plot import _body_window, _smoothed_db
+
+    rng = np.random.default_rng(3)
+    times = (np.arange(2000) + 0.5) * 0.1  # a 200 s song in 100 ms frames
+    swing = 6.0 * np.sin(2 * np.pi * times / 12.0)
+    noise = rng.normal(0.0, 6.0, (2000, 2))  # the music's own frame-to-frame jumps
+    levels = np.stack((-20 - swing, -20 + swing), axis=1) + noise
+    raw = np.corrcoef(levels[:, 1] - levels[:, 0], swing)[0, 1]
+    smooth = _smoothed_db(levels, 5)
+    assert np.corrcoef(smooth[:, 1] - smooth[:, 0], swing)[0, 1] > max(0.85, raw + 0.15)
+    window = _body_window(times, smooth, 48.0)
+    assert times[window].min() == pytest.approx(76.0, abs=0.1) and times[window].max() == pytest.approx(124.0, abs=0.1)
