@@ -12,6 +12,11 @@ Resources: three IAM roles with inline policies, the log group, the dead-letter
 and failed-task queues, the cluster (with --create-cluster), the task
 definition, the bucket's EventBridge notification (merged into the existing
 notification configuration, never replacing it), and two rules with targets.
+The execution role may pull exactly the ECR repository that --image names.
+
+``--teardown`` removes all of it again (the cluster only with --create-cluster),
+and takes EventBridge out of the bucket's notification configuration while
+keeping the rest of it; with ``--dry-run`` it prints what it would remove.
 """
 
 from __future__ import annotations
@@ -41,6 +46,45 @@ QUEUES = (("surroundyou-dlq", "iam/dlq-policy.json"), ("surroundyou-failed", "ia
 RULES = (("event-rule.json", "event-targets.json"), ("failure-rule.json", "failure-targets.json"))
 LIST_PLACEHOLDERS = ("SUBNETS", "SECURITY_GROUPS")
 _PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
+_ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repository>[a-z0-9][a-z0-9._/-]*)(?::[\w.-]+)?(?:@sha256:[0-9a-f]{64})?$"
+)
+
+
+def repository_arn(image: str) -> str:
+    """The ECR repository an image URI names, as an ARN; ValueError if it is not an ECR image."""
+    match = _ECR_IMAGE.match(image)
+    if match is None:
+        raise ValueError(
+            f"--image {image}: not an ECR image URI (ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG); "
+            "the execution role pulls from ECR only"
+        )
+    return f"arn:aws:ecr:{match['region']}:{match['account']}:repository/{match['repository']}"
+
+
+def _decoded(value: Any) -> Any:
+    """``value`` with the JSON documents inside it that travel as strings (policies) decoded."""
+    if isinstance(value, dict):
+        return {k: _decoded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decoded(v) for v in value]
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return _decoded(json.loads(value))
+        except ValueError:  # e.g. an EventBridge input template, JSON with <placeholders>
+            return value
+    return value
+
+
+def readable(params: Mapping[str, Any]) -> str:
+    """A call's parameters one per line, JSON documents (also those passed as strings) as indented JSON."""
+    lines = []
+    for key in sorted(params):
+        value = _decoded(params[key])
+        text = value if isinstance(value, str) else json.dumps(value, indent=2, sort_keys=True)
+        lines.append(f"    {key}: " + text.replace("\n", "\n    "))
+    return "\n".join(lines)
 
 
 def load(name: str, values: Mapping[str, str | Sequence[str]]) -> Any:
@@ -129,7 +173,7 @@ class Deployer:
     def write(self, verb: str, resource: str, service: str, operation: str, **params: Any) -> Any:
         self.actions.append((verb, resource))
         if self.dry_run:
-            print(f"would call {service}.{operation} {json.dumps(params, sort_keys=True)}")
+            print(f"would call {service}.{operation}\n{readable(params)}")
             return None
         print(f"{verb} {resource}")
         return getattr(self.aws(service), operation)(**params)
@@ -279,6 +323,74 @@ class Deployer:
             else:
                 self.write("updated", f"targets of {rule['Name']}", "events", "put_targets", **targets)
 
+    # -- teardown, in reverse dependency order ---------------------------------------------------
+
+    def absent(self, resource: str) -> None:
+        self.actions.append(("absent", resource))
+        print(f"absent {resource}")
+
+    def teardown(self, delete_cluster: bool) -> list[tuple[str, str]]:
+        for rule_file, _ in RULES:
+            name = load(rule_file, self.values)["Name"]
+            listed = self.read("events", "list_targets_by_rule", Rule=name)
+            ids = [t["Id"] for t in (listed or {}).get("Targets", [])]
+            if ids or self.dry_run:
+                self.write("removed", f"targets of {name}", "events", "remove_targets", Rule=name, Ids=ids or ["*"])
+            if self.read("events", "describe_rule", Name=name) is not None or self.dry_run:
+                self.write("deleted", f"rule {name}", "events", "delete_rule", Name=name)
+            else:
+                self.absent(f"rule {name}")
+        bucket = self.values["BUCKET"]
+        current = self.read("s3", "get_bucket_notification_configuration", Bucket=bucket)
+        if self.dry_run or (current is not None and "EventBridgeConfiguration" in current):
+            keep = ("TopicConfigurations", "QueueConfigurations", "LambdaFunctionConfigurations")
+            rest = {k: v for k, v in (current or {}).items() if k in keep}
+            self.write(
+                "updated",
+                f"bucket {bucket} notifications (-EventBridge)",
+                "s3",
+                "put_bucket_notification_configuration",
+                Bucket=bucket,
+                NotificationConfiguration=rest,
+            )
+        else:
+            self.absent(f"EventBridge notifications of bucket {bucket}")
+        listed = self.read("ecs", "list_task_definitions", familyPrefix=FAMILY, status="ACTIVE")
+        arns = (listed or {}).get("taskDefinitionArns", []) or ([f"{FAMILY}:*"] if self.dry_run else [])
+        for arn in arns:
+            self.write(
+                "deregistered", f"task definition {arn}", "ecs", "deregister_task_definition", taskDefinition=arn
+            )
+        if not arns:
+            self.absent(f"task definition {FAMILY}")
+        if delete_cluster:
+            name = self.values["CLUSTER"]
+            found = self.read("ecs", "describe_clusters", clusters=[name])
+            if self.dry_run or any(c.get("status") == "ACTIVE" for c in (found or {}).get("clusters", [])):
+                self.write("deleted", f"cluster {name}", "ecs", "delete_cluster", cluster=name)
+            else:
+                self.absent(f"cluster {name}")
+        for name, _ in QUEUES:
+            url = self.read("sqs", "get_queue_url", QueueName=name)
+            if url is not None or self.dry_run:
+                queue = url["QueueUrl"] if url else f"<url of {name}>"
+                self.write("deleted", f"queue {name}", "sqs", "delete_queue", QueueUrl=queue)
+            else:
+                self.absent(f"queue {name}")
+        found = self.read("logs", "describe_log_groups", logGroupNamePrefix=LOG_GROUP)
+        if self.dry_run or any(g["logGroupName"] == LOG_GROUP for g in (found or {}).get("logGroups", [])):
+            self.write("deleted", f"log group {LOG_GROUP}", "logs", "delete_log_group", logGroupName=LOG_GROUP)
+        else:
+            self.absent(f"log group {LOG_GROUP}")
+        for name, _, _ in ROLES:
+            if self.read("iam", "get_role", RoleName=name) is None and not self.dry_run:
+                self.absent(f"role {name}")
+                continue
+            if self.read("iam", "get_role_policy", RoleName=name, PolicyName=name) is not None or self.dry_run:
+                self.write("deleted", f"policy {name}", "iam", "delete_role_policy", RoleName=name, PolicyName=name)
+            self.write("deleted", f"role {name}", "iam", "delete_role", RoleName=name)
+        return self.actions
+
     def run(self, create_cluster: bool) -> list[tuple[str, str]]:
         self.roles()
         self.log_group()
@@ -294,11 +406,14 @@ class Deployer:
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bucket", required=True, help="the songs bucket (uploads under input/, results under processed/)")
-    p.add_argument("--image", required=True, help="the worker image URI in ECR")
-    p.add_argument("--subnets", required=True, help="comma-separated subnet IDs for the tasks")
-    p.add_argument("--security-groups", required=True, help="comma-separated security group IDs (egress to S3/ECR)")
+    p.add_argument("--image", help="the worker image URI in ECR (deploy)")
+    p.add_argument("--subnets", help="comma-separated subnet IDs for the tasks (deploy)")
+    p.add_argument("--security-groups", help="comma-separated security group IDs, egress to S3/ECR (deploy)")
     p.add_argument("--cluster", default="surroundyou", help="ECS cluster name (default surroundyou)")
-    p.add_argument("--create-cluster", action="store_true", help="create the cluster if it does not exist")
+    p.add_argument(
+        "--create-cluster", action="store_true", help="create the cluster if it does not exist (teardown: delete it)"
+    )
+    p.add_argument("--teardown", action="store_true", help="remove everything a deploy made")
     p.add_argument("--region", help="AWS region (default: AWS_REGION or the configured region)")
     p.add_argument("--account", help="AWS account ID (default: the caller's; required with --dry-run)")
     p.add_argument("--dry-run", action="store_true", help="print every call that would be made; make none")
@@ -310,6 +425,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dry_run and not (args.account and args.region):
         print("deploy.py: --dry-run needs --account and --region (it makes no AWS calls)", file=sys.stderr)
         return 2
+    missing = [flag for flag in ("image", "subnets", "security_groups") if not getattr(args, flag)]
+    if missing and not args.teardown:
+        print(f"deploy.py: a deploy needs --{missing[0].replace('_', '-')}", file=sys.stderr)
+        return 2
+    try:
+        image_repository = repository_arn(args.image) if args.image else ""
+    except ValueError as exc:
+        print(f"deploy.py: {exc}", file=sys.stderr)
+        return 2
     region = args.region or make_client("sts").meta.region_name
     account = args.account or make_client("sts").get_caller_identity()["Account"]
     values = {
@@ -317,12 +441,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "REGION": region,
         "BUCKET": args.bucket,
         "CLUSTER": args.cluster,
-        "IMAGE_URI": args.image,
-        "SUBNETS": [s for s in args.subnets.split(",") if s],
-        "SECURITY_GROUPS": [s for s in args.security_groups.split(",") if s],
+        "IMAGE_URI": args.image or "",
+        "IMAGE_REPOSITORY_ARN": image_repository,
+        "SUBNETS": [s for s in (args.subnets or "").split(",") if s],
+        "SECURITY_GROUPS": [s for s in (args.security_groups or "").split(",") if s],
     }
     deployer = Deployer(values, args.dry_run, lambda service: make_client(service, region))
-    actions = deployer.run(args.create_cluster)
+    actions = deployer.teardown(args.create_cluster) if args.teardown else deployer.run(args.create_cluster)
     changed = sum(verb != "unchanged" for verb, _ in actions)
     print(f"{'would change' if args.dry_run else 'changed'} {changed}, unchanged {len(actions) - changed}")
     return 0

@@ -28,6 +28,7 @@ VALUES: dict[str, Any] = {
     "BUCKET": "songs-bucket",
     "CLUSTER": "surroundyou",
     "IMAGE_URI": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/surroundyou:0.1.0",
+    "IMAGE_REPOSITORY_ARN": "arn:aws:ecr:eu-west-1:123456789012:repository/surroundyou",
     "SUBNETS": ["subnet-0a1b2c3d", "subnet-4e5f6a7b"],
     "SECURITY_GROUPS": ["sg-0123456789abcdef0"],
 }
@@ -447,6 +448,26 @@ def test_deploy_creates_everything_and_a_second_run_changes_nothing(
     task = client("ecs").describe_task_definition(taskDefinition="surroundyou")["taskDefinition"]
     assert task["containerDefinitions"][0]["image"].endswith(":0.2.0") and task["revision"] == 2
 
+    # Teardown removes all of it, keeps the bucket's other notifications, and a second one finds nothing.
+    gone = deploy.Deployer(values, dry_run=False, client=client).teardown(delete_cluster=True)
+    assert all(verb != "absent" for verb, _ in gone), gone
+    for role, _, _ in deploy.ROLES:
+        with pytest.raises(iam.exceptions.NoSuchEntityException):
+            iam.get_role(RoleName=role)
+    assert not moto_bucket_sends_to_eventbridge(bucket)
+    assert s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"][0]["Id"] == "keep-me"
+    for rule_file, _ in deploy.RULES:
+        with pytest.raises(events.exceptions.ResourceNotFoundException):
+            events.describe_rule(Name=load(rule_file, values)["Name"])
+    ecs = client("ecs")
+    assert ecs.list_task_definitions(familyPrefix="surroundyou", status="ACTIVE")["taskDefinitionArns"] == []
+    assert not [c for c in ecs.describe_clusters(clusters=[VALUES["CLUSTER"]])["clusters"] if c["status"] == "ACTIVE"]
+    queues = client("sqs").list_queues().get("QueueUrls", [])
+    assert not [q for q in queues if q.rsplit("/", 1)[-1] in {name for name, _ in deploy.QUEUES}]
+    assert not client("logs").describe_log_groups(logGroupNamePrefix="/ecs/surroundyou")["logGroups"]
+    again = deploy.Deployer(values, dry_run=False, client=client).teardown(delete_cluster=True)
+    assert [verb for verb, _ in again] == ["absent"] * len(again), again
+
 
 def test_dry_run_makes_no_calls() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -465,7 +486,7 @@ def test_dry_run_makes_no_calls() -> None:
         "--security-groups",
         "sg-1",
         "--image",
-        "repo/surroundyou:1",
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/surroundyou-worker:1",
         "--create-cluster",
     ]
     result = subprocess.run(
@@ -485,7 +506,63 @@ def test_dry_run_makes_no_calls() -> None:
         "events.put_rule",
         "events.put_targets",
     } <= operations
-    assert '"subnet-1", "subnet-2"' in result.stdout  # list placeholders expand
+    assert '"subnet-1",' in result.stdout and '"subnet-2"' in result.stdout  # list placeholders expand
+    # Readable: one parameter a line, documents (also those passed as strings) as indented JSON; the
+    # longest lines left are the failure rule's one-sentence description and the input template.
+    assert max(len(line) for line in result.stdout.splitlines()) <= 200
+    assert '\\"Statement\\"' not in result.stdout
+    assert '          "Action": "ecr:GetAuthorizationToken",' in result.stdout
+    # The execution role may pull exactly the repository --image names.
+    assert '"Resource": "arn:aws:ecr:eu-west-1:123456789012:repository/surroundyou-worker"' in result.stdout
+
+
+def _deploy_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"})
+    return subprocess.run(
+        [sys.executable, str(INFRA / "deploy.py"), *args], capture_output=True, text=True, env=env, timeout=60
+    )
+
+
+def test_dry_run_teardown_lists_every_removal_and_makes_no_calls() -> None:
+    result = _deploy_cli(
+        "--teardown", "--dry-run", "--account", "123456789012", "--region", "eu-west-1", "--bucket", "songs-bucket"
+    )
+    assert result.returncode == 0, result.stderr
+    operations = {line.split()[2] for line in result.stdout.splitlines() if line.startswith("would call ")}
+    assert {
+        "events.remove_targets",
+        "events.delete_rule",
+        "s3.put_bucket_notification_configuration",
+        "ecs.deregister_task_definition",
+        "sqs.delete_queue",
+        "logs.delete_log_group",
+        "iam.delete_role_policy",
+        "iam.delete_role",
+    } <= operations
+    assert "ecs.delete_cluster" not in operations  # only with --create-cluster
+
+
+@pytest.mark.parametrize(
+    "image", ["docker.io/library/surroundyou:1", "surroundyou:latest", "123456789012.dkr.ecr.eu-west-1.amazonaws.com"]
+)
+def test_an_image_outside_ecr_is_refused(image: str) -> None:
+    result = _deploy_cli(
+        "--dry-run",
+        "--account",
+        "123456789012",
+        "--region",
+        "eu-west-1",
+        "--bucket",
+        "b",
+        "--subnets",
+        "s",
+        "--security-groups",
+        "g",
+        "--image",
+        image,
+    )
+    assert result.returncode == 2 and "not an ECR image URI" in result.stderr, result.stderr
 
 
 def test_dry_run_needs_account_and_region() -> None:
