@@ -101,6 +101,9 @@ def test_the_readme_commands_work_on_a_fresh_machine(container: str, machine: st
         )
         assert "Traceback" not in result.stderr
         outputs[command] = result
+    # The first run says what it installs while pip works, a line per package (issue 10).
+    pip_lines = [line for line in outputs["./dev run"].stderr.splitlines() if line.startswith("./dev: pip: ")]
+    assert any("numpy" in line for line in pip_lines), outputs["./dev run"].stderr[-2000:]
 
     demo = tmp_path / "demo_8d.mp3"
     podman("cp", f"{container}:{home}/surroundyou/output/demo_8d.mp3", str(demo))
