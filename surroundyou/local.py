@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import signal
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -98,6 +99,20 @@ def _no_bar(_label: str) -> ProgressBar:
 
 
 _busy = False  # in a pool worker: a conversion is under way
+STOP_GRACE_S = 10.0  # after a stop, workers still alive this long are killed
+
+
+def _kill_workers_later() -> None:
+    """Kill, after a grace period for their cleanup, the workers that outlive a stop's SIGTERM
+    (one did, at the end of a batch: see convert_many), so that a stop cannot hang."""
+
+    def kill() -> None:
+        for worker in multiprocessing.active_children():
+            worker.kill()
+
+    timer = threading.Timer(STOP_GRACE_S, kill)
+    timer.daemon = True
+    timer.start()
 
 
 def _worker_init(json_lines: bool, verbose: bool) -> None:
@@ -189,8 +204,12 @@ def convert_many(
         jobs = [(src, dst, settings) for src, dst in pairs]
         # Leaving the with-block (also on a stop) terminates the workers, which clean up on SIGTERM.
         with context.Pool(min(settings.jobs, len(pairs)), _worker_init, (json_lines, settings.verbose)) as pool:
-            for result in pool.imap_unordered(_convert_in_worker, jobs):
-                record(*result)
+            try:
+                for result in pool.imap_unordered(_convert_in_worker, jobs):
+                    record(*result)
+            except BaseException:  # a stop: the with-block terminates the pool
+                _kill_workers_later()
+                raise
             # All done: let the workers end on their own. Terminating them instead hung the batch at
             # its end in 2 runs of 32: a worker survived its SIGTERM blocked on the task queue's lock,
             # which terminate() holds, and the join waited forever (seen with py-spy; why the signal
