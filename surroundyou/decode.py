@@ -136,26 +136,20 @@ class Census:
     gave_up: bool  # ffmpeg stopped with an error (too much it could not decode)
 
 
+CENSUS_BLOCK = 1 << 17  # frames per block while counting
+
+
 def ffmpeg_census(path: Path, rate: int) -> Census:
     """Decode the whole file with ffmpeg at ``rate`` (the file's own), keeping only the length,
-    whether any sample is not zero, and the errors (memory: one chunk)."""
-    cmd = [_ffmpeg(), "-nostdin", "-v", "error", "-i", str(path.resolve()), "-map", "0:a:0", "-vn"]
-    cmd += ["-f", "f32le", "-ac", "2", "-ar", str(rate), "pipe:1"]
+    whether any sample is not zero, and the errors (memory: one block)."""
+    run = FfmpegRun(path, rate, CENSUS_BLOCK)
     frames = 0
     audible = False
-    with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL)
-        assert proc.stdout is not None
-        with proc.stdout:
-            while data := proc.stdout.read(1 << 20):
-                usable = len(data) - len(data) % 8
-                frames += usable // 8
-                audible = audible or bool(np.frombuffer(data[:usable], dtype="<f4").any())
-        code = proc.wait()
-        errors.seek(0)
-        lines = tuple(ln.strip() for ln in errors.read().decode("utf-8", "replace").splitlines() if ln.strip())
+    for block in run:
+        frames += block.shape[1]
+        audible = audible or bool(block.any())
     # Lines from our raw output muxer ("[f32le @ ...]") are about timestamps, not the input.
-    return Census(frames / rate, audible, tuple(ln for ln in lines if not ln.startswith("[f32le")), code != 0)
+    return Census(frames / rate, audible, tuple(ln for ln in run.errors if not ln.startswith("[f32le")), run.code != 0)
 
 
 class Damaged(Exception):
@@ -352,30 +346,44 @@ class FfmpegSource:
         self.info = SourceInfo(kind, "ffmpeg", rate, channels, seconds)
 
     def blocks(self, frames: int, rate: int) -> Iterator[np.ndarray]:
-        cmd = [_ffmpeg(), "-nostdin", "-v", "error", "-i", str(self.path), "-map", "0:a:0", "-vn"]
-        cmd += ["-f", "f32le", "-ac", "2", "-ar", str(rate), "pipe:1"]
-        chunk = frames * 2 * 4
+        run = FfmpegRun(self.path, rate, frames)
         produced = 0
+        for block in run:
+            produced += block.shape[1]
+            yield block
+        if run.code != 0 or produced == 0:
+            detail = run.errors[-1] if run.errors else "no audio decoded"
+            raise InputError(f"{self.path.name}: ffmpeg could not decode it (exit {run.code}: {detail})")
+
+
+class FfmpegRun:
+    """One decode by an ffmpeg subprocess piping f32le: iterating yields (2, <=frames) float32 blocks
+    at ``rate``; afterwards ``code`` and ``errors`` (its stderr lines) say how it ended."""
+
+    def __init__(self, path: Path, rate: int, frames: int) -> None:
+        self.path = path.resolve()  # absolute: a name cannot be read as an ffmpeg option or protocol
+        self.rate = rate
+        self.frames = frames
+        self.code: int | None = None
+        self.errors: tuple[str, ...] = ()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        cmd = [_ffmpeg(), "-nostdin", "-v", "error", "-i", str(self.path), "-map", "0:a:0", "-vn"]
+        cmd += ["-f", "f32le", "-ac", "2", "-ar", str(self.rate), "pipe:1"]
+        chunk = self.frames * 2 * 4
         with tempfile.TemporaryFile() as errors:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL)
             assert proc.stdout is not None  # for the type checker: PIPE was requested
             try:
-                while True:
-                    data = proc.stdout.read(chunk)
-                    if not data:
-                        break
+                while data := proc.stdout.read(chunk):
                     usable = len(data) - len(data) % 8
-                    block = np.frombuffer(data[:usable], dtype="<f4").reshape(-1, 2).T
-                    produced += block.shape[1]
-                    yield np.ascontiguousarray(block)
-                code = proc.wait()
+                    yield np.ascontiguousarray(np.frombuffer(data[:usable], dtype="<f4").reshape(-1, 2).T)
+                self.code = proc.wait()
             finally:
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
                 proc.stdout.close()
-            if code != 0 or produced == 0:
-                errors.seek(0)
-                lines = [ln for ln in errors.read().decode("utf-8", "replace").splitlines() if ln.strip()]
-                detail = lines[-1] if lines else "no audio decoded"
-                raise InputError(f"{self.path.name}: ffmpeg could not decode it (exit {code}: {detail})")
+            errors.seek(0)
+            text = errors.read().decode("utf-8", "replace")
+        self.errors = tuple(ln.strip() for ln in text.splitlines() if ln.strip())
