@@ -334,17 +334,13 @@ def convert(src: Path, dst: Path, settings: Settings, progress: Progress | None 
             f"{src.name}: {_duration(source.info.seconds)} is over the limit of "
             f"{_duration(settings.max_duration_s)} (MAX_DURATION_SECONDS)"
         )
-    rate = output_rate(suffix, source.info.rate)
     tags = replace(read_tags(src), marker=marker)
     try:
         try:
-            return _convert(source, dst, suffix, rate, settings, progress, started, tags, src.name)
+            return _convert(source, dst, suffix, settings, progress, started, tags, src.name)
         except Damaged as damage:  # raised before any doubtful block was rendered: start again
             log.warning("%s: %s", src.name, damage)
-            source = damage.fallback
-            return _convert(
-                source, dst, suffix, output_rate(suffix, source.info.rate), settings, progress, started, tags, src.name
-            )
+            return _convert(damage.fallback, dst, suffix, settings, progress, started, tags, src.name)
     except OSError as exc:  # the scratch or output disk: full, read-only, gone
         raise StorageError(f"disk error while converting {src.name}: {exc.strerror or exc}") from None
 
@@ -353,13 +349,13 @@ def _convert(
     source: AudioSource,
     dst: Path,
     suffix: str,
-    rate: int,
     settings: Settings,
     progress: Progress,
     started: float,
     tags: Tags,
     name: str,
 ) -> Report:
+    rate = output_rate(suffix, source.info.rate)
     with (
         tempfile.TemporaryDirectory(prefix="surroundyou-") as work,
         contextlib.closing(ScratchFile(Path(work) / "render.f32")) as scratch,
