@@ -469,16 +469,21 @@ def test_deploy_creates_everything_and_a_second_run_changes_nothing(
     assert [verb for verb, _ in again] == ["absent"] * len(again), again
 
 
-def test_dry_run_makes_no_calls() -> None:
+def _deploy_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """infra/deploy.py as a user runs it, pointed at a port where nothing listens: any AWS call would fail."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    # Nothing listens on port 9: any AWS call would fail.
     env.update({"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"})
+    return subprocess.run(
+        [sys.executable, str(INFRA / "deploy.py"), *args], capture_output=True, text=True, env=env, timeout=60
+    )
+
+
+DRY_RUN = ("--dry-run", "--account", "123456789012", "--region", "eu-west-1")
+
+
+def test_dry_run_makes_no_calls() -> None:
     args = [
-        "--dry-run",
-        "--account",
-        "123456789012",
-        "--region",
-        "eu-west-1",
+        *DRY_RUN,
         "--bucket",
         "songs-bucket",
         "--subnets",
@@ -489,9 +494,7 @@ def test_dry_run_makes_no_calls() -> None:
         "123456789012.dkr.ecr.eu-west-1.amazonaws.com/surroundyou-worker:1",
         "--create-cluster",
     ]
-    result = subprocess.run(
-        [sys.executable, str(INFRA / "deploy.py"), *args], capture_output=True, text=True, env=env, timeout=60
-    )
+    result = _deploy_cli(*args)
     assert result.returncode == 0, result.stderr
     calls = [line for line in result.stdout.splitlines() if line.startswith("would call ")]
     operations = {line.split()[2] for line in calls}
@@ -516,18 +519,8 @@ def test_dry_run_makes_no_calls() -> None:
     assert '"Resource": "arn:aws:ecr:eu-west-1:123456789012:repository/surroundyou-worker"' in result.stdout
 
 
-def _deploy_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"})
-    return subprocess.run(
-        [sys.executable, str(INFRA / "deploy.py"), *args], capture_output=True, text=True, env=env, timeout=60
-    )
-
-
 def test_dry_run_teardown_lists_every_removal_and_makes_no_calls() -> None:
-    result = _deploy_cli(
-        "--teardown", "--dry-run", "--account", "123456789012", "--region", "eu-west-1", "--bucket", "songs-bucket"
-    )
+    result = _deploy_cli("--teardown", *DRY_RUN, "--bucket", "songs-bucket")
     assert result.returncode == 0, result.stderr
     operations = {line.split()[2] for line in result.stdout.splitlines() if line.startswith("would call ")}
     assert {
@@ -547,43 +540,12 @@ def test_dry_run_teardown_lists_every_removal_and_makes_no_calls() -> None:
     "image", ["docker.io/library/surroundyou:1", "surroundyou:latest", "123456789012.dkr.ecr.eu-west-1.amazonaws.com"]
 )
 def test_an_image_outside_ecr_is_refused(image: str) -> None:
-    result = _deploy_cli(
-        "--dry-run",
-        "--account",
-        "123456789012",
-        "--region",
-        "eu-west-1",
-        "--bucket",
-        "b",
-        "--subnets",
-        "s",
-        "--security-groups",
-        "g",
-        "--image",
-        image,
-    )
+    result = _deploy_cli(*DRY_RUN, "--bucket", "b", "--subnets", "s", "--security-groups", "g", "--image", image)
     assert result.returncode == 2 and "not an ECR image URI" in result.stderr, result.stderr
 
 
 def test_dry_run_needs_account_and_region() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(INFRA / "deploy.py"),
-            "--dry-run",
-            "--bucket",
-            "b",
-            "--subnets",
-            "s",
-            "--security-groups",
-            "g",
-            "--image",
-            "i",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _deploy_cli("--dry-run", "--bucket", "b", "--subnets", "s", "--security-groups", "g", "--image", "i")
     assert result.returncode == 2 and "--account and --region" in result.stderr
 
 
