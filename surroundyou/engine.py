@@ -1,13 +1,15 @@
-"""The conversion: decode -> circle -> room -> measure | gain -> limit -> encode.
+"""The conversion: decode -> store | sample -> gain | circle -> room -> limit -> encode.
 
-Two passes, because loudness normalisation needs the integrated loudness
-before it can apply its gain. Pass 1 renders the spatial mix and measures it
-while storing it in a scratch file (scratch.py); pass 2 reads it back, applies
-the gain and the true-peak limiter, and encodes. Memory stays at a few blocks
-whatever the song's length; the scratch file takes 8 bytes per frame (about
-64 MB for 3 minutes at 44.1 kHz) on disk. Pass 1 is a pipeline of four threads
-(see ``_render``); in pass 2 the encoder runs beside the limiter (pedalboard and
-numpy release the GIL).
+Loudness normalisation needs its gain before the first block is encoded, and the
+encoder is the slowest stage, so everything else is arranged to run beside it.
+Pass 1 decodes the input into a scratch file (scratch.py, 8 bytes per frame:
+about 64 MB for 3 minutes at 44.1 kHz) while measuring its loudness. The mix's
+loudness is then predicted from the input's and the shift the rendering brings
+on a sample of the song (every 8th segment, rendered on two threads), and the
+limiter's loudness loss measured on the same sample. Pass 2 renders the stored
+input, adds the room, applies the gain and the true-peak limiter and encodes:
+a pipeline of threads (see ``_render``; pedalboard and numpy release the GIL).
+Memory stays at a few blocks whatever the song's length.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from .errors import InputError, StorageError
 from .hrtf import load_sofa
 from .limiter import WORST_GAIN, TruePeakLimiter
 from .logs import log
-from .loudness import LoudnessMeter, integrated_loudness
+from .loudness import STEP_S, LoudnessMeter, block_loudness, gated_loudness, integrated_loudness
 from .motion import CircularPanner, Spatializer
 from .motion_meter import Motion, MotionMeter, MotionTrace
 from .room import RoomSend
@@ -47,8 +49,9 @@ MAX_MAKEUP_DB = 4.0  # most loudness the limiter may be asked to make up for
 LOSS_STRIDE = 8  # estimate the limiter's loudness loss on every 8th block at most
 LOSS_SAMPLE_S = 20.0  # and on this much of the song at least (short songs: all of it)
 LOSS_PARTS = 2  # threads sharing that estimate
-PIPELINE_DEPTH = 2  # rendered blocks waiting for the room and the meters, at most
-LOSS_BLOCK_FRAMES = 65536
+PIPELINE_DEPTH = 2  # rendered blocks waiting for the room and the limiter, at most
+REACH_SPACINGS = 1.5  # a segment's energies count this many segment spacings either side
+SEGMENT_S = 0.5  # the sample's segments: short, so that many places and sections are seen
 GOLDEN = (5**0.5 - 1) / 2
 MAKEUP_STEPS = 3
 MAKEUP_TOLERANCE_DB = 0.1
@@ -69,7 +72,7 @@ class Report:
     input_seconds: float
     output_seconds: float
     input_lufs: float  # of the input as decoded (downmixed to stereo; mono counted once)
-    mix_lufs: float  # of the rendered mix, before normalisation
+    mix_lufs: float  # of the rendered mix, before normalisation: the input's plus the shift on a sample
     gain_db: float  # applied to the mix: normalisation plus make-up for the limiter
     output_lufs: float  # of the limited output, before encoding
     motion: Motion  # measured on the output (limited, before the codec)
@@ -117,174 +120,220 @@ def read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
 
 
 @dataclass(frozen=True)
-class Rendered:
-    """What pass 1 measured while rendering."""
+class Decoded:
+    """What pass 1 stored and measured."""
 
-    meter: LoudnessMeter  # has seen every frame written, tail included
-    input_frames: int
-    peak: float  # largest sample magnitude written
-    input_lufs: float  # of the decoded input
+    frames: int
+    loudness: LoudnessMeter  # of the input as decoded (mono doubled to stereo)
 
 
-def _render(
-    source: AudioSource, rate: int, settings: Settings, scratch: ScratchFile, motion: MotionMeter, progress: Progress
-) -> Rendered:
-    """Pass 1: spatialise, add the room, measure; store the mix in ``scratch``.
+def _store(
+    source: AudioSource, rate: int, settings: Settings, store: ScratchFile, room: ScratchFile, progress: Progress
+) -> Decoded:
+    """Pass 1: decode the whole input into ``store``, measure its loudness, and render the room into
+    ``room`` (tail included).
 
-    A pipeline of four threads: the decoder reads ahead, the room (pedalboard's reverb)
-    works on the decoded blocks, this thread renders them, and the last stage adds the
-    room, measures and writes, in order; numpy and pedalboard release the GIL for the heavy parts.
-    """
-    spatial = make_spatializer(rate, settings, source.info.channels)
-    room = RoomSend(rate, settings.reverb, settings.block_frames) if settings.reverb > 0 else None
+    The room is a send from the unspatialised input and does not depend on the gain, so it is
+    made here, where a core would otherwise wait for the decoder, rather than beside the encoder
+    in pass 2. Three threads: the decoder reads ahead, this one measures and stores, the room
+    (pedalboard's reverb, which releases the GIL) works beside it. Nothing is spatialised yet:
+    a ``Damaged`` source is found before that work is done."""
     meter = LoudnessMeter(rate)
-    input_meter = LoudnessMeter(rate)
+    reverb = RoomSend(rate, settings.reverb, settings.block_frames) if settings.reverb > 0 else None
     expected = max(1.0, source.info.seconds * rate)
     limit = settings.max_duration_s * rate  # headers can lie: the decoded length is checked too
-    peak = 0.0
-
-    def emit(mixed: np.ndarray) -> None:
-        nonlocal peak
-        meter.add(mixed)
-        if mixed.size:
-            peak = max(peak, float(mixed.max()), -float(mixed.min()))  # no temporary, unlike abs().max()
-        scratch.append(mixed)
-
-    # The room's output waits until the renderer (which may have latency) catches up with it.
-    wet_queue = np.zeros((2, 0), dtype=np.float32)
-
-    def measure(dry: np.ndarray, wet: Future[np.ndarray | None] | None) -> None:
-        """Measure the dry render's interaural delay, add the room (``wet``: the room's next block),
-        emit; in order."""
-        nonlocal wet_queue
-        motion.add_dry(dry)
-        if wet is not None and (wet_block := wet.result()) is not None:
-            wet_queue = np.concatenate((wet_queue, wet_block), axis=1)
-        if room is not None:
-            dry = dry + wet_queue[:, : dry.shape[1]]
-            wet_queue = wet_queue[:, dry.shape[1] :]
-        emit(dry)
-
-    def room_and_meter(block: np.ndarray) -> np.ndarray | None:
-        input_meter.add(block)
-        return room.process(block) if room is not None else None
-
     in_flight: deque[Future[None]] = deque()
-    with (
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="room") as rooms,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="measure") as measuring,
-    ):
-        frames = 0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="room") as rooms:
         for block in read_ahead(source.blocks(settings.block_frames, rate)):
-            wet = rooms.submit(room_and_meter, block)
-            dry = spatial.process(block)
-            if len(in_flight) == PIPELINE_DEPTH:
-                in_flight.popleft().result()
-            in_flight.append(measuring.submit(measure, dry, wet))
-            frames += dry.shape[1]
-            progress(min(1.0, frames / expected))
-            if frames > limit:
+            if reverb is not None:
+                if len(in_flight) == PIPELINE_DEPTH:
+                    in_flight.popleft().result()
+                in_flight.append(rooms.submit(lambda b: room.append(reverb.process(b)), block))
+            meter.add(block)
+            store.append(block)
+            progress(min(1.0, store.frames / expected))
+            if store.frames > limit:
                 raise InputError(
                     f"decodes to more than the limit of {_duration(settings.max_duration_s)} (MAX_DURATION_SECONDS)"
                 )
         while in_flight:
             in_flight.popleft().result()
-    dry = spatial.flush()
-    measure(dry, None)
-    input_frames = meter.frames
-    if room is not None:
-        for tail in room.tail():
-            emit(tail)
-    input_lufs = input_meter.integrated()
-    if source.info.channels == 1:
-        input_lufs -= 10 * math.log10(2)  # BS.1770 counts a mono channel once; it was doubled to stereo
-    return Rendered(meter, input_frames, peak, input_lufs)
+    if reverb is not None:
+        for tail in reverb.tail():
+            room.append(tail)
+    return Decoded(store.frames, meter)
 
 
-def _limit(
-    scratch: ScratchFile,
+@dataclass(frozen=True)
+class Sample:
+    """Every ``stride``-th segment of the song, spatialised with its room and stored, one file per
+    worker thread."""
+
+    parts: list[ScratchFile]  # each segment stored as one block
+    mix_meters: list[LoudnessMeter]  # of the segments' mix
+    peak: float  # largest sample of the mixes
+    energies: list[tuple[float, float, float]]  # per audible segment: centre frame, input and mix energy
+    reach: float  # frames: how far a segment's ratio counts, either side
+
+    def close(self) -> None:
+        for part in self.parts:
+            part.close()
+
+    def mix_lufs(self, input_meter: LoudnessMeter) -> float:
+        """The whole mix's loudness, predicted from the input's 100 ms steps (``input_meter``), each
+        scaled by how much louder spatialising and the room make the segments around it: the ratio
+        of their energies, weighted by a triangle 1.5 segment spacings wide either side. A song's
+        sections differ (a wide chorus loses more in pan mode than a centred verse), and within a
+        section the ratio moves with the place on the circle (a centred source's two halves
+        interfere differently at each ear): local in time, but over more than one segment."""
+        steps = input_meter.steps()
+        if not self.energies:  # every segment silent: nothing better than the input
+            return gated_loudness(block_loudness(steps, input_meter.rate))
+        centres, before, after = (np.asarray(v) for v in zip(*sorted(self.energies), strict=True))
+        times = (np.arange(steps.size) + 0.5) * STEP_S * input_meter.rate
+        weights = np.maximum(0.0, 1.0 - np.abs(times[:, None] - centres[None, :]) / self.reach)
+        near_before, near_after = weights @ before, weights @ after
+        # Steps with no segment within reach: the nearest segments' ratio.
+        ratio = np.interp(times, centres, after / before)
+        seen = near_before > 0.0
+        ratio[seen] = near_after[seen] / near_before[seen]
+        return gated_loudness(block_loudness(steps * ratio, input_meter.rate))
+
+
+def _sample(store: ScratchFile, room: ScratchFile, rate: int, settings: Settings, channels: int, work: Path) -> Sample:
+    """Spatialise segments of 0.5 s, one in every ``stride`` (at most an eighth of the song,
+    at least 20 s of it), on ``LOSS_PARTS`` threads, and add their room.
+
+    The mix's loudness is predicted from the input's (measured whole in pass 1) plus the shift that
+    spatialising and the room bring on these segments: on 26 real songs within 0.18 LU of the whole
+    mix's. Each thread keeps one renderer, moved to each segment's place on the circle; its filter
+    states and its latency (a frame; with an HRTF, its onset) carry over from the previous segment,
+    which shifts nothing measurable in loudness or peaks."""
+    size = max(1, round(SEGMENT_S * rate))
+    stride = max(1, min(LOSS_STRIDE, int(store.frames / (LOSS_SAMPLE_S * rate))))
+    starts = []
+    for i, base in enumerate(range(0, store.frames, size * stride)):
+        # Stagger the segments by golden-ratio fractions: evenly spaced ones can alias with
+        # the rotation (24 x 0.5 s is a 12 s circle) and see only some directions.
+        start = base + int((i * GOLDEN) % 1.0 * size * (stride - 1))
+        if start < store.frames:
+            starts.append(start)
+
+    def part(index: int) -> tuple[ScratchFile, LoudnessMeter, float, list[tuple[float, float, float]]]:
+        spatial = make_spatializer(rate, settings, channels)
+        file = ScratchFile(work / f"sample{index}.f32")
+        input_meter, mix_meter = LoudnessMeter(rate), LoudnessMeter(rate)
+        peak = 0.0
+        energies = []
+        for start in starts[index::LOSS_PARTS]:
+            block = store.read(start, size)
+            spatial.position = start
+            mix = spatial.process(block)
+            if room.frames:
+                mix += room.read(start, mix.shape[1])
+            before, after = input_meter.add(block), mix_meter.add(mix)
+            if before > 0.0:
+                energies.append((start + 0.5 * block.shape[1], before, after))
+            file.append(mix)
+            if mix.size:
+                peak = max(peak, float(mix.max()), -float(mix.min()))
+        return file, mix_meter, peak, energies
+
+    with ThreadPoolExecutor(max_workers=LOSS_PARTS, thread_name_prefix="sample") as pool:
+        results = list(pool.map(part, range(LOSS_PARTS)))
+    files, mix_meters, peaks, energies = zip(*results, strict=True)
+    reach = REACH_SPACINGS * size * stride
+    return Sample(list(files), list(mix_meters), max(peaks), [e for part in energies for e in part], reach)
+
+
+def _render(
+    store: ScratchFile,
+    room: ScratchFile,
+    spatial: Spatializer,
     gain_db: float,
     limiter: TruePeakLimiter,
     sink: Callable[[np.ndarray], None],
-    progress: Progress,
     motion: MotionMeter,
-    motion_frames: int,
+    progress: Progress,
 ) -> LoudnessMeter:
-    """Gain and limit the scratch frames, metering the result (each ear's level for ``motion`` over
-    the first ``motion_frames``: the song without the room's tail); ``sink`` (the encoder) runs on a
-    worker thread.
+    """Pass 2: spatialise the stored input, add the stored room, apply the gain and the limiter,
+    meter the result and hand it to ``sink`` (the encoder).
 
-    The levels are measured here rather than in pass 1 because this thread waits for the encoder
-    anyway, and because this is what the listener gets."""
+    A pipeline of four threads, in the order the audio flows: the store is read ahead, this thread
+    spatialises, a finishing thread adds the room, limits and measures (the dry render's interaural
+    delay, the output's loudness and each ear's level: what the listener gets), and the encoder runs
+    on the last. numpy and pedalboard release the GIL for the heavy parts."""
     gain = np.float32(10.0 ** (gain_db / 20.0))
     meter = LoudnessMeter(limiter.rate)
-    pending: Future[None] | None = None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as pool:
-        done = 0
-        measured = 0
-        for block in scratch.blocks():
-            out = limiter.process(block * gain)
-            meter.add(out)
-            if measured < motion_frames:
-                motion.add(out[:, : motion_frames - measured])
-                measured += out.shape[1]
-            if pending is not None:
-                pending.result()
-            pending = pool.submit(sink, out)
-            done += block.shape[1]
-            progress(done / scratch.frames)
-        tail = limiter.flush()
-        meter.add(tail)
-        if pending is not None:
-            pending.result()
-        sink(tail)
+    song = store.frames  # the levels are measured on the song, not on the room's tail
+    done = 0  # frames finished
+    encoding: deque[Future[None]] = deque()
+
+    def finish(dry: np.ndarray | None, encoder: ThreadPoolExecutor) -> None:
+        """Add the room to ``dry`` (None: what is left of the room after the song, or only the
+        limiter's look-ahead without a room), limit, measure and hand on; in order."""
+        nonlocal done
+        if dry is None:
+            mixed = room.read(done, room.frames - done) if room.frames > done else None
+        else:
+            motion.add_dry(dry)
+            mixed = dry + room.read(done, dry.shape[1]) if room.frames else dry
+        out = limiter.process(mixed * gain) if mixed is not None else np.zeros((2, 0), np.float32)
+        if mixed is None or dry is None:
+            out = np.concatenate((out, limiter.flush()), axis=1)
+        meter.add(out)
+        if done < song:
+            motion.add(out[:, : song - done])
+        done += mixed.shape[1] if mixed is not None else 0
+        if encoding:
+            encoding.popleft().result()
+        encoding.append(encoder.submit(sink, out))
+
+    in_flight: deque[Future[None]] = deque()
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as encoder,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="finish") as finishing,
+    ):
+        read = 0
+        for block in read_ahead(store.blocks()):
+            dry = spatial.process(block)
+            if len(in_flight) == PIPELINE_DEPTH:
+                in_flight.popleft().result()
+            in_flight.append(finishing.submit(finish, dry, encoder))
+            read += block.shape[1]
+            progress(read / store.frames)
+        while in_flight:
+            in_flight.popleft().result()
+        finish(spatial.flush(), encoder)
+        finish(None, encoder)
+        while encoding:
+            encoding.popleft().result()
     return meter
 
 
-def _limiting_loss_db(
-    scratch: ScratchFile,
-    rate: int,
-    gain_db: float,
-    limiter: Callable[[], TruePeakLimiter],
-    block_frames: int,
-) -> float:
+def _limiting_loss_db(sample: Sample, rate: int, gain_db: float, limiter: Callable[[], TruePeakLimiter]) -> float:
     """Make-up gain (dB) for the loudness the limiter takes away, at most ``MAX_MAKEUP_DB``.
 
-    The limiter acts locally (it recovers within a second), so its loudness
-    loss at a given gain is measured on part of the song: segments of at least
-    1.5 s, one in every ``stride`` (at most an eighth of the song, at least 20 s of it),
-    shared between two threads. The
+    The limiter acts locally (it recovers within a second), so its loudness loss at a given gain
+    is measured on the sample's segments, one limiter through each part, on the sample's threads. The
     make-up m must equal the loss it causes, m = loss(m), solved by secant steps.
     """
-    size = max(block_frames, LOSS_BLOCK_FRAMES)
-    stride = max(1, min(LOSS_STRIDE, int(scratch.frames / (LOSS_SAMPLE_S * rate))))
 
-    def segments(part: int) -> Iterator[np.ndarray]:
-        """Every ``LOSS_PARTS``-th segment from ``part`` on, one in memory at a time."""
-        for i, base in enumerate(range(0, scratch.frames, size * stride)):
-            # Stagger the segments by golden-ratio fractions: evenly spaced ones can alias with
-            # the rotation (8 x 1.5 s is a 12 s circle) and see only some directions.
-            start = base + int((i * GOLDEN) % 1.0 * size * (stride - 1))
-            if start >= scratch.frames:
-                return
-            if i % LOSS_PARTS == part:
-                yield scratch.read(start, size)
+    def loudness(scale: np.float32) -> float:
+        """Loudness of the segments at ``scale``, limited."""
 
-    def loudness(scale: np.float32 | None) -> float:
-        """Loudness of the segments at ``scale``, limited (None: as they are, unlimited)."""
-
-        def part(index: int) -> LoudnessMeter:
-            meter = LoudnessMeter(rate)
-            for segment in segments(index):
-                if scale is None:
-                    meter.add(segment)
-                else:
-                    lim = limiter()
-                    meter.add(lim.process(segment * scale))
-                    meter.add(lim.flush())
+        def part(file: ScratchFile) -> LoudnessMeter:
+            # One limiter through the part's segments: what it carries over from one to the next is
+            # music of the same song, nearer the truth than starting at rest on every segment.
+            meter, lim = LoudnessMeter(rate), limiter()
+            for segment in file.blocks():
+                meter.add(lim.process(segment * scale))
+            meter.add(lim.flush())
             return meter
 
-        return integrated_loudness(list(pool.map(part, range(LOSS_PARTS))))
+        return integrated_loudness(list(pool.map(part, sample.parts)))
+
+    sampled_lufs = integrated_loudness(sample.mix_meters)  # at unity gain; a gain of g dB adds exactly g
 
     def loss(makeup: float) -> float:
         gain = gain_db + makeup
@@ -292,7 +341,6 @@ def _limiting_loss_db(
         return value if math.isfinite(value) else 0.0
 
     with ThreadPoolExecutor(max_workers=LOSS_PARTS, thread_name_prefix="makeup") as pool:
-        sampled_lufs = loudness(None)  # at unity gain; a gain of g dB adds exactly g
         return solve_makeup(loss)
 
 
@@ -356,28 +404,37 @@ def _convert(
     name: str,
 ) -> Report:
     rate = output_rate(suffix, source.info.rate)
+    channels = source.info.channels
     with (
         tempfile.TemporaryDirectory(prefix="surroundyou-") as work,
-        contextlib.closing(ScratchFile(Path(work) / "render.f32")) as scratch,
+        contextlib.closing(ScratchFile(Path(work) / "input.f32")) as store,
+        contextlib.closing(ScratchFile(Path(work) / "room.f32")) as room,
     ):
-        motion_meter = MotionMeter(rate)
-        rendered = _render(source, rate, settings, scratch, motion_meter, _span(progress, 0.0, 0.4))
-        meter, input_frames, peak = rendered.meter, rendered.input_frames, rendered.peak
-        loudness = meter.integrated()
-        gain_db = normalisation_gain_db(loudness, settings.target_lufs)
+        decoded = _store(source, rate, settings, store, room, _span(progress, 0.0, 0.25))
+        input_lufs = decoded.loudness.integrated()
         ceiling = settings.ceiling_dbtp - CODEC_MARGIN_DB[suffix]
 
         def limiter() -> TruePeakLimiter:
             return TruePeakLimiter(rate, ceiling)
 
-        if input_frames < MIN_MEASURABLE_S * rate:
-            gain_db = 0.0  # shorter than one gating block: only the reverb tail would be measured
-        elif peak * 10 ** (gain_db / 20) * WORST_GAIN > 10 ** (ceiling / 20):
-            gain_db += _limiting_loss_db(scratch, rate, gain_db, limiter, settings.block_frames)
+        if decoded.frames < MIN_MEASURABLE_S * rate or not math.isfinite(input_lufs):
+            mix_lufs, gain_db = input_lufs, 0.0  # silence, or shorter than one gating block
+        else:
+            sample = _sample(store, room, rate, settings, channels, Path(work))
+            try:
+                mix_lufs = sample.mix_lufs(decoded.loudness)
+                gain_db = normalisation_gain_db(mix_lufs, settings.target_lufs)
+                if sample.peak * 10 ** (gain_db / 20) * WORST_GAIN > 10 ** (ceiling / 20):
+                    gain_db += _limiting_loss_db(sample, rate, gain_db, limiter)
+            finally:
+                sample.close()
+        progress(0.3)
         final = limiter()
+        motion_meter = MotionMeter(rate)
+        spatial = make_spatializer(rate, settings, channels)
         with Encoder(dst, rate, settings.mp3_quality) as encoder:
-            out_meter = _limit(
-                scratch, gain_db, final, encoder.write, _span(progress, 0.6, 0.4), motion_meter, input_frames
+            out_meter = _render(
+                store, room, spatial, gain_db, final, encoder.write, motion_meter, _span(progress, 0.3, 0.7)
             )
             encoder.commit(tags)
     output_lufs = out_meter.integrated()
@@ -404,10 +461,11 @@ def _convert(
         source_rate=source.info.rate,
         source_channels=source.info.channels,
         rate=rate,
-        input_seconds=input_frames / rate,
-        output_seconds=meter.frames / rate,
-        input_lufs=rendered.input_lufs,
-        mix_lufs=loudness,
+        input_seconds=decoded.frames / rate,
+        output_seconds=out_meter.frames / rate,
+        # BS.1770 counts a mono channel once; it was doubled to stereo
+        input_lufs=input_lufs - 10 * math.log10(2) if channels == 1 else input_lufs,
+        mix_lufs=mix_lufs,
         gain_db=gain_db,
         output_lufs=output_lufs,
         motion=motion,

@@ -81,6 +81,7 @@ class TruePeakLimiter:
         self._avg_hist = np.ones(self.lookahead - 1)  # past held gains (for the average)
         self._at_rest = True  # both histories are all 1
         self._gain_db = 0.0  # last output gain, for the release
+        self._ramp: np.ndarray = np.empty(0)  # the release's rise over a block, by frame (blocks are mostly one size)
         self._channels = channels
         self._audio = FixedDelay(channels, self.latency)
         self._trim = LatencyTrim(self.latency)
@@ -92,22 +93,31 @@ class TruePeakLimiter:
         # History so that detection frame i covers samples up to i - DETECT_DELAY + 6.
         ext = np.concatenate((self._in_hist, block), axis=1)
         self._in_hist = ext[:, n:]
-        delayed = np.abs(ext[:, TAPS_PER_PHASE - DETECT_DELAY : TAPS_PER_PHASE - DETECT_DELAY + n])
-        peak = delayed.max(axis=0).astype(np.float64)
-        if float(np.abs(ext).max()) * WORST_GAIN <= self.ceiling:
+        magnitude = np.abs(ext).max(axis=0)
+        if float(magnitude.max()) * WORST_GAIN <= self.ceiling:
             return np.ones(n)  # nothing here can reach the ceiling, even between samples
+        peak = magnitude[TAPS_PER_PHASE - DETECT_DELAY : TAPS_PER_PHASE - DETECT_DELAY + n].astype(np.float64)
         # 4x interpolation as one matrix product: rows[c, j, i] = ext[c, i + 1 + j], the 12 frames
         # ending at input frame i + 12; up[c, p, i] is the point p/4 after frame i + 6 (detection frame i).
         rows = np.stack([ext[:, 1 + j : 1 + j + n] for j in range(TAPS_PER_PHASE)], axis=1)
         up = PHASES @ rows
         np.abs(up, out=up)
         np.maximum(peak, up.reshape(-1, n).max(axis=0), out=peak)
-        return np.minimum(1.0, self.ceiling / np.maximum(peak, 1e-12))
+        # min(1, ceiling / peak), computed only where it is below 1 (a few % of the frames)
+        need = np.ones(n)
+        over = np.flatnonzero(peak > self.ceiling)
+        need[over] = self.ceiling / peak[over]
+        return need
 
-    def _gain(self, need: np.ndarray) -> np.ndarray:
+    def _gain(self, need: np.ndarray) -> np.ndarray | None:
+        """The gain for each frame; None where it is exactly 1 throughout (at rest, fully released)."""
         n = need.size
-        ramp = self._release * np.arange(1, n + 1)
+        if self._ramp.size != n:
+            self._ramp = self._release * np.arange(1, n + 1)
+        ramp = self._ramp
         if self._at_rest and float(need.min()) >= 1.0:
+            if self._gain_db >= 0.0:
+                return None  # what the closed form below gives: min(0, 0 + ramp) = 0 dB everywhere
             # Nothing to hold or average (these needs and both histories are all 1): only the
             # release runs, in closed form, bit for bit what the stages below give. On real music
             # most blocks after normalisation never come near the ceiling.
@@ -136,7 +146,10 @@ class TruePeakLimiter:
         if n == 0:
             return block
         gain = self._gain(self._required_gain(block))
-        return self._trim(self._audio(block) * gain.astype(np.float32))
+        delayed = self._audio(block)
+        if gain is not None:
+            delayed *= gain.astype(np.float32)
+        return self._trim(delayed)
 
     def flush(self) -> np.ndarray:
         """The frames still held by the look-ahead (call once, at the end)."""

@@ -51,9 +51,10 @@ class LoudnessMeter:
         """Absolute frame index where 100 ms step k begins."""
         return round(k * STEP_S * self.rate)
 
-    def add(self, block: np.ndarray) -> None:
+    def add(self, block: np.ndarray) -> float:
+        """Measure the next block; returns its K-weighted energy (summed over frames and channels)."""
         if block.shape[1] == 0:
-            return
+            return 0.0
         weighted = self._filter(block)
         energy = np.einsum("cn,cn->n", weighted, weighted)  # sum over channels (G = 1 for L, R)
         start, end = self._frames, self._frames + block.shape[1]
@@ -67,29 +68,42 @@ class LoudnessMeter:
             self._partial = 0.0
             pos = edge
         self._frames = end
+        return float(energy.sum(dtype=np.float64))
 
     @property
     def frames(self) -> int:
         return self._frames
 
+    def steps(self) -> np.ndarray:
+        """K-weighted energy of each complete 100 ms step so far (step k starts near k · 0.1 s)."""
+        return np.asarray(self._step_sums, dtype=np.float64)
+
     def block_loudness(self) -> np.ndarray:
         """Loudness (LUFS) of each complete 400 ms gating block so far."""
-        steps = np.asarray(self._step_sums, dtype=np.float64)
-        if steps.size < STEPS_PER_BLOCK:
-            return np.empty(0)
-        block_energy = np.convolve(steps, np.ones(STEPS_PER_BLOCK), mode="valid")
-        block_frames = STEPS_PER_BLOCK * STEP_S * self.rate
-        with np.errstate(divide="ignore"):
-            return -0.691 + 10.0 * np.log10(block_energy / block_frames)
+        return block_loudness(self.steps(), self.rate)
 
     def integrated(self) -> float:
         """Integrated loudness in LUFS; -inf for silence or input under 400 ms."""
         return integrated_loudness([self])
 
 
+def block_loudness(steps: np.ndarray, rate: float) -> np.ndarray:
+    """Loudness (LUFS) of each 400 ms gating block made of four consecutive 100 ms step energies."""
+    if steps.size < STEPS_PER_BLOCK:
+        return np.empty(0)
+    block_energy = np.convolve(steps, np.ones(STEPS_PER_BLOCK), mode="valid")
+    block_frames = STEPS_PER_BLOCK * STEP_S * rate
+    with np.errstate(divide="ignore"):
+        return -0.691 + 10.0 * np.log10(block_energy / block_frames)
+
+
 def integrated_loudness(meters: Sequence[LoudnessMeter]) -> float:
     """Integrated loudness of the gating blocks of several meters taken as one programme."""
-    lk = np.concatenate([np.empty(0), *(m.block_loudness() for m in meters)])
+    return gated_loudness(np.concatenate([np.empty(0), *(m.block_loudness() for m in meters)]))
+
+
+def gated_loudness(lk: np.ndarray) -> float:
+    """Integrated loudness (LUFS) of gating blocks given in LUFS: absolute, then relative gate."""
     above = lk[lk > ABSOLUTE_GATE_LUFS]
     if above.size == 0:
         return -math.inf

@@ -45,8 +45,12 @@ class Spatializer(Protocol):
     """A stateful renderer fed consecutive stereo blocks; returns stereo blocks.
 
     Over a whole stream, ``process`` + ``flush`` return exactly as many frames
-    as went in (a renderer with latency returns fewer at first).
+    as went in (a renderer with latency returns fewer at first). ``position``:
+    the absolute index of the next input frame, which sets the place on the circle;
+    it may be moved between blocks (the make-up estimate renders separate segments).
     """
+
+    position: int
 
     def process(self, block: np.ndarray) -> np.ndarray: ...
 

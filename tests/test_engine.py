@@ -268,3 +268,44 @@ def test_the_make_up_solve_never_ends_further_from_the_target_than_it_measured(l
     assert miss == min(abs(x - loss(x)) for x in seen)
     if reachable:
         assert miss < MAKEUP_TOLERANCE_DB
+
+
+@pytest.mark.parametrize("mode", ["binaural", "pan"])
+def test_the_mix_loudness_predicted_from_a_sample_is_the_whole_mixs(tmp_path: Path, mode: str) -> None:
+    """The gain comes from the input's loudness, step by step, scaled by what spatialising and the room
+    do on a sample of the song around each step. On a song whose sections differ in spectrum (the
+    head shadow dims highs, not bass), level and width (pan mode loses 3 dB of a wide section and
+    nothing of a centred one; binaural mode's two halves of a centred source interfere, differently
+    at each place on the circle), the prediction must match the whole rendered mix, measured here."""
+    from surroundyou.engine import _sample, _store, make_spatializer
+    from surroundyou.loudness import LoudnessMeter
+    from surroundyou.scratch import ScratchFile
+
+    rng = np.random.default_rng(5)
+    sections = [
+        highpass(pink_noise(20.0, RATE, seed=1, level=0.15), RATE, 2000.0),  # bright, wide
+        np.repeat(pink_noise(25.0, RATE, channels=1, seed=2, level=0.1), 2, axis=0),  # centred, loudest
+        drum_mix(30.0, seed=3, level=0.05),
+        pink_noise(15.0, RATE, seed=4, level=0.02) * rng.uniform(0.5, 1.0, (2, 1)).astype(np.float32),  # quiet
+    ]
+    src = write(tmp_path / "song.wav", np.concatenate(sections, axis=1))
+    settings = Settings(mode=mode)
+    from surroundyou.decode import open_source
+
+    source = open_source(src, settings.max_input_bytes)
+    store, room = ScratchFile(tmp_path / "in.f32"), ScratchFile(tmp_path / "room.f32")
+    decoded = _store(source, RATE, settings, store, room, lambda _: None)
+    sample = _sample(store, room, RATE, settings, 2, tmp_path)
+    predicted = sample.mix_lufs(decoded.loudness)
+    spatial, meter, done = make_spatializer(RATE, settings), LoudnessMeter(RATE), 0
+    for block in [*store.blocks(), None]:
+        dry = spatial.process(block) if block is not None else spatial.flush()
+        meter.add(dry + room.read(done, dry.shape[1]))
+        done += dry.shape[1]
+    meter.add(room.read(done, room.frames - done))
+    assert predicted == pytest.approx(meter.integrated(), abs=0.3)
+    assert 3 < sum(f.frames for f in sample.parts) / RATE < 0.5 * done / RATE  # a sample, not the song
+    report = convert(src, tmp_path / "out.mp3", settings)
+    assert report.mix_lufs == pytest.approx(predicted, abs=1e-6)
+    y, rate = decode(tmp_path / "out.mp3")
+    assert loudness_lufs(y, rate) == pytest.approx(-14.0, abs=0.5)
