@@ -35,26 +35,19 @@ from .errors import InputError, StorageError
 from .hrtf import load_sofa
 from .limiter import WORST_GAIN, TruePeakLimiter
 from .logs import log
-from .loudness import STEP_S, LoudnessMeter, block_loudness, gated_loudness, integrated_loudness
+from .loudness import LoudnessMeter
 from .motion import CircularPanner, Spatializer
 from .motion_meter import Motion, MotionMeter, MotionTrace
 from .room import RoomSend
+from .sample import Sampler, limiting_loss_db
 from .scratch import ScratchFile
 from .settings import Settings
 from .tags import Tags, read_tags
 
 MAX_GAIN_DB = 30.0  # never lift quiet material by more than this (silence gets 0 dB)
 MIN_MEASURABLE_S = 0.4  # inputs shorter than one BS.1770 gating block are not normalised
-MAX_MAKEUP_DB = 4.0  # most loudness the limiter may be asked to make up for
-LOSS_STRIDE = 8  # estimate the limiter's loudness loss on every 8th block at most
-LOSS_SAMPLE_S = 20.0  # and on this much of the song at least (short songs: all of it)
-LOSS_PARTS = 2  # threads sharing that estimate
+ENCODER_QUEUE = 3  # limited blocks waiting for the encoder, the slowest stage: it should never wait
 PIPELINE_DEPTH = 2  # rendered blocks waiting for the room and the limiter, at most
-REACH_SPACINGS = 1.5  # a segment's energies count this many segment spacings either side
-SEGMENT_S = 0.5  # the sample's segments: short, so that many places and sections are seen
-GOLDEN = (5**0.5 - 1) / 2
-MAKEUP_STEPS = 3
-MAKEUP_TOLERANCE_DB = 0.1
 LOUDNESS_TOLERANCE_LU = 0.5  # a miss larger than this is logged as a warning
 
 Progress = Callable[[float], None]  # called with the fraction done, 0..1
@@ -128,122 +121,57 @@ class Decoded:
 
 
 def _store(
-    source: AudioSource, rate: int, settings: Settings, store: ScratchFile, room: ScratchFile, progress: Progress
+    source: AudioSource,
+    rate: int,
+    settings: Settings,
+    store: ScratchFile,
+    room: ScratchFile,
+    sampler: Sampler,
+    progress: Progress,
 ) -> Decoded:
-    """Pass 1: decode the whole input into ``store``, measure its loudness, and render the room into
-    ``room`` (tail included).
+    """Pass 1: decode the whole input into ``store``, measure its loudness, render the room into
+    ``room`` (tail included) and the sample (``sampler``).
 
     The room is a send from the unspatialised input and does not depend on the gain, so it is
     made here, where a core would otherwise wait for the decoder, rather than beside the encoder
-    in pass 2. Three threads: the decoder reads ahead, this one measures and stores, the room
-    (pedalboard's reverb, which releases the GIL) works beside it. Nothing is spatialised yet:
-    a ``Damaged`` source is found before that work is done."""
+    in pass 2. Three threads: the decoder reads ahead, the room (pedalboard's reverb, which
+    releases the GIL) works beside this one, which measures and stores each block and renders the
+    sample's segments once their room is stored. A ``Damaged`` source is found before the song is
+    spatialised."""
     meter = LoudnessMeter(rate)
     reverb = RoomSend(rate, settings.reverb, settings.block_frames) if settings.reverb > 0 else None
     expected = max(1.0, source.info.seconds * rate)
     limit = settings.max_duration_s * rate  # headers can lie: the decoded length is checked too
-    in_flight: deque[Future[None]] = deque()
+    in_flight: deque[tuple[Future[None], int]] = deque()  # the room's blocks, with the frame each ends at
+    roomed = 0  # frames whose room is stored
+
+    def settle(wait: int) -> None:
+        """Wait until at most ``wait`` room blocks are in flight; sample what is then stored."""
+        nonlocal roomed
+        while len(in_flight) > wait:
+            future, roomed = in_flight.popleft()
+            future.result()
+        sampler.advance(store, room if reverb is not None else None, roomed if reverb is not None else store.frames)
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="room") as rooms:
         for block in read_ahead(source.blocks(settings.block_frames, rate)):
             if reverb is not None:
-                if len(in_flight) == PIPELINE_DEPTH:
-                    in_flight.popleft().result()
-                in_flight.append(rooms.submit(lambda b: room.append(reverb.process(b)), block))
+                end = store.frames + block.shape[1]
+                in_flight.append((rooms.submit(lambda b: room.append(reverb.process(b)), block), end))
             meter.add(block)
             store.append(block)
+            settle(PIPELINE_DEPTH)
             progress(min(1.0, store.frames / expected))
             if store.frames > limit:
                 raise InputError(
                     f"decodes to more than the limit of {_duration(settings.max_duration_s)} (MAX_DURATION_SECONDS)"
                 )
-        while in_flight:
-            in_flight.popleft().result()
+        settle(0)
     if reverb is not None:
         for tail in reverb.tail():
             room.append(tail)
+    sampler.advance(store, room if reverb is not None else None, store.frames, final=True)
     return Decoded(store.frames, meter)
-
-
-@dataclass(frozen=True)
-class Sample:
-    """Every ``stride``-th segment of the song, spatialised with its room and stored, one file per
-    worker thread."""
-
-    parts: list[ScratchFile]  # each segment stored as one block
-    mix_meters: list[LoudnessMeter]  # of the segments' mix
-    peak: float  # largest sample of the mixes
-    energies: list[tuple[float, float, float]]  # per audible segment: centre frame, input and mix energy
-    reach: float  # frames: how far a segment's ratio counts, either side
-
-    def close(self) -> None:
-        for part in self.parts:
-            part.close()
-
-    def mix_lufs(self, input_meter: LoudnessMeter) -> float:
-        """The whole mix's loudness, predicted from the input's 100 ms steps (``input_meter``), each
-        scaled by how much louder spatialising and the room make the segments around it: the ratio
-        of their energies, weighted by a triangle 1.5 segment spacings wide either side. A song's
-        sections differ (a wide chorus loses more in pan mode than a centred verse), and within a
-        section the ratio moves with the place on the circle (a centred source's two halves
-        interfere differently at each ear): local in time, but over more than one segment."""
-        steps = input_meter.steps()
-        if not self.energies:  # every segment silent: nothing better than the input
-            return gated_loudness(block_loudness(steps, input_meter.rate))
-        centres, before, after = (np.asarray(v) for v in zip(*sorted(self.energies), strict=True))
-        times = (np.arange(steps.size) + 0.5) * STEP_S * input_meter.rate
-        weights = np.maximum(0.0, 1.0 - np.abs(times[:, None] - centres[None, :]) / self.reach)
-        near_before, near_after = weights @ before, weights @ after
-        # Steps with no segment within reach: the nearest segments' ratio.
-        ratio = np.interp(times, centres, after / before)
-        seen = near_before > 0.0
-        ratio[seen] = near_after[seen] / near_before[seen]
-        return gated_loudness(block_loudness(steps * ratio, input_meter.rate))
-
-
-def _sample(store: ScratchFile, room: ScratchFile, rate: int, settings: Settings, channels: int, work: Path) -> Sample:
-    """Spatialise segments of 0.5 s, one in every ``stride`` (at most an eighth of the song,
-    at least 20 s of it), on ``LOSS_PARTS`` threads, and add their room.
-
-    The mix's loudness is predicted from the input's (measured whole in pass 1) plus the shift that
-    spatialising and the room bring on these segments: on 26 real songs within 0.18 LU of the whole
-    mix's. Each thread keeps one renderer, moved to each segment's place on the circle; its filter
-    states and its latency (a frame; with an HRTF, its onset) carry over from the previous segment,
-    which shifts nothing measurable in loudness or peaks."""
-    size = max(1, round(SEGMENT_S * rate))
-    stride = max(1, min(LOSS_STRIDE, int(store.frames / (LOSS_SAMPLE_S * rate))))
-    starts = []
-    for i, base in enumerate(range(0, store.frames, size * stride)):
-        # Stagger the segments by golden-ratio fractions: evenly spaced ones can alias with
-        # the rotation (24 x 0.5 s is a 12 s circle) and see only some directions.
-        start = base + int((i * GOLDEN) % 1.0 * size * (stride - 1))
-        if start < store.frames:
-            starts.append(start)
-
-    def part(index: int) -> tuple[ScratchFile, LoudnessMeter, float, list[tuple[float, float, float]]]:
-        spatial = make_spatializer(rate, settings, channels)
-        file = ScratchFile(work / f"sample{index}.f32")
-        input_meter, mix_meter = LoudnessMeter(rate), LoudnessMeter(rate)
-        peak = 0.0
-        energies = []
-        for start in starts[index::LOSS_PARTS]:
-            block = store.read(start, size)
-            spatial.position = start
-            mix = spatial.process(block)
-            if room.frames:
-                mix += room.read(start, mix.shape[1])
-            before, after = input_meter.add(block), mix_meter.add(mix)
-            if before > 0.0:
-                energies.append((start + 0.5 * block.shape[1], before, after))
-            file.append(mix)
-            if mix.size:
-                peak = max(peak, float(mix.max()), -float(mix.min()))
-        return file, mix_meter, peak, energies
-
-    with ThreadPoolExecutor(max_workers=LOSS_PARTS, thread_name_prefix="sample") as pool:
-        results = list(pool.map(part, range(LOSS_PARTS)))
-    files, mix_meters, peaks, energies = zip(*results, strict=True)
-    reach = REACH_SPACINGS * size * stride
-    return Sample(list(files), list(mix_meters), max(peaks), [e for part in energies for e in part], reach)
 
 
 def _render(
@@ -285,7 +213,7 @@ def _render(
         if done < song:
             motion.add(out[:, : song - done])
         done += mixed.shape[1] if mixed is not None else 0
-        if encoding:
+        if len(encoding) == ENCODER_QUEUE:
             encoding.popleft().result()
         encoding.append(encoder.submit(sink, out))
 
@@ -309,58 +237,6 @@ def _render(
         while encoding:
             encoding.popleft().result()
     return meter
-
-
-def _limiting_loss_db(sample: Sample, rate: int, gain_db: float, limiter: Callable[[], TruePeakLimiter]) -> float:
-    """Make-up gain (dB) for the loudness the limiter takes away, at most ``MAX_MAKEUP_DB``.
-
-    The limiter acts locally (it recovers within a second), so its loudness loss at a given gain
-    is measured on the sample's segments, one limiter through each part, on the sample's threads. The
-    make-up m must equal the loss it causes, m = loss(m), solved by secant steps.
-    """
-
-    def loudness(scale: np.float32) -> float:
-        """Loudness of the segments at ``scale``, limited."""
-
-        def part(file: ScratchFile) -> LoudnessMeter:
-            # One limiter through the part's segments: what it carries over from one to the next is
-            # music of the same song, nearer the truth than starting at rest on every segment.
-            meter, lim = LoudnessMeter(rate), limiter()
-            for segment in file.blocks():
-                meter.add(lim.process(segment * scale))
-            meter.add(lim.flush())
-            return meter
-
-        return integrated_loudness(list(pool.map(part, sample.parts)))
-
-    sampled_lufs = integrated_loudness(sample.mix_meters)  # at unity gain; a gain of g dB adds exactly g
-
-    def loss(makeup: float) -> float:
-        gain = gain_db + makeup
-        value = sampled_lufs + gain - loudness(np.float32(10.0 ** (gain / 20.0)))
-        return value if math.isfinite(value) else 0.0
-
-    with ThreadPoolExecutor(max_workers=LOSS_PARTS, thread_name_prefix="makeup") as pool:
-        return solve_makeup(loss)
-
-
-def solve_makeup(loss: Callable[[float], float]) -> float:
-    """The make-up m (dB, 0..MAX_MAKEUP_DB) with m = loss(m): secant steps on h(m) = m - loss(m)
-    from m = 0 and m = loss(0). h(m) is how far the output misses the target with make-up m, so
-    the m with the smallest |h| measured is returned: on material the limiter cannot make louder
-    (each dB of make-up loses more than a dB) the steps diverge, and the last one is a guess."""
-    m0, h0 = 0.0, -loss(0.0)
-    m1 = min(MAX_MAKEUP_DB, -h0)
-    if m1 < MAKEUP_TOLERANCE_DB:
-        return max(0.0, m1)
-    best = (abs(h0), m0)
-    for _ in range(MAKEUP_STEPS):
-        h1 = m1 - loss(m1)
-        best = min(best, (abs(h1), m1))
-        if abs(h1) < MAKEUP_TOLERANCE_DB or h1 == h0:
-            break
-        m0, h0, m1 = m1, h1, min(MAX_MAKEUP_DB, max(0.0, m1 - h1 * (m1 - m0) / (h1 - h0)))
-    return best[1]
 
 
 def _span(progress: Progress, start: float, width: float) -> Progress:
@@ -410,24 +286,27 @@ def _convert(
         contextlib.closing(ScratchFile(Path(work) / "input.f32")) as store,
         contextlib.closing(ScratchFile(Path(work) / "room.f32")) as room,
     ):
-        decoded = _store(source, rate, settings, store, room, _span(progress, 0.0, 0.25))
-        input_lufs = decoded.loudness.integrated()
-        ceiling = settings.ceiling_dbtp - CODEC_MARGIN_DB[suffix]
+        sampler = Sampler(
+            rate, source.info.seconds * rate, Path(work), lambda: make_spatializer(rate, settings, channels)
+        )
+        try:
+            decoded = _store(source, rate, settings, store, room, sampler, _span(progress, 0.0, 0.3))
+            input_lufs = decoded.loudness.integrated()
+            ceiling = settings.ceiling_dbtp - CODEC_MARGIN_DB[suffix]
 
-        def limiter() -> TruePeakLimiter:
-            return TruePeakLimiter(rate, ceiling)
+            def limiter() -> TruePeakLimiter:
+                return TruePeakLimiter(rate, ceiling)
 
-        if decoded.frames < MIN_MEASURABLE_S * rate or not math.isfinite(input_lufs):
-            mix_lufs, gain_db = input_lufs, 0.0  # silence, or shorter than one gating block
-        else:
-            sample = _sample(store, room, rate, settings, channels, Path(work))
-            try:
+            sample = sampler.sample
+            if decoded.frames < MIN_MEASURABLE_S * rate or not math.isfinite(input_lufs):
+                mix_lufs, gain_db = input_lufs, 0.0  # silence, or shorter than one gating block
+            else:
                 mix_lufs = sample.mix_lufs(decoded.loudness)
                 gain_db = normalisation_gain_db(mix_lufs, settings.target_lufs)
                 if sample.peak * 10 ** (gain_db / 20) * WORST_GAIN > 10 ** (ceiling / 20):
-                    gain_db += _limiting_loss_db(sample, rate, gain_db, limiter)
-            finally:
-                sample.close()
+                    gain_db += limiting_loss_db(sample, gain_db, limiter)
+        finally:
+            sampler.sample.close()
         progress(0.3)
         final = limiter()
         motion_meter = MotionMeter(rate)

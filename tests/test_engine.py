@@ -220,8 +220,9 @@ def test_a_conversion_reports_its_measured_motion(tmp_path: Path, caplog: pytest
 def test_a_disk_filling_up_during_pass_1_stops_the_pipeline_cleanly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The scratch write fails on the measuring thread, mid-song: the error reaches the caller as a
-    storage error, every thread stops, and neither an output nor a temporary file is left."""
+    """A scratch write (the input's, on the storing thread, or the room's) fails mid-song: the error
+    reaches the caller as a storage error, every thread stops, and neither an output nor a temporary
+    file is left."""
     import errno
     import tempfile
 
@@ -245,7 +246,8 @@ def test_a_disk_filling_up_during_pass_1_stops_the_pipeline_cleanly(
     src = write(tmp_path / "in.wav", pink_noise(20.0, RATE))
     with pytest.raises(StorageError, match=r"disk error while converting in\.wav: No space left on device"):
         convert(src, tmp_path / "out.mp3", Settings(block_frames=32768))
-    assert len(calls) <= 3 + PIPELINE_DEPTH < 20 * RATE / 32768  # it stopped near the failure, not at the end
+    # it stopped near the failure, not at the end: each block is stored twice (the input, its room)
+    assert len(calls) <= 3 + 2 * (PIPELINE_DEPTH + 1) < 2 * 20 * RATE / 32768
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav", "tmp"]
     assert list(scratch_dir.iterdir()) == []
 
@@ -259,7 +261,7 @@ def test_a_disk_filling_up_during_pass_1_stops_the_pipeline_cleanly(
     ],
 )
 def test_the_make_up_solve_never_ends_further_from_the_target_than_it_measured(loss, reachable: bool) -> None:
-    from surroundyou.engine import MAKEUP_TOLERANCE_DB, MAX_MAKEUP_DB, solve_makeup
+    from surroundyou.sample import MAKEUP_TOLERANCE_DB, MAX_MAKEUP_DB, solve_makeup
 
     seen: list[float] = []
     m = solve_makeup(lambda x: seen.append(x) or loss(x))
@@ -277,8 +279,9 @@ def test_the_mix_loudness_predicted_from_a_sample_is_the_whole_mixs(tmp_path: Pa
     head shadow dims highs, not bass), level and width (pan mode loses 3 dB of a wide section and
     nothing of a centred one; binaural mode's two halves of a centred source interfere, differently
     at each place on the circle), the prediction must match the whole rendered mix, measured here."""
-    from surroundyou.engine import _sample, _store, make_spatializer
+    from surroundyou.engine import _store, make_spatializer
     from surroundyou.loudness import LoudnessMeter
+    from surroundyou.sample import Sampler
     from surroundyou.scratch import ScratchFile
 
     rng = np.random.default_rng(5)
@@ -294,8 +297,9 @@ def test_the_mix_loudness_predicted_from_a_sample_is_the_whole_mixs(tmp_path: Pa
 
     source = open_source(src, settings.max_input_bytes)
     store, room = ScratchFile(tmp_path / "in.f32"), ScratchFile(tmp_path / "room.f32")
-    decoded = _store(source, RATE, settings, store, room, lambda _: None)
-    sample = _sample(store, room, RATE, settings, 2, tmp_path)
+    sampler = Sampler(RATE, source.info.seconds * RATE, tmp_path, lambda: make_spatializer(RATE, settings))
+    decoded = _store(source, RATE, settings, store, room, sampler, lambda _: None)
+    sample = sampler.sample
     predicted = sample.mix_lufs(decoded.loudness)
     spatial, meter, done = make_spatializer(RATE, settings), LoudnessMeter(RATE), 0
     for block in [*store.blocks(), None]:
