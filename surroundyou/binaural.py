@@ -157,14 +157,29 @@ class _Source:
             return buf[hist.size - BASE_DELAY : hist.size - BASE_DELAY + n]
         whole = np.floor(delay)
         d = delay - whole + 1  # position within the 4-point stencil, in [1, 2) (float32 throughout)
-        # p_k is the sample delayed by (whole - 1 + k) frames, k = 0..3
-        base = np.arange(hist.size + 1, hist.size + 1 + n) - whole.astype(np.intp)
-        p0, p1, p2, p3 = (np.take(buf, base - k) for k in range(TAPS))  # take: 20 % faster than indexing
-        # Lagrange through 4 points in Newton form, evaluated by Horner's rule.
-        d1 = p1 - p0
-        d2 = p2 - 2 * p1 + p0
-        d3 = p3 - 3 * (p2 - p1) - p0
-        return p0 + d * (d1 + (d - 1) * (0.5 * d2 + (d - 2) * (d3 / 6)))
+        # p_k is the sample delayed by (whole - 1 + k) frames, k = 0..3: one index array, taken from
+        # shifted views of the buffer (take: 20 % faster than indexing).
+        index = np.arange(hist.size + 1 - (TAPS - 1), hist.size + 1 - (TAPS - 1) + n) - whole.astype(np.intp)
+        p0, p1, p2, p3 = (np.take(buf[TAPS - 1 - k :], index) for k in range(TAPS))
+        # Lagrange through 4 points in Newton form, evaluated by Horner's rule, in place.
+        d3 = p2 - p1  # d3 = p3 - 3 (p2 - p1) - p0, over 6
+        d3 *= -3
+        d3 += p3
+        d3 -= p0
+        d3 *= np.float32(1 / 6)
+        d2 = p2 - p1  # d2 = p2 - 2 p1 + p0, over 2
+        d2 -= p1
+        d2 += p0
+        d2 *= np.float32(0.5)
+        p1 -= p0  # d1
+        t = d - 2
+        t *= d3
+        t += d2
+        t *= d - 1
+        t += p1
+        t *= d
+        t += p0
+        return t
 
 
 class BinauralRenderer:

@@ -25,6 +25,7 @@ OVERSAMPLE = 4
 TAPS_PER_PHASE = 12
 DETECT_DELAY = TAPS_PER_PHASE // 2  # frames the interpolated peaks lag the samples
 DB_PER_NEPER = 20.0 / np.log(10.0)  # exp and log: 2x faster than powers of ten
+CHUNK = 32  # detection frames per decision whether to interpolate
 SPREAD = 12  # frames of slack either side: the gain is flat across the interpolation kernel
 
 
@@ -97,12 +98,30 @@ class TruePeakLimiter:
         if float(magnitude.max()) * WORST_GAIN <= self.ceiling:
             return np.ones(n)  # nothing here can reach the ceiling, even between samples
         peak = magnitude[TAPS_PER_PHASE - DETECT_DELAY : TAPS_PER_PHASE - DETECT_DELAY + n].astype(np.float64)
-        # 4x interpolation as one matrix product: rows[c, j, i] = ext[c, i + 1 + j], the 12 frames
-        # ending at input frame i + 12; up[c, p, i] is the point p/4 after frame i + 6 (detection frame i).
-        rows = np.stack([ext[:, 1 + j : 1 + j + n] for j in range(TAPS_PER_PHASE)], axis=1)
-        up = PHASES @ rows
-        np.abs(up, out=up)
-        np.maximum(peak, up.reshape(-1, n).max(axis=0), out=peak)
+        # The 4x interpolation runs only on chunks of CHUNK detection frames where a point between
+        # samples could reach the ceiling (WORST_GAIN times the peak of the samples it is made of):
+        # elsewhere it cannot change the need, so the result is the same as interpolating everywhere.
+        # Detection frame i interpolates ext[:, i + 1 : i + 13], so chunk c needs ext up to the
+        # next chunk's frames: the larger of the two chunk peaks bounds it.
+        chunks = -(-n // CHUNK)
+        padded = np.zeros((chunks + 1) * CHUNK, dtype=np.float32)
+        padded[: n + TAPS_PER_PHASE - 1] = magnitude[1:]
+        chunk_peak = padded.reshape(-1, CHUNK).max(axis=1)
+        hot = np.flatnonzero(np.maximum(chunk_peak[:-1], chunk_peak[1:]) * WORST_GAIN > self.ceiling)
+        if hot.size:
+            if n % CHUNK:  # the last chunk runs past the block's end: read zeros there
+                ext = np.concatenate((ext, np.zeros((ext.shape[0], chunks * CHUNK - n), np.float32)), axis=1)
+            # windows[c, h, k] = ext[c, hot[h]·CHUNK + 1 + k]; rows[c, h, j, i] = windows[c, h, i + j]
+            # (a view); up[c, h, p, i] is the point p/4 after detection frame hot[h]·CHUNK + i.
+            windows = ext[:, (hot * CHUNK)[:, None] + np.arange(1, CHUNK + TAPS_PER_PHASE)]
+            up = PHASES @ np.lib.stride_tricks.sliding_window_view(windows, CHUNK, axis=2)
+            np.abs(up, out=up)
+            frames = ((hot * CHUNK)[:, None] + np.arange(CHUNK)).ravel()
+            inter = up.max(axis=(0, 2)).ravel()
+            if n % CHUNK:
+                inter, frames = inter[frames < n], frames[frames < n]
+            np.maximum(peak[frames], inter, out=inter)
+            peak[frames] = inter
         # min(1, ceiling / peak), computed only where it is below 1 (a few % of the frames)
         need = np.ones(n)
         over = np.flatnonzero(peak > self.ceiling)

@@ -68,9 +68,20 @@ def test_interpolator_is_firwins_design() -> None:
     assert np.abs(interpolator() - ref).max() < 1e-12
 
 
-def test_true_peak_detection_matches_upfirdn() -> None:
-    x = noise(20_000) * np.float32(0.5)
-    limiter = TruePeakLimiter(RATE, -60.0)  # everything is over: the need is ceiling / peak everywhere
+@pytest.mark.parametrize(
+    ("ceiling", "frames"),
+    [
+        (-60.0, 20_000),  # everything is over: the need is ceiling / peak everywhere
+        (-3.0, 20_001),  # bursts over quiet: most chunks skip the interpolation; the block ends mid-chunk
+        (-3.0, 31),  # shorter than one chunk
+    ],
+)
+def test_true_peak_detection_matches_upfirdn(ceiling: float, frames: int) -> None:
+    """The limiter interpolates only chunks whose samples could reach the ceiling in between:
+    the need it finds is the one interpolating everywhere gives."""
+    envelope = np.where(np.sin(np.arange(frames) / 300.0) > 0.9, 1.2, 0.05).astype(np.float32)
+    x = noise(frames) * envelope
+    limiter = TruePeakLimiter(RATE, ceiling)
     need = limiter._required_gain(x)
     ext = np.concatenate((np.zeros((2, TAPS_PER_PHASE), np.float32), x), axis=1)
     up = upfirdn(interpolator().astype(np.float32), ext, up=OVERSAMPLE, axis=1)
@@ -79,6 +90,8 @@ def test_true_peak_detection_matches_upfirdn() -> None:
     samples = np.abs(ext[:, TAPS_PER_PHASE - 6 : TAPS_PER_PHASE - 6 + x.shape[1]]).max(axis=0)
     ref = np.minimum(1.0, limiter.ceiling / np.maximum(inter, samples))
     assert np.abs(need / ref - 1).max() < 1e-5
+    if ceiling > -10.0 and frames > 1000:
+        assert 0.02 < (ref < 1.0).mean() < 0.5  # both kinds of chunk were there
 
 
 @settings(max_examples=60, deadline=None)
