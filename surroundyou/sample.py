@@ -33,6 +33,8 @@ MIN_SAMPLE_S = 20.0  # and at least this much of the song (short songs: all of i
 PARTS = 2  # threads sharing the loss estimate
 REACH_SPACINGS = 1.5  # a segment's energies count this many segment spacings either side
 GOLDEN = (5**0.5 - 1) / 2
+LOSS_READ_FRAMES = 1 << 17  # frames of a part limited at once in the loss estimate
+RATIO_CHUNK = 1024  # steps whose weights are computed at once (a 30-minute song has 18000)
 MAX_MAKEUP_DB = 4.0  # most loudness the limiter may be asked to make up for
 MAKEUP_STEPS = 3
 MAKEUP_TOLERANCE_DB = 0.1
@@ -85,12 +87,14 @@ class Sample:
             return gated_loudness(block_loudness(steps, input_meter.rate))
         centres, before, after = (np.asarray(v) for v in zip(*sorted(self.energies), strict=True))
         times = (np.arange(steps.size) + 0.5) * STEP_S * input_meter.rate
-        weights = np.maximum(0.0, 1.0 - np.abs(times[:, None] - centres[None, :]) / self.reach)
-        near_before, near_after = weights @ before, weights @ after
         # Steps with no segment within reach: the nearest segments' ratio.
         ratio = np.interp(times, centres, after / before)
-        seen = near_before > 0.0
-        ratio[seen] = near_after[seen] / near_before[seen]
+        for first in range(0, steps.size, RATIO_CHUNK):  # steps x segments weights, a chunk at a time
+            at = times[first : first + RATIO_CHUNK]
+            weights = np.maximum(0.0, 1.0 - np.abs(at[:, None] - centres[None, :]) / self.reach)
+            near_before, near_after = weights @ before, weights @ after
+            seen = near_before > 0.0
+            ratio[first : first + RATIO_CHUNK][seen] = near_after[seen] / near_before[seen]
         return gated_loudness(block_loudness(steps * ratio, input_meter.rate))
 
 
@@ -139,9 +143,10 @@ def limiting_loss_db(sample: Sample, gain_db: float, limiter: Callable[[], TrueP
         def part(file: ScratchFile) -> LoudnessMeter:
             # One limiter through the part's segments: what it carries over from one to the next is
             # music of the same song, nearer the truth than starting at rest on every segment.
+            # The limiter does not depend on how its input is cut: read the segments in long runs.
             meter, lim = LoudnessMeter(sample.rate), limiter()
-            for segment in file.blocks():
-                meter.add(lim.process(segment * scale))
+            for start in range(0, file.frames, LOSS_READ_FRAMES):
+                meter.add(lim.process(file.read(start, LOSS_READ_FRAMES) * scale))
             meter.add(lim.flush())
             return meter
 
