@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio import decode, ild_swing_db, loudness_lufs, pink_noise, true_peak_dbtp, write
+from audio import decode, drum_mix, ild_swing_db, loudness_lufs, pink_noise, true_peak_dbtp, write
 from checks import digest, digests, one_line
 from conftest import ROOT, SCRIPT, run_cli
 
@@ -354,3 +354,33 @@ def test_the_plot_smooths_the_ear_levels_so_the_alternation_shows() -> None:
     assert np.corrcoef(smooth[:, 1] - smooth[:, 0], swing)[0, 1] > max(0.85, raw + 0.15)
     window = _body_window(times, smooth, 48.0)
     assert times[window].min() == pytest.approx(76.0, abs=0.1) and times[window].max() == pytest.approx(124.0, abs=0.1)
+
+
+def _peak_rss_mb(*args: str) -> float:
+    """Peak resident memory of one conversion, a whole process as a user starts it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "AWS_", "INPUT_", "OUTPUT_"))}
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+    )
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, err.decode(errors="replace")[-500:]
+    return usage.ru_maxrss / 1024
+
+
+def test_memory_does_not_grow_with_the_songs_length(tmp_path: Path) -> None:
+    """Streaming keeps memory flat: a 10-minute song needs no more than a 1-minute one (holding the
+    audio would take 200 MB more)."""
+    from pedalboard.io import AudioFile
+
+    loop = drum_mix(10.0, level=0.05)
+    peaks = []
+    for minutes in (1, 10):
+        src = tmp_path / f"{minutes}min.wav"
+        with AudioFile(str(src), "w", 44100, 2) as out:
+            for _ in range(minutes * 6):
+                out.write(loop)
+        peaks.append(_peak_rss_mb(str(src), "-o", str(tmp_path / f"{minutes}min.mp3")))
+        src.unlink()
+    assert peaks[1] - peaks[0] < 15.0, peaks
