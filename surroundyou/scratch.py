@@ -1,4 +1,4 @@
-"""Pass 1's mix on disk, read back by pass 2 and by the make-up estimate.
+"""Audio on disk between the passes: the decoded input and its room (pass 1), the sample's mix.
 
 Blocks of float32 stereo are stored as they come, each planar (its left
 samples, then its right ones): a (2, n) block is written without the 8x slower
