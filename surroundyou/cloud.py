@@ -28,7 +28,7 @@ from .storage import (
     output_key,
     upload,
 )
-from .summary import describe, fields
+from .summary import describe, fields, timing
 
 UPLOAD_RACES = 3  # conditional writes to try before giving up
 
@@ -110,8 +110,7 @@ def run_cloud(settings: Settings) -> None:
         key=obj.key,
         output_key=out_key,
         status="converted",
-        processing_seconds=round(total, 3),
-        realtime_factor=round(report.input_seconds / total, 1) if total > 0 else None,
         settings=fingerprint,
+        **timing(report, total),
         **fields(report),
     )

@@ -20,7 +20,7 @@ from .errors import EXIT_OK, InputError, Stopped, SurroundError, UsageError
 from .logs import JsonFormatter, event, log, setup
 from .progress import ProgressBar, ProgressFactory
 from .settings import ENV_INPUT_DIR, Settings
-from .summary import describe, fields
+from .summary import describe, fields, timing
 from .tags import read_marker
 
 # Extensions picked up in folder mode; content decides how each is decoded.
@@ -82,8 +82,7 @@ def convert_one(src: Path, dst: Path, settings: Settings, bars: ProgressFactory,
         input=str(src),
         output=str(dst),
         status="converted",
-        processing_seconds=round(report.processing_seconds, 3),
-        realtime_factor=round(report.realtime_factor, 1),
+        **timing(report, report.processing_seconds),
         **fields(report),
     )
     if plot is not None:

@@ -69,3 +69,14 @@ def fields(r: Report) -> dict[str, Any]:
         "motion_itd_ms": round(r.motion.itd_ms, 3),
         "decoder": r.decoder,
     }
+
+
+def timing(r: Report, seconds: float) -> dict[str, Any]:
+    """How long the job took as its user waits for it, and how many seconds of song that is per second:
+    ``seconds`` is, in local mode, the conversion (which reads and writes the files itself), and in
+    cloud mode the download, the conversion and the upload. ``conversion_seconds`` (``fields``) is the
+    conversion alone in both."""
+    return {
+        "processing_seconds": round(seconds, 3),
+        "realtime_factor": round(r.input_seconds / seconds, 1) if seconds > 0 else None,
+    }

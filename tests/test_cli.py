@@ -384,3 +384,17 @@ def test_memory_does_not_grow_with_the_songs_length(tmp_path: Path) -> None:
         peaks.append(_peak_rss_mb(str(src), "-o", str(tmp_path / f"{minutes}min.mp3")))
         src.unlink()
     assert peaks[1] - peaks[0] < 15.0, peaks
+
+
+def test_local_json_log_times_the_job_as_cloud_mode_does(tmp_path: Path) -> None:
+    """realtime_factor is seconds of song per second of the job in both modes; locally the job is
+    the conversion, which reads and writes the files itself."""
+    import json
+
+    src = write(tmp_path / "in.wav", pink_noise(4.0, 44100))
+    result = run_cli(str(src), "-o", str(tmp_path / "out.mp3"), "--log-format", "json")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in (result.stdout + result.stderr).splitlines() if line.startswith("{")]
+    done = next(r for r in records if r["event"] == "converted")
+    assert done["processing_seconds"] == done["conversion_seconds"]
+    assert done["realtime_factor"] == pytest.approx(done["input_seconds"] / done["processing_seconds"], rel=0.05)

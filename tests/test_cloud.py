@@ -51,6 +51,10 @@ def test_raw_and_url_encoded_keys_convert(s3, tmp_path: Path, given: str) -> Non
     assert done["output_key"] == "processed/my song+1.mp3"
     for field in ("bucket", "key", "input_seconds", "processing_seconds", "realtime_factor"):
         assert field in done
+    # The same definition as local mode's: seconds of song per second of the job, which here
+    # includes the download and the upload beside the conversion.
+    assert done["realtime_factor"] == pytest.approx(done["input_seconds"] / done["processing_seconds"], rel=0.05)
+    assert done["processing_seconds"] > done["conversion_seconds"]
     obj, path = fetch(client, bucket, "processed/my song+1.mp3", tmp_path)
     assert obj["ContentType"] == "audio/mpeg"
     assert obj["Metadata"]["source-etag"] == source_etag
