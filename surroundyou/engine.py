@@ -1,15 +1,15 @@
-"""The conversion: decode -> store | sample -> gain | circle -> room -> limit -> encode.
+"""The conversion: decode -> store (+ room, sample) | gain | circle -> + room -> limit -> encode.
 
 Loudness normalisation needs its gain before the first block is encoded, and the
 encoder is the slowest stage, so everything else is arranged to run beside it.
-Pass 1 decodes the input into a scratch file (scratch.py, 8 bytes per frame:
-about 64 MB for 3 minutes at 44.1 kHz) while measuring its loudness. The mix's
-loudness is then predicted from the input's and the shift the rendering brings
-on a sample of the song (every 8th segment, rendered on two threads), and the
-limiter's loudness loss measured on the same sample. Pass 2 renders the stored
-input, adds the room, applies the gain and the true-peak limiter and encodes:
-a pipeline of threads (see ``_render``; pedalboard and numpy release the GIL).
-Memory stays at a few blocks whatever the song's length.
+Pass 1 decodes the input into a scratch file (scratch.py) while measuring its
+loudness, renders the room into a second one (16 bytes per frame in all: about
+128 MB for 3 minutes at 44.1 kHz) and spatialises a sample of the song
+(sample.py), from which the mix's loudness is predicted and the limiter's loss
+measured. Pass 2 spatialises the stored input, adds the room, applies the gain
+and the true-peak limiter and encodes: a pipeline of threads (see ``_render``;
+pedalboard and numpy release the GIL). Memory stays at a few blocks whatever
+the song's length.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class Report:
     input_seconds: float
     output_seconds: float
     input_lufs: float  # of the input as decoded (downmixed to stereo; mono counted once)
-    mix_lufs: float  # of the rendered mix, before normalisation: the input's plus the shift on a sample
+    mix_lufs: float  # of the rendered mix, before normalisation: predicted from the input and the sample
     gain_db: float  # applied to the mix: normalisation plus make-up for the limiter
     output_lufs: float  # of the limited output, before encoding
     motion: Motion  # measured on the output (limited, before the codec)
@@ -144,6 +144,7 @@ def _store(
     limit = settings.max_duration_s * rate  # headers can lie: the decoded length is checked too
     in_flight: deque[tuple[Future[None], int]] = deque()  # the room's blocks, with the frame each ends at
     roomed = 0  # frames whose room is stored
+    sampled_room = room if reverb is not None else None
 
     def settle(wait: int) -> None:
         """Wait until at most ``wait`` room blocks are in flight; sample what is then stored."""
@@ -151,7 +152,7 @@ def _store(
         while len(in_flight) > wait:
             future, roomed = in_flight.popleft()
             future.result()
-        sampler.advance(store, room if reverb is not None else None, roomed if reverb is not None else store.frames)
+        sampler.advance(store, sampled_room, roomed if reverb is not None else store.frames)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="room") as rooms:
         for block in read_ahead(source.blocks(settings.block_frames, rate)):
@@ -170,7 +171,7 @@ def _store(
     if reverb is not None:
         for tail in reverb.tail():
             room.append(tail)
-    sampler.advance(store, room if reverb is not None else None, store.frames, final=True)
+    sampler.advance(store, sampled_room, store.frames, final=True)
     return Decoded(store.frames, meter)
 
 
@@ -198,21 +199,21 @@ def _render(
     encoding: deque[Future[None]] = deque()
 
     def finish(dry: np.ndarray | None, encoder: ThreadPoolExecutor) -> None:
-        """Add the room to ``dry`` (None: what is left of the room after the song, or only the
-        limiter's look-ahead without a room), limit, measure and hand on; in order."""
+        """Add the room to ``dry`` (None: after the song, what is left of the room, if anything, and
+        then the limiter's look-ahead), limit, measure and hand on; in order."""
         nonlocal done
         if dry is None:
-            mixed = room.read(done, room.frames - done) if room.frames > done else None
+            mixed = room.read(done, room.frames - done)  # no frames when there is no room
         else:
             motion.add_dry(dry)
             mixed = dry + room.read(done, dry.shape[1]) if room.frames else dry
-        out = limiter.process(mixed * gain) if mixed is not None else np.zeros((2, 0), np.float32)
-        if mixed is None or dry is None:
+        out = limiter.process(mixed * gain)
+        if dry is None:
             out = np.concatenate((out, limiter.flush()), axis=1)
         meter.add(out)
         if done < song:
             motion.add(out[:, : song - done])
-        done += mixed.shape[1] if mixed is not None else 0
+        done += mixed.shape[1]
         if len(encoding) == ENCODER_QUEUE:
             encoding.popleft().result()
         encoding.append(encoder.submit(sink, out))

@@ -47,7 +47,7 @@ class Spatializer(Protocol):
     Over a whole stream, ``process`` + ``flush`` return exactly as many frames
     as went in (a renderer with latency returns fewer at first). ``position``:
     the absolute index of the next input frame, which sets the place on the circle;
-    it may be moved between blocks (the make-up estimate renders separate segments).
+    it may be moved between blocks (the sample renders separate segments).
     """
 
     position: int
