@@ -46,8 +46,11 @@ class Measured:
     rate: float
 
 
+@functools.cache
 def load_sofa(path: Path, rate: int) -> Hrtf:
-    """The HRTF of a SimpleFreeFieldHRIR SOFA file, resampled to ``rate``; UsageError if unusable."""
+    """The HRTF of a SimpleFreeFieldHRIR SOFA file, resampled to ``rate``; UsageError if unusable.
+    Made once per path and rate: a conversion builds three renderers (the sample's two and pass 2's),
+    which only read it."""
     from scipy.signal import resample_poly  # scipy.signal (about 0.7 s to import) only for --hrtf
 
     measured = read_sofa(path)
