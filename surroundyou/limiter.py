@@ -88,15 +88,17 @@ class TruePeakLimiter:
         self._trim = LatencyTrim(self.latency)
         self.max_reduction_db = 0.0
 
-    def _required_gain(self, block: np.ndarray) -> np.ndarray:
-        """Gain each detection frame needs, from sample and inter-sample peaks."""
+    def peaks(self, block: np.ndarray, scale: float = 1.0) -> np.ndarray | None:
+        """Each detection frame's true peak (the largest sample or point between samples around it),
+        exact wherever ``scale`` times it could reach the ceiling; None where nothing in the block can."""
         n = block.shape[1]
         # History so that detection frame i covers samples up to i - DETECT_DELAY + 6.
         ext = np.concatenate((self._in_hist, block), axis=1)
         self._in_hist = ext[:, n:]
         magnitude = np.abs(ext).max(axis=0)
-        if float(magnitude.max()) * WORST_GAIN <= self.ceiling:
-            return np.ones(n)  # nothing here can reach the ceiling, even between samples
+        threshold = self.ceiling / scale
+        if float(magnitude.max()) * WORST_GAIN <= threshold:
+            return None  # nothing here can reach the ceiling, even between samples
         peak = magnitude[TAPS_PER_PHASE - DETECT_DELAY : TAPS_PER_PHASE - DETECT_DELAY + n].astype(np.float64)
         # The 4x interpolation runs only on chunks of CHUNK detection frames where a point between
         # samples could reach the ceiling (WORST_GAIN times the peak of the samples it is made of):
@@ -107,7 +109,7 @@ class TruePeakLimiter:
         padded = np.zeros((chunks + 1) * CHUNK, dtype=np.float32)
         padded[: n + TAPS_PER_PHASE - 1] = magnitude[1:]
         chunk_peak = padded.reshape(-1, CHUNK).max(axis=1)
-        hot = np.flatnonzero(np.maximum(chunk_peak[:-1], chunk_peak[1:]) * WORST_GAIN > self.ceiling)
+        hot = np.flatnonzero(np.maximum(chunk_peak[:-1], chunk_peak[1:]) * WORST_GAIN > threshold)
         if hot.size:
             if n % CHUNK:  # the last chunk runs past the block's end: read zeros there
                 ext = np.concatenate((ext, np.zeros((ext.shape[0], chunks * CHUNK - n), np.float32)), axis=1)
@@ -122,14 +124,25 @@ class TruePeakLimiter:
                 inter, frames = inter[frames < n], frames[frames < n]
             np.maximum(peak[frames], inter, out=inter)
             peak[frames] = inter
-        # min(1, ceiling / peak), computed only where it is below 1 (a few % of the frames)
+        return peak
+
+    def need(self, peak: np.ndarray | None, n: int, scale: float = 1.0) -> np.ndarray:
+        """The gain each of ``n`` detection frames needs for ``peak`` (from ``peaks``) times ``scale``:
+        min(1, ceiling / peak), computed only where it is below 1 (a few % of the frames)."""
         need = np.ones(n)
-        over = np.flatnonzero(peak > self.ceiling)
-        need[over] = self.ceiling / peak[over]
+        if peak is not None:
+            over = np.flatnonzero(peak > self.ceiling / scale)
+            need[over] = self.ceiling / (peak[over] * scale)
         return need
 
-    def _gain(self, need: np.ndarray) -> np.ndarray | None:
-        """The gain for each frame; None where it is exactly 1 throughout (at rest, fully released)."""
+    def _required_gain(self, block: np.ndarray) -> np.ndarray:
+        """Gain each detection frame needs, from sample and inter-sample peaks."""
+        return self.need(self.peaks(block), block.shape[1])
+
+    def gain(self, need: np.ndarray) -> np.ndarray | None:
+        """The gain for each frame, given each frame's need, in order from the stream's start (the
+        look-ahead, attack and release carry over); None where it is exactly 1 throughout (at rest,
+        fully released)."""
         n = need.size
         if self._ramp.size != n:
             self._ramp = self._release * np.arange(1, n + 1)
@@ -164,7 +177,7 @@ class TruePeakLimiter:
         n = block.shape[1]
         if n == 0:
             return block
-        gain = self._gain(self._required_gain(block))
+        gain = self.gain(self._required_gain(block))
         delayed = self._audio(block)
         if gain is not None:
             delayed *= gain.astype(np.float32)

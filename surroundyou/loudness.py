@@ -55,9 +55,16 @@ class LoudnessMeter:
         """Measure the next block; returns its K-weighted energy (summed over frames and channels)."""
         if block.shape[1] == 0:
             return 0.0
+        return self.add_energy(self.weigh(block))
+
+    def weigh(self, block: np.ndarray) -> np.ndarray:
+        """The K-weighted energy of each frame of the next block (summed over channels), not yet counted."""
         weighted = self._filter(block)
-        energy = np.einsum("cn,cn->n", weighted, weighted)  # sum over channels (G = 1 for L, R)
-        start, end = self._frames, self._frames + block.shape[1]
+        return np.einsum("cn,cn->n", weighted, weighted)  # G = 1 for L and R
+
+    def add_energy(self, energy: np.ndarray) -> float:
+        """Count the next frames, given their K-weighted energies; returns their sum."""
+        start, end = self._frames, self._frames + energy.size
         pos = start
         while True:
             edge = self._step_edge(len(self._step_sums) + 1)

@@ -7,10 +7,13 @@ least 20 s), while pass 1 stores the input and its room. From the sample:
   - the mix's loudness, predicted from the input's 100 ms steps (measured whole),
     each scaled by the mix-to-input energy ratio of the segments around it;
   - the limiter's loudness loss at a given gain, measured on the stored segments
-    (``limiting_loss_db``), and the make-up that offsets it (``solve_makeup``).
+    (``limiting_loss_db``: their true peaks found once, their K-weighted energies kept
+    from the mix's meter, so each trial gain only runs the limiter's gain), and the
+    make-up that offsets it (``solve_makeup``).
 Segments are staggered by golden-ratio fractions of the stride, so that they see
 every place on the circle; they alternate between two parts (files, renderers),
-so that the loss is measured on two threads. Memory: one segment.
+so that the loss is measured on two threads. Memory: one segment; on disk, 12
+bytes per sampled frame and 8 more for the loss estimate.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .delay import FixedDelay, LatencyTrim
 from .limiter import TruePeakLimiter
 from .loudness import STEP_S, LoudnessMeter, block_loudness, gated_loudness, integrated_loudness
 from .motion import Spatializer
@@ -45,7 +49,9 @@ class Sample:
 
     def __init__(self, rate: int, work: Path, new_spatializer: Callable[[], Spatializer]) -> None:
         self.rate = rate
-        self.parts = [ScratchFile(work / f"sample{i}.f32") for i in range(PARTS)]
+        self.work = work
+        # Per frame: the mix (left, right) and its K-weighted energy, which the loss estimate reuses.
+        self.parts = [ScratchFile(work / f"sample{i}.f32", channels=3) for i in range(PARTS)]
         self.mix_meters = [LoudnessMeter(rate) for _ in range(PARTS)]
         self._spatializers = [new_spatializer() for _ in range(PARTS)]
         self._input_meter = LoudnessMeter(rate)
@@ -64,10 +70,11 @@ class Sample:
         mix = spatial.process(block)
         if room is not None:
             mix += room[:, : mix.shape[1]]
-        before, after = self._input_meter.add(block), self.mix_meters[part].add(mix)
+        energy = self.mix_meters[part].weigh(mix)
+        before, after = self._input_meter.add(block), self.mix_meters[part].add_energy(energy)
         if before > 0.0:
             self.energies.append((start + 0.5 * block.shape[1], before, after))
-        self.parts[part].append(mix)
+        self.parts[part].append(np.vstack((mix, energy[None])))
         if mix.size:
             self.peak = max(self.peak, float(mix.max()), -float(mix.min()))
 
@@ -136,31 +143,56 @@ def limiting_loss_db(sample: Sample, gain_db: float, limiter: Callable[[], TrueP
     is measured on the sample's segments, one limiter through each part, on one thread per part.
     The make-up m must equal the loss it causes, m = loss(m), solved by secant steps.
     """
-
-    def loudness(scale: np.float32) -> float:
-        """Loudness of the segments at ``scale``, limited."""
-
-        def part(file: ScratchFile) -> LoudnessMeter:
-            # One limiter through the part's segments: what it carries over from one to the next is
-            # music of the same song, nearer the truth than starting at rest on every segment.
-            # The limiter does not depend on how its input is cut: read the segments in long runs.
-            meter, lim = LoudnessMeter(sample.rate), limiter()
-            for start in range(0, file.frames, LOSS_READ_FRAMES):
-                meter.add(lim.process(file.read(start, LOSS_READ_FRAMES) * scale))
-            meter.add(lim.flush())
-            return meter
-
-        return integrated_loudness(list(pool.map(part, sample.parts)))
-
-    sampled_lufs = integrated_loudness(sample.mix_meters)  # at unity gain; a gain of g dB adds exactly g
-
-    def loss(makeup: float) -> float:
-        gain = gain_db + makeup
-        value = sampled_lufs + gain - loudness(np.float32(10.0 ** (gain / 20.0)))
-        return value if math.isfinite(value) else 0.0
-
     with ThreadPoolExecutor(max_workers=PARTS, thread_name_prefix="makeup") as pool:
-        return solve_makeup(loss)
+        top = 10.0 ** ((gain_db + MAX_MAKEUP_DB) / 20.0)
+        prepared = list(pool.map(lambda i: _peaks_and_energy(sample, i, top, limiter()), range(PARTS)))
+        try:
+            sampled_lufs = integrated_loudness(sample.mix_meters)  # at unity gain; g dB of gain adds g
+
+            def loss(makeup: float) -> float:
+                gain = gain_db + makeup
+                scale = 10.0 ** (gain / 20.0)
+                limited = integrated_loudness(list(pool.map(lambda file: _limited(file, scale, limiter()), prepared)))
+                value = sampled_lufs + gain - limited
+                return value if math.isfinite(value) else 0.0
+
+            return solve_makeup(loss)
+        finally:
+            for file in prepared:
+                file.close()
+
+
+def _peaks_and_energy(sample: Sample, part: int, top: float, limiter: TruePeakLimiter) -> ScratchFile:
+    """What the limiter's loss at any scale up to ``top`` depends on, per detection frame of a part:
+    its true peak (exact wherever ``top`` times it could reach the ceiling) and the K-weighted energy
+    of the frame that leaves the limiter with that frame's gain (the audio waits ``latency`` frames).
+    Found once, so that each of the make-up's trials only scales, holds and sums."""
+    stored = sample.parts[part]
+    out = ScratchFile(sample.work / f"loss{part}.f32")
+    delay = FixedDelay(1, limiter.latency)
+
+    def add(mix: np.ndarray, energy: np.ndarray) -> None:
+        peak = limiter.peaks(mix, top)
+        out.append(np.vstack((np.zeros(mix.shape[1]) if peak is None else peak, delay(energy))))
+
+    for start in range(0, stored.frames, LOSS_READ_FRAMES):
+        rows = stored.read(start, LOSS_READ_FRAMES)
+        add(rows[:2], rows[2:])
+    add(np.zeros((2, limiter.latency), np.float32), np.zeros((1, limiter.latency), np.float32))  # the flush
+    return out
+
+
+def _limited(prepared: ScratchFile, scale: float, limiter: TruePeakLimiter) -> LoudnessMeter:
+    """The loudness of a part scaled by ``scale`` and limited, from its peaks and energies: the limiter's
+    gain moves slowly against the K-weighting's short responses, so the weighted energy of a limited
+    frame is its unlimited one times the gain squared."""
+    meter, trim = LoudnessMeter(limiter.rate), LatencyTrim(limiter.latency)
+    for start in range(0, prepared.frames, LOSS_READ_FRAMES):
+        peak, energy = prepared.read(start, LOSS_READ_FRAMES)
+        gain = limiter.gain(limiter.need(peak, peak.size, scale))
+        weighted = energy * scale**2 if gain is None else energy * gain**2 * scale**2
+        meter.add_energy(trim(weighted[None])[0])
+    return meter
 
 
 def solve_makeup(loss: Callable[[float], float]) -> float:

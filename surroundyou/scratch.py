@@ -1,9 +1,9 @@
 """Audio on disk between the passes: the decoded input and its room (pass 1), the sample's mix.
 
-Blocks of float32 stereo are stored as they come, each planar (its left
-samples, then its right ones): a (2, n) block is written without the 8x slower
-interleaving copy and read back contiguous. 8 bytes per frame on disk; in
-memory, two integers per block. Reads use ``os.pread``, which moves no shared
+Blocks of float32 rows (stereo: two) are stored as they come, each planar (its
+left samples, then its right ones): a (2, n) block is written without the 8x
+slower interleaving copy and read back contiguous. 4 bytes per frame and row on
+disk; in memory, two integers per block. Reads use ``os.pread``, which moves no shared
 file offset, so several threads can read at once.
 """
 
@@ -20,14 +20,17 @@ BYTES_PER_SAMPLE = 4
 
 
 class ScratchFile:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, channels: int = 2) -> None:
+        self.channels = channels
         self._file = path.open("w+b")
         self._starts: list[int] = []  # first frame of each block
         self._sizes: list[int] = []
         self.frames = 0
 
     def append(self, block: np.ndarray) -> None:
-        """Store a (2, n) block after the others."""
+        """Store a (channels, n) block after the others."""
+        if block.shape[0] != self.channels:
+            raise ValueError(f"a block of {block.shape[0]} rows for a file of {self.channels}")
         if block.shape[1] == 0:
             return
         np.ascontiguousarray(block, dtype=np.float32).tofile(self._file)
@@ -43,22 +46,23 @@ class ScratchFile:
         return np.frombuffer(data, dtype=np.float32)
 
     def blocks(self) -> Iterator[np.ndarray]:
-        """The stored blocks in order, as (2, n) arrays (one read each: a block is stored whole)."""
+        """The stored blocks in order, as (channels, n) arrays (one read each: a block is stored whole)."""
         for start, size in zip(self._starts, self._sizes, strict=True):
-            yield self._pread(2 * start, 2 * size).reshape(2, size)
+            yield self._pread(self.channels * start, self.channels * size).reshape(self.channels, size)
 
     def read(self, start: int, frames: int) -> np.ndarray:
-        """Frames [start, start + frames) (clipped to what is stored) as one (2, n) array."""
+        """Frames [start, start + frames) (clipped to what is stored) as one (channels, n) array."""
         frames = max(0, min(frames, self.frames - start))
-        out = np.empty((2, frames), dtype=np.float32)
+        out = np.empty((self.channels, frames), dtype=np.float32)
         index = bisect.bisect_right(self._starts, start) - 1
         done = 0
         while done < frames:
             first, size = self._starts[index], self._sizes[index]
             offset = start + done - first
             count = min(size - offset, frames - done)
-            for channel in (0, 1):
-                out[channel, done : done + count] = self._pread(2 * first + channel * size + offset, count)
+            for channel in range(self.channels):
+                at = self.channels * first + channel * size + offset
+                out[channel, done : done + count] = self._pread(at, count)
             done += count
             index += 1
         return out

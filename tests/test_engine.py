@@ -272,6 +272,45 @@ def test_the_make_up_solve_never_ends_further_from_the_target_than_it_measured(l
         assert miss < MAKEUP_TOLERANCE_DB
 
 
+@pytest.mark.parametrize(("scale_db", "depth"), [(-10.0, "none"), (-4.0, "some"), (4.0, "deep")])
+def test_the_limiters_loss_from_peaks_and_energies_is_the_limited_audios(
+    tmp_path: Path, scale_db: float, depth: str
+) -> None:
+    """The make-up's trials do not limit and K-weight the sample again: they scale its stored peaks,
+    run the limiter's gain on them and sum the stored K-weighted energies times the gain squared. That
+    must give the loudness of the sample really limited and measured, from no limiting to deep."""
+    from surroundyou.limiter import TruePeakLimiter
+    from surroundyou.loudness import LoudnessMeter
+    from surroundyou.motion import CircularPanner
+    from surroundyou.sample import MAX_MAKEUP_DB, PARTS, Sample, _limited, _peaks_and_energy
+
+    sample = Sample(RATE, tmp_path, lambda: CircularPanner(RATE, 12.0))
+    song = drum_mix(12.0, seed=7, level=0.25)
+    segment = RATE // 2
+    for index in range(song.shape[1] // segment):
+        sample.add(index, index * segment, song[:, index * segment : (index + 1) * segment], None)
+    gain_db = scale_db - MAX_MAKEUP_DB / 2
+    scale = 10.0 ** (scale_db / 20.0)
+    limited_db = []
+    for part in range(PARTS):
+        lim = TruePeakLimiter(RATE, -1.5)
+        estimate = _limited(
+            _peaks_and_energy(sample, part, 10.0 ** ((gain_db + MAX_MAKEUP_DB) / 20.0), lim),
+            scale,
+            TruePeakLimiter(RATE, -1.5),
+        )
+        real, meter = TruePeakLimiter(RATE, -1.5), LoudnessMeter(RATE)
+        audio = sample.parts[part].read(0, sample.parts[part].frames)[:2]
+        meter.add(real.process(audio * np.float32(scale)))
+        meter.add(real.flush())
+        assert estimate.integrated() == pytest.approx(meter.integrated(), abs=0.02)
+        limited_db.append(real.max_reduction_db)
+    sample.close()
+    assert {"none": 0.0 <= max(limited_db) < 0.5, "some": 1.0 < max(limited_db) < 6.0, "deep": max(limited_db) > 10.0}[
+        depth
+    ]
+
+
 @pytest.mark.parametrize("mode", ["binaural", "pan"])
 def test_the_mix_loudness_predicted_from_a_sample_is_the_whole_mixs(tmp_path: Path, mode: str) -> None:
     """The gain comes from the input's loudness, step by step, scaled by what spatialising and the room

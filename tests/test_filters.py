@@ -102,15 +102,18 @@ def test_running_min_is_a_trailing_minimum_filter(n: int, window: int, seed: int
     assert np.array_equal(running_min(x, window), ref)
 
 
-def test_scratch_file_gives_back_blocks_and_any_range(tmp_path: Path) -> None:
+@pytest.mark.parametrize("rows", [2, 3])
+def test_scratch_file_gives_back_blocks_and_any_range(tmp_path: Path, rows: int) -> None:
     sizes = [65536 - 247, 65536, 1, 7, 8192, 300]
-    blocks = [noise(n, seed=i) for i, n in enumerate(sizes)]
+    blocks = [np.vstack((noise(n, seed=i), noise(n, seed=i + 9)))[:rows] for i, n in enumerate(sizes)]
     whole = np.concatenate(blocks, axis=1)
-    with contextlib.closing(ScratchFile(tmp_path / "mix.f32")) as scratch:
+    with contextlib.closing(ScratchFile(tmp_path / "mix.f32", channels=rows)) as scratch:
         for block in blocks:
             scratch.append(block)
+        with pytest.raises(ValueError, match="rows"):
+            scratch.append(np.zeros((rows + 1, 5), np.float32))
         assert scratch.frames == whole.shape[1]
-        assert (tmp_path / "mix.f32").stat().st_size == 8 * whole.shape[1]
+        assert (tmp_path / "mix.f32").stat().st_size == 4 * rows * whole.shape[1]
         np.testing.assert_array_equal(np.concatenate(list(scratch.blocks()), axis=1), whole)
         for start, frames in [(0, 10), (65_000, 2_000), (131_000, 5_000), (whole.shape[1] - 5, 100)]:
             np.testing.assert_array_equal(scratch.read(start, frames), whole[:, start : start + frames])
