@@ -43,9 +43,10 @@ BASS_HZ = 120.0  # below this, both ears get the same (centred) bass
 BASS_POLE_HZ = BASS_HZ / math.sqrt(math.sqrt(2.0) - 1.0)  # two first-order poles: -3 dB at BASS_HZ
 BASE_DELAY = 1  # frames: the Lagrange stencil reaches one frame ahead of the delay
 TAPS = 4  # order-3 Lagrange
-# The rows of _Source.params: per ear, the gains of the low and high bands of the head
-# shadow (power, depth and rear level included) and the delay; then the rear weight.
-LOW_L, LOW_R, HIGH_L, HIGH_R, DELAY_L, DELAY_R, REAR = range(7)
+# The rows of _Source.params: per ear, the gain of the low-passed signal and of the direct
+# signal in the head shadow g·(1 - a)·LP(x) + g·a·x (power, depth and rear level in g), and
+# the delay; then the rear weight.
+SHADOWED_L, SHADOWED_R, DIRECT_L, DIRECT_R, DELAY_L, DELAY_R, REAR = range(7)
 
 
 def ear_angles(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -110,9 +111,10 @@ class _Source:
         self._shelf = Chain(rate, highpass(REAR_SHELF_HZ), 1)
         max_delay = BASE_DELAY + math.ceil(float(woodworth_delay_s(np.array(math.pi))) * rate)
         self._history = np.zeros((2, max_delay + TAPS), dtype=np.float32)  # per ear, before the delay
+        self._positions = np.empty(0, np.intp)  # where each frame of a block sits in its delay buffer
 
     def params(self, theta: np.ndarray) -> np.ndarray:
-        """The rows named by LOW_L .. REAR; delays in frames."""
+        """The rows named by SHADOWED_L .. REAR; delays in frames."""
         src = theta + self.offset
         left, right = ear_angles(src)
         a_l, a_r = shadow_alpha(left), shadow_alpha(right)
@@ -124,7 +126,7 @@ class _Source:
         gain = np.sqrt(self._front_power / power) * 10.0 ** (w * REAR_LEVEL_DB / 20.0)
         g_l, g_r = g_l * gain, g_r * gain
         delay_l, delay_r = BASE_DELAY + (d_l - near) * self.rate, BASE_DELAY + (d_r - near) * self.rate
-        return np.stack((g_l, g_r, g_l * a_l, g_r * a_r, delay_l, delay_r, w))
+        return np.stack((g_l * (1 - a_l), g_r * (1 - a_r), g_l * a_l, g_r * a_r, delay_l, delay_r, w))
 
     def process(self, x: np.ndarray, start: int) -> np.ndarray:
         n = x.size
@@ -136,13 +138,14 @@ class _Source:
             if not curves.at_most(REAR, 0.0):
                 x = x + (curves.row(REAR) * np.float32(10.0 ** (REAR_SHELF_DB / 20.0) - 1.0)) * high
         low = self._shadow(x[None])[0]
-        high = x - low
         out = np.empty((2, n), dtype=np.float32)
-        for ear, (gain_low, gain_high, delay) in enumerate(((LOW_L, HIGH_L, DELAY_L), (LOW_R, HIGH_R, DELAY_R))):
+        for ear, (gain_low, gain_direct, delay) in enumerate(
+            ((SHADOWED_L, DIRECT_L, DELAY_L), (SHADOWED_R, DIRECT_R, DELAY_R))
+        ):
             # g·(alpha·x + (1 - alpha)·LP(x)): the gains move slowly against the 1.25 kHz corner,
             # so they may follow the low-pass instead of preceding it.
             shadowed = curves.row(gain_low) * low
-            shadowed += curves.row(gain_high) * high
+            shadowed += curves.row(gain_direct) * x
             near = curves.at_most(delay, BASE_DELAY)  # the near ear: a whole frame, no interpolation
             out[ear] = self._delay(ear, shadowed, None if near else curves.row(delay))
         return out
@@ -159,7 +162,10 @@ class _Source:
         d = delay - whole + 1  # position within the 4-point stencil, in [1, 2) (float32 throughout)
         # p_k is the sample delayed by (whole - 1 + k) frames, k = 0..3: one index array, taken from
         # shifted views of the buffer (take: 20 % faster than indexing).
-        index = np.arange(hist.size + 1 - (TAPS - 1), hist.size + 1 - (TAPS - 1) + n) - whole.astype(np.intp)
+        if self._positions.size != n:  # blocks are mostly one size
+            self._positions = np.arange(hist.size + 1 - (TAPS - 1), hist.size + 1 - (TAPS - 1) + n)
+        index = whole.astype(np.intp)
+        np.subtract(self._positions, index, out=index)
         p0, p1, p2, p3 = (np.take(buf[TAPS - 1 - k :], index) for k in range(TAPS))
         # Lagrange through 4 points in Newton form, evaluated by Horner's rule, in place.
         d3 = p2 - p1  # d3 = p3 - 3 (p2 - p1) - p0, over 6
