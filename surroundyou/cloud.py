@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 from . import __version__
-from .engine import convert
+from .engine import Report, convert
 from .errors import InputError, StorageError
 from .logs import event
 from .settings import Settings
 from .storage import (
     ExistingOutput,
+    SourceObject,
     WriteConflict,
     download,
     existing_output,
@@ -32,21 +36,36 @@ from .summary import describe, fields, timing
 
 UPLOAD_RACES = 3  # conditional writes to try before giving up
 
+Converter = Callable[[Path, Path, Settings], Report]
 
-def run_cloud(settings: Settings) -> None:
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one object: converted, or skipped (and why), as the last log line says."""
+
+    status: Literal["converted", "skipped"]
+    message: str
+
+
+def run_cloud(settings: Settings) -> Outcome:
+    """The Fargate task: the object the event named, with a client configured from the environment."""
+    return convert_object(make_client("s3"), settings, settings.bucket, settings.key)
+
+
+def convert_object(client: Any, settings: Settings, bucket: str, key: str, converter: Converter = convert) -> Outcome:
+    """Convert s3://``bucket``/``key`` into the output prefix, unless an up-to-date output is there.
+    Raises InputError for a bad object, StorageError for S3 faults (nothing written in either case)."""
     started = time.perf_counter()
-    bucket = settings.bucket
-    client = make_client("s3")
     # Refuse a key outside the input prefix before touching S3 (an event's URL-encoding leaves the
     # prefix's slash alone, so the key as given tells); the decoded key is checked again below.
-    output_key(settings.key, settings.input_prefix, settings.output_prefix)
-    obj = locate(client, bucket, settings.key)
+    output_key(key, settings.input_prefix, settings.output_prefix)
+    obj = locate(client, bucket, key)
     event(
         "located",
         f"found s3://{bucket}/{obj.key}" + (" (key was URL-encoded in the event)" if obj.decoded else ""),
         bucket=bucket,
         key=obj.key,
-        key_as_given=settings.key,
+        key_as_given=key,
         key_decoded=obj.decoded,
         size=obj.size,
     )
@@ -55,62 +74,74 @@ def run_cloud(settings: Settings) -> None:
         raise InputError(f"{obj.key}: {obj.size} bytes is over the limit of {settings.max_input_bytes} bytes")
     fingerprint = settings.fingerprint()
 
-    def up_to_date(existing: ExistingOutput | None) -> bool:
-        return bool(
-            existing
-            and existing.metadata.get("source-etag") == obj.etag
-            and existing.metadata.get("settings") == fingerprint
-        )
-
-    def skipped(why: str) -> None:
-        event(
-            "skipped",
-            f"s3://{bucket}/{out_key}: {why}",
-            bucket=bucket,
-            key=obj.key,
-            output_key=out_key,
-            status="skipped",
-        )
+    def skipped(why: str) -> Outcome:
+        message = f"s3://{bucket}/{out_key}: {why}"
+        event("skipped", message, bucket=bucket, key=obj.key, output_key=out_key, status="skipped")
+        return Outcome("skipped", message)
 
     previous = existing_output(client, bucket, out_key)
-    if up_to_date(previous):
-        skipped("already up to date with this source and settings")
-        return
+    if _up_to_date(previous, obj, fingerprint):
+        return skipped("already up to date with this source and settings")
     with tempfile.TemporaryDirectory(prefix="surroundyou-") as work:
         src = Path(work) / f"source{local_suffix(obj.key)}"
         dst = Path(work) / "output.mp3"
         download(client, bucket, obj, src)
-        report = convert(src, dst, settings)
+        report = converter(src, dst, settings)
         metadata = {
             "source-key": metadata_value(obj.key),
             "source-etag": obj.etag,
             "settings": fingerprint,
             "surroundyou-version": __version__,
         }
-        # Conditional writes: of several workers on one key, exactly one output lands.
-        for _ in range(UPLOAD_RACES):
-            try:
-                upload(client, bucket, out_key, dst, metadata, previous.etag if previous else None)
-                break
-            except WriteConflict:
-                previous = existing_output(client, bucket, out_key)
-                if up_to_date(previous):
-                    skipped("another worker wrote it first from the same source and settings")
-                    return
-                if locate(client, bucket, obj.key).etag != obj.etag:
-                    skipped("the source was replaced meanwhile; its own event converts it")
-                    return
-        else:
-            raise StorageError(f"s3://{bucket}/{out_key} kept changing under {UPLOAD_RACES} conditional writes")
-    total = time.perf_counter() - started
+        lost = publish(client, bucket, obj, out_key, dst, metadata, previous, fingerprint)
+        if lost is not None:
+            return skipped(lost)
+    message = f"s3://{bucket}/{obj.key} -> s3://{bucket}/{out_key}: {describe(report)}"
     event(
         "converted",
-        f"s3://{bucket}/{obj.key} -> s3://{bucket}/{out_key}: {describe(report)}",
+        message,
         bucket=bucket,
         key=obj.key,
         output_key=out_key,
         status="converted",
         settings=fingerprint,
-        **timing(report, total),
+        **timing(report, time.perf_counter() - started),
         **fields(report),
+    )
+    return Outcome("converted", message)
+
+
+def publish(
+    client: Any,
+    bucket: str,
+    obj: SourceObject,
+    out_key: str,
+    output: Path,
+    metadata: dict[str, str],
+    previous: ExistingOutput | None,
+    fingerprint: str,
+) -> str | None:
+    """Write ``output`` to ``out_key`` with conditional writes (of several workers on one key, exactly
+    one output lands), replacing ``previous`` only if it is still what was read. Returns None when
+    written, or why not: another worker's output from the same source and settings, or a newer source.
+    Raises StorageError if the output kept changing under every attempt."""
+    for _ in range(UPLOAD_RACES):
+        try:
+            upload(client, bucket, out_key, output, metadata, previous.etag if previous else None)
+            return None
+        except WriteConflict:
+            previous = existing_output(client, bucket, out_key)
+            if _up_to_date(previous, obj, fingerprint):
+                return "another worker wrote it first from the same source and settings"
+            if locate(client, bucket, obj.key).etag != obj.etag:
+                return "the source was replaced meanwhile; its own event converts it"
+    raise StorageError(f"s3://{bucket}/{out_key} kept changing under {UPLOAD_RACES} conditional writes")
+
+
+def _up_to_date(existing: ExistingOutput | None, obj: SourceObject, fingerprint: str) -> bool:
+    """Whether an output was made from this version of the source with these settings."""
+    return bool(
+        existing
+        and existing.metadata.get("source-etag") == obj.etag
+        and existing.metadata.get("settings") == fingerprint
     )

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from audio import decode, pink_noise, write
 from conftest import SCRIPT
 
 from surroundyou import cloud
+from surroundyou.engine import Report, convert
 from surroundyou.settings import Settings, build_settings
 
 
@@ -58,32 +60,22 @@ def test_two_workers_on_one_key_give_exactly_one_output(s3, tmp_path: Path) -> N
 
 
 @pytest.fixture
-def in_process(s3, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    """Run cloud mode in this process against the moto server, with a hook between conversion and upload."""
-    client, bucket, env = s3
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+def in_process(s3, tmp_path: Path):
+    """Convert one object in this process against the moto server, with another worker's write
+    between conversion and upload (the converter is the seam: no monkeypatching)."""
+    client, bucket, _ = s3
     client.put_object(
         Bucket=bucket, Key="input/song.wav", Body=write(tmp_path / "s.wav", pink_noise(1.0, 44100)).read_bytes()
     )
     settings = build_settings({}, {"S3_BUCKET": bucket, "S3_KEY": "input/song.wav"})
-    real_convert = cloud.convert
 
-    def run(competitor) -> list[dict[str, Any]]:
-        def convert_then_compete(*args: Any, **kwargs: Any) -> Any:
-            report = real_convert(*args, **kwargs)
+    def run(competitor: Callable[[Any, str], object]) -> cloud.Outcome:
+        def convert_then_compete(src: Path, dst: Path, settings: Settings) -> Report:
+            report = convert(src, dst, settings)
             competitor(client, bucket)  # another worker writes while this one was converting
             return report
 
-        monkeypatch.setattr(cloud, "convert", convert_then_compete)
-        records: list[dict[str, Any]] = []
-        monkeypatch.setattr(
-            cloud,
-            "event",
-            lambda name, message, *a, **fields: records.append({"event": name, "message": message, **fields}),
-        )
-        cloud.run_cloud(settings)
-        return records
+        return cloud.convert_object(client, settings, bucket, "input/song.wav", converter=convert_then_compete)
 
     return client, bucket, settings, run
 
@@ -95,23 +87,23 @@ def _output_meta(settings: Settings, etag: str) -> dict[str, str]:
 def test_losing_the_race_to_the_same_work_is_a_skip(in_process) -> None:
     client, bucket, settings, run = in_process
     etag = client.head_object(Bucket=bucket, Key="input/song.wav")["ETag"]
-    records = run(
+    outcome = run(
         lambda c, b: c.put_object(
             Bucket=b, Key="processed/song.mp3", Body=b"theirs", Metadata=_output_meta(settings, etag)
         )
     )
-    assert records[-1]["status"] == "skipped" and "another worker" in records[-1]["message"]
+    assert outcome.status == "skipped" and "another worker" in outcome.message
     assert client.get_object(Bucket=bucket, Key="processed/song.mp3")["Body"].read() == b"theirs"
 
 
 def test_a_stale_output_written_meanwhile_is_replaced(in_process) -> None:
     client, bucket, settings, run = in_process
-    records = run(
+    outcome = run(
         lambda c, b: c.put_object(
             Bucket=b, Key="processed/song.mp3", Body=b"stale", Metadata=_output_meta(settings, '"an-older-source"')
         )
     )
-    assert records[-1]["status"] == "converted"
+    assert outcome.status == "converted"
     out = client.get_object(Bucket=bucket, Key="processed/song.mp3")
     assert out["Metadata"]["source-etag"] == client.head_object(Bucket=bucket, Key="input/song.wav")["ETag"]
     assert out["ContentLength"] > 1000
@@ -125,9 +117,43 @@ def test_a_source_replaced_meanwhile_leaves_the_work_to_its_own_event(in_process
         etag = c.put_object(Bucket=b, Key="input/song.wav", Body=newer)["ETag"]
         c.put_object(Bucket=b, Key="processed/song.mp3", Body=b"newer", Metadata=_output_meta(settings, etag))
 
-    records = run(newer_upload_and_output)
-    assert records[-1]["status"] == "skipped" and "replaced meanwhile" in records[-1]["message"]
+    outcome = run(newer_upload_and_output)
+    assert outcome.status == "skipped" and "replaced meanwhile" in outcome.message
     assert client.get_object(Bucket=bucket, Key="processed/song.mp3")["Body"].read() == b"newer"
+
+
+def test_an_output_that_keeps_changing_is_a_storage_error_not_a_lost_write(in_process, tmp_path: Path) -> None:
+    """Another writer changes the output before each of the conditional writes: publish gives up
+    after UPLOAD_RACES attempts with a StorageError (exit 4, the event is retried), never overwriting."""
+    from surroundyou.errors import StorageError
+    from surroundyou.storage import existing_output, locate
+
+    client, bucket, settings, _ = in_process
+    obj = locate(client, bucket, "input/song.wav")
+    attempts: list[int] = []
+
+    class Meddling:  # the real client over HTTP; before each PUT of ours, someone else's stale one
+        def __getattr__(self, name: str) -> Any:
+            return getattr(client, name)
+
+        def put_object(self, **kwargs: Any) -> Any:
+            attempts.append(1)
+            client.put_object(
+                Bucket=bucket,
+                Key="processed/song.mp3",
+                Body=f"stale {len(attempts)}".encode(),
+                Metadata=_output_meta(settings, f'"older-{len(attempts)}"'),
+            )
+            return client.put_object(**kwargs)
+
+    output = write(tmp_path / "o.wav", pink_noise(0.5, 44100))
+    previous = existing_output(client, bucket, "processed/song.mp3")
+    with pytest.raises(StorageError, match="kept changing"):
+        cloud.publish(Meddling(), bucket, obj, "processed/song.mp3", output, {}, previous, settings.fingerprint())
+    assert len(attempts) == cloud.UPLOAD_RACES
+    assert (
+        client.get_object(Bucket=bucket, Key="processed/song.mp3")["Body"].read() == f"stale {len(attempts)}".encode()
+    )
 
 
 def test_sigkill_mid_conversion_leaves_nothing_under_processed(s3, tmp_path: Path) -> None:
