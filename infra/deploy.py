@@ -29,10 +29,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-INFRA = Path(__file__).resolve().parent
-sys.path.insert(0, str(INFRA.parent))
+from surroundyou.aws import make_client  # the project's one client factory (the project is installed: ./dev)
 
-from surroundyou.storage import make_client  # noqa: E402 - the project's one client factory
+INFRA = Path(__file__).resolve().parent
 
 FAMILY = "surroundyou"
 LOG_GROUP = "/ecs/surroundyou"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import __version__
+from .aws import make_client
 from .engine import Report, convert
 from .errors import InputError, StorageError
 from .logs import event
@@ -27,7 +28,6 @@ from .storage import (
     existing_output,
     local_suffix,
     locate,
-    make_client,
     metadata_value,
     output_key,
     upload,

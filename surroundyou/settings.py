@@ -39,7 +39,7 @@ ENV_MAX_INPUT_BYTES = "MAX_INPUT_BYTES"
 ENV_MAX_DURATION = "MAX_DURATION_SECONDS"
 ENV_LOG_FORMAT = "LOG_FORMAT"
 ENV_JOBS = "JOBS"
-ENV_S3_READ_TIMEOUT = "S3_READ_TIMEOUT_SECONDS"  # read by storage.make_client
+ENV_S3_READ_TIMEOUT = "S3_READ_TIMEOUT_SECONDS"  # read by aws.make_client
 
 PERIOD_RANGE = (2.0, 120.0)  # seconds per full circle
 MODES = ("binaural", "pan")

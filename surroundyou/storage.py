@@ -1,13 +1,10 @@
-"""S3: the one client factory, key mapping, download, idempotency check, upload.
+"""S3: key mapping, download, idempotency check, upload (clients come from ``aws.make_client``).
 
-Standard AWS configuration is honoured (credential chain, AWS_REGION,
-AWS_ENDPOINT_URL), retries in standard mode. Nothing here touches the input
-object except to read it.
+Nothing here touches the input object except to read it.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections.abc import Mapping
@@ -16,38 +13,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote_plus
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .aws import max_attempts
 from .errors import InputError, StorageError
 from .logs import log
-from .settings import ENV_S3_READ_TIMEOUT, positive_from_env
 
-MAX_ATTEMPTS = 5
-READ_TIMEOUT_S = 60.0
 MAX_KEY_BYTES = 1024
 DOWNLOAD_CHUNK = 1 << 20
 _SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,5}$")
 _MISSING = {"404", "403", "NoSuchKey", "NotFound", "AccessDenied"}
-
-
-def max_attempts() -> int:
-    """Attempts per S3 call: AWS_MAX_ATTEMPTS wins, as it would without an explicit retry configuration."""
-    return positive_from_env("AWS_MAX_ATTEMPTS", MAX_ATTEMPTS, int)
-
-
-def make_client(service: str = "s3", region: str | None = None) -> Any:
-    """Every boto3 client comes from here (the worker's and infra/deploy.py's)."""
-    # botocore reads AWS_DEFAULT_REGION; Fargate and other SDKs set AWS_REGION.
-    session = boto3.session.Session(region_name=region or os.environ.get("AWS_REGION") or None)
-    config = Config(
-        retries={"mode": os.environ.get("AWS_RETRY_MODE") or "standard", "max_attempts": max_attempts()},
-        connect_timeout=10,
-        read_timeout=positive_from_env(ENV_S3_READ_TIMEOUT, READ_TIMEOUT_S, float),
-        user_agent_extra="surroundyou",
-    )
-    return session.client(service, config=config)
 
 
 def output_key(key: str, input_prefix: str, output_prefix: str, suffix: str = ".mp3") -> str:

@@ -470,11 +470,17 @@ def test_deploy_creates_everything_and_a_second_run_changes_nothing(
 
 
 def _deploy_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """infra/deploy.py as a user runs it, pointed at a port where nothing listens: any AWS call would fail."""
+    """infra/deploy.py as a user runs it (from any directory: it imports the installed package, no
+    sys.path edits), pointed at a port where nothing listens: any AWS call would fail."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update({"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"})
     return subprocess.run(
-        [sys.executable, str(INFRA / "deploy.py"), *args], capture_output=True, text=True, env=env, timeout=60
+        [sys.executable, str(INFRA / "deploy.py"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd="/",
     )
 
 

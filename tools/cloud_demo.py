@@ -21,10 +21,9 @@ from pathlib import Path
 import boto3
 from moto.server import ThreadedMotoServer
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from surroundyou.demo import write_demo  # the project is installed in .venv (./dev)
 
-from surroundyou.demo import write_demo  # noqa: E402 - after the path is set
+ROOT = Path(__file__).resolve().parent.parent
 
 BUCKET = "surroundyou-demo"
 KEY = "input/demo song.wav"
