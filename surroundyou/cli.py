@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup(json_lines=False, verbose=verbose)
     try:
         settings = build_settings(vars(args))
-        json_lines = settings.log_format == "json" or (settings.log_format == "auto" and settings.cloud)
+        json_lines = settings.json_logs
         setup(json_lines=json_lines, verbose=verbose)
         show_bars = not json_lines and sys.stderr.isatty() and settings.jobs == 1
 

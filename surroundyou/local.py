@@ -1,27 +1,22 @@
-"""Local modes: a folder of songs, named files, or the built-in demo."""
+"""Local modes: a folder of songs, named files, or the built-in demo: which inputs, which outputs.
+
+The conversion of the pairs (processes, stops, the summary) is batch.py's.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import multiprocessing
-import os
-import signal
 import tempfile
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from .batch import convert_many, convert_one, up_to_date
 from .demo import SECONDS as DEMO_SECONDS
 from .demo import write_demo
 from .encode import FORMATS
-from .engine import Report, convert
-from .errors import EXIT_OK, InputError, Stopped, SurroundError, UsageError
-from .logs import JsonFormatter, event, log, setup
-from .progress import ProgressBar, ProgressFactory
+from .errors import EXIT_OK, InputError, UsageError
+from .logs import event
+from .progress import ProgressFactory
 from .settings import ENV_INPUT_DIR, Settings
-from .summary import describe, fields, timing
-from .tags import read_marker
 
 # Extensions picked up in folder mode; content decides how each is decoded.
 AUDIO_SUFFIXES = frozenset(
@@ -55,180 +50,6 @@ def find_inputs(folder: Path) -> list[Path]:
     return sorted(
         p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in AUDIO_SUFFIXES
     )
-
-
-def _fmt_time(seconds: float) -> str:
-    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
-
-
-def _summary(src: Path, dst: Path, r: Report) -> str:
-    return (
-        f"{src.name} -> {dst}  {_fmt_time(r.input_seconds)} in {r.processing_seconds:.1f} s "
-        f"({r.realtime_factor:.0f}x realtime): {describe(r)}"
-    )
-
-
-def convert_one(src: Path, dst: Path, settings: Settings, bars: ProgressFactory, plot: Path | None = None) -> Report:
-    if dst.exists() and dst.resolve() == src.resolve():
-        raise UsageError(f"{dst}: the output would overwrite the input")
-    bar = bars(src.name)
-    try:
-        report = convert(src, dst, settings, bar, marker=source_marker(src, settings))
-    finally:
-        bar.close()
-    event(
-        "converted",
-        _summary(src, dst, report),
-        input=str(src),
-        output=str(dst),
-        status="converted",
-        **timing(report, report.processing_seconds),
-        **fields(report),
-    )
-    if plot is not None:
-        from .plot import plot_motion
-
-        plot_motion(report, settings, plot, src.name)
-        event("plotted", f"motion plot -> {plot}", plot=str(plot))
-    return report
-
-
-def _no_bar(_label: str) -> ProgressBar:
-    return ProgressBar()
-
-
-_busy = False  # in a pool worker: a conversion is under way
-STOP_GRACE_S = 10.0  # after a stop, workers still alive this long are killed
-
-
-def _kill_workers_later() -> None:
-    """Kill, after a grace period for their cleanup, the workers that outlive a stop's SIGTERM
-    (one did, at the end of a batch: see convert_many), so that a stop cannot hang."""
-
-    def kill() -> None:
-        for worker in multiprocessing.active_children():
-            worker.kill()
-
-    timer = threading.Timer(STOP_GRACE_S, kill)
-    timer.daemon = True
-    timer.start()
-
-
-def _worker_init(json_lines: bool, verbose: bool) -> None:
-    """In each pool worker: the parent's logging, and SIGTERM as a clean stop (temporary files removed)."""
-
-    def stop(signum: int, _frame: object) -> None:
-        if _busy:
-            raise Stopped(signum)  # unwinds the conversion, removing its temporary files
-        # Idle: nothing to clean up, so end at once, as SIGTERM's default would. (Raising SystemExit
-        # here could land in the interpreter's own shutdown, after the pool's last task, and print
-        # "Exception ignored in: <module 'threading'>" with a traceback at the end of a good run.)
-        os._exit(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
-    setup(json_lines, verbose)
-
-
-def _attempt(
-    src: Path, dst: Path, settings: Settings, bars: ProgressFactory, plot: Path | None = None
-) -> tuple[Path, int, str]:
-    """(input, exit code, error message) for one conversion: a failure is reported, not raised."""
-    try:
-        convert_one(src, dst, settings, bars, plot)
-        return src, EXIT_OK, ""
-    except SurroundError as exc:
-        return src, exc.exit_code, str(exc)
-
-
-def _convert_in_worker(job: tuple[Path, Path, Settings]) -> tuple[Path, int, str]:
-    """``_attempt`` in a pool worker."""
-    global _busy
-    src, dst, settings = job
-    _busy = True
-    try:
-        return _attempt(src, dst, settings, _no_bar)
-    except Stopped as stop:
-        raise SystemExit(stop.exit_code) from None  # exits the worker quietly, after the cleanup above
-    finally:
-        _busy = False
-
-
-def source_marker(src: Path, settings: Settings) -> str:
-    """What an output made from ``src`` with ``settings`` is tagged with: both fingerprints."""
-    digest = hashlib.sha256()
-    with src.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return f"settings {settings.fingerprint()} input sha256 {digest.hexdigest()}"
-
-
-def up_to_date(src: Path, dst: Path, settings: Settings) -> bool:
-    """Whether ``dst`` was made from this very ``src`` with these settings (its tag says so)."""
-    if not dst.is_file():
-        return False
-    try:
-        return read_marker(dst) == source_marker(src, settings)
-    except OSError:
-        return False
-
-
-def convert_many(
-    pairs: Sequence[tuple[Path, Path]],
-    settings: Settings,
-    bars: ProgressFactory,
-    plot: Path | None = None,
-    skipped: Sequence[tuple[Path, str]] = (),
-) -> int:
-    """Convert each pair (on ``settings.jobs`` processes), going on after failures; returns the exit code.
-
-    ``skipped``: inputs left alone, each with the reason.
-    """
-    if plot is not None and len(pairs) != 1:
-        raise UsageError(f"--plot draws one conversion, but there are {len(pairs)} inputs: name one")
-    for path, reason in skipped:
-        event("skipped", f"skipped {path.name}: {reason}", input=str(path), status="skipped", reason=reason)
-    codes: list[int] = []
-    failures: list[str] = []
-
-    def record(src: Path, code: int, message: str) -> None:
-        if code != EXIT_OK:
-            event("failed", message, logging.ERROR, input=str(src), status="failed", exit_code=code)
-            failures.append(message)
-        codes.append(code)
-
-    if settings.jobs > 1 and len(pairs) > 1:
-        context = multiprocessing.get_context("spawn")  # no forked copies of threads or locks
-        json_lines = any(isinstance(h.formatter, JsonFormatter) for h in log.handlers)
-        jobs = [(src, dst, settings) for src, dst in pairs]
-        # Leaving the with-block (also on a stop) terminates the workers, which clean up on SIGTERM.
-        with context.Pool(min(settings.jobs, len(pairs)), _worker_init, (json_lines, settings.verbose)) as pool:
-            try:
-                for result in pool.imap_unordered(_convert_in_worker, jobs):
-                    record(*result)
-            except BaseException:  # a stop: the with-block terminates the pool
-                _kill_workers_later()
-                raise
-            # All done: let the workers end on their own. Terminating them instead hung the batch at
-            # its end in 2 runs of 32: a worker survived its SIGTERM blocked on the task queue's lock,
-            # which terminate() holds, and the join waited forever (seen with py-spy; why the signal
-            # did not end it is not known). A stop still terminates them.
-            pool.close()
-            pool.join()
-    else:
-        for src, dst in pairs:
-            record(*_attempt(src, dst, settings, bars, plot))
-    failed = len(failures)
-    if len(pairs) + len(skipped) > 1:
-        reasons = ": " + "; ".join(failures) if failures else ""
-        event(
-            "summary",
-            f"{len(pairs) - failed} converted, {len(skipped)} skipped, {failed} failed{reasons}",
-            converted=len(pairs) - failed,
-            skipped=len(skipped),
-            failed=failed,
-        )
-    return max(codes, default=EXIT_OK)
 
 
 def run_folder(settings: Settings, bars: ProgressFactory, plot: Path | None = None) -> int:

@@ -125,6 +125,11 @@ class Settings:
         return bool(self.bucket and self.key)
 
     @property
+    def json_logs(self) -> bool:
+        """Log JSON lines (LOG_FORMAT json, or auto in cloud mode) rather than text."""
+        return self.log_format == "json" or (self.log_format == "auto" and self.cloud)
+
+    @property
     def mp3_quality(self) -> str | int:
         """The value pedalboard's MP3 writer takes: "V2" or a bitrate in kbps."""
         return self.quality if self.quality.startswith("V") else int(self.quality)

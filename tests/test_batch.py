@@ -121,3 +121,22 @@ def test_a_good_parallel_run_prints_no_traceback(tmp_path: Path) -> None:
         )
         assert result.returncode == 0, result.stderr
         assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, result.stderr
+
+
+def test_workers_log_in_the_format_the_parent_was_given(tmp_path: Path) -> None:
+    """LOG_FORMAT reaches the pool's workers through the settings (not by the parent's log handlers):
+    with json, every line on stderr, the workers' "converted" events included, is a JSON object."""
+    import json
+
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    for i in range(2):
+        write(songs / f"s{i}.wav", pink_noise(1.0, 44100, seed=i))
+    env = _env(INPUT_DIR=str(songs), OUTPUT_DIR=str(tmp_path / "out"), LOG_FORMAT="json")
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--jobs", "2"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    converted = [line for line in lines if line.get("event") == "converted"]
+    assert len(converted) == 2 and all(line["status"] == "converted" for line in converted), lines
