@@ -18,7 +18,7 @@ from . import __version__
 from .errors import EXIT_INTERNAL, Stopped, SurroundError, UsageError
 from .logs import event, setup
 from .progress import ProgressBar, TerminalBar
-from .settings import Settings, build_settings
+from .settings import OPTIONS, Settings, build_settings
 
 # The modes are imported once chosen: cloud mode needs boto3, local mode the engine, --plot
 # matplotlib; none of them is loaded for --help, --version or a usage error.
@@ -54,86 +54,27 @@ def parser() -> argparse.ArgumentParser:
         help="output file (.mp3, .wav, .flac, .ogg) or folder (default: OUTPUT_DIR)",
     )
     p.add_argument("--demo", action="store_true", help="convert a built-in 24 s synthesised song")
-    p.add_argument(
-        "--mode",
-        choices=("binaural", "pan"),
-        help=f"binaural: a head model, for headphones; pan: equal-power panning, also for loudspeakers "
-        f"(default {D.mode}, env SPATIAL_MODE)",
-    )
-    p.add_argument(
-        "--hrtf",
-        metavar="FILE.sofa",
-        help="binaural: render with a measured HRTF from a SOFA (AES69) file instead of the head model (env HRTF_SOFA)",
-    )
-    p.add_argument(
-        "--width",
-        type=float,
-        metavar="DEGREES",
-        help=f"binaural: stereo left and right circle this far either side of the path, 0 = mono "
-        f"(default {D.width_deg:g}, env WIDTH_DEGREES)",
-    )
-    p.add_argument(
-        "--depth",
-        type=float,
-        metavar="DB",
-        help=f"binaural: level difference added between the ears at the sides, beyond the physical head, "
-        f"0-30; 0 = the physical head only (default {D.depth_db:g}, env DEPTH)",
-    )
-    p.add_argument(
-        "--period",
-        type=float,
-        metavar="SECONDS",
-        help=f"seconds per circle around the head (default {D.period_s:g}, env PERIOD_SECONDS)",
-    )
-    p.add_argument(
-        "--reverb",
-        type=float,
-        metavar="AMOUNT",
-        help=f"room reverb wet level 0-1, 0 disables it (default {D.reverb:g}, env REVERB_AMOUNT)",
-    )
-    p.add_argument(
-        "--target-lufs",
-        type=float,
-        metavar="LUFS",
-        help=f"integrated loudness target (default {D.target_lufs:g}, env TARGET_LUFS)",
-    )
-    p.add_argument(
-        "--ceiling",
-        type=float,
-        metavar="DBTP",
-        help=f"true-peak ceiling of the decoded output (default {D.ceiling_dbtp:g}, env CEILING_DBTP)",
-    )
-    p.add_argument(
-        "--quality",
-        metavar="Q",
-        help=f"MP3 quality: V0..V9 (VBR) or a CBR bitrate in kbps (default {D.quality}, env MP3_QUALITY)",
-    )
-    p.add_argument(
-        "--jobs",
-        type=int,
-        metavar="N",
-        help=f"local mode: convert N files at once, one process each (default {D.jobs}, env JOBS)",
-    )
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help="folder mode: convert every song, also those whose output is up to date",
-    )
+    for option in OPTIONS:  # every setting with a flag, as settings.py declares it
+        if option.flag is None:
+            continue
+        names = (option.short, option.flag) if option.short else (option.flag,)
+        if isinstance(getattr(D, option.field), bool):  # a switch
+            p.add_argument(*names, dest=option.field, action="store_true", help=option.help_text(False))
+            continue
+        p.add_argument(
+            *names,
+            dest=option.field,
+            type=option.parse,
+            choices=option.choices,
+            metavar=option.metavar,
+            help=option.help_text(getattr(D, option.field)),
+        )
     p.add_argument(
         "--plot",
         type=Path,
         metavar="FILE.png",
         help="draw the path around the head and each ear's level over time (needs matplotlib)",
     )
-    p.add_argument(
-        "--block-frames", type=int, metavar="N", help=f"frames per processing block (default {D.block_frames})"
-    )
-    p.add_argument(
-        "--log-format",
-        choices=("auto", "json", "text"),
-        help="auto: JSON lines in cloud mode, text otherwise (env LOG_FORMAT)",
-    )
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logs, and tracebacks on errors")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
 

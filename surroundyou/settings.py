@@ -1,8 +1,12 @@
 """One frozen Settings object, built once from flags, environment and defaults.
 
-Every field resolves flag > environment variable > default through ``_pick``;
-the environment names live here and nowhere else. Validation raises
-``UsageError`` with units, never ``assert``.
+Each setting is declared once, in ``OPTIONS``: its field, flag, environment
+variable, type, range with unit, help text and whether it changes the sound.
+The command line's flags (cli.py), the resolver (flag > environment variable >
+default, ``build_settings``), the range checks, the fingerprint and the tests'
+environment scrub all follow from that table. Validation raises ``UsageError``
+with units, never ``assert``. Adding a setting: a field of ``Settings`` and a
+row of ``OPTIONS``.
 """
 
 from __future__ import annotations
@@ -19,26 +23,10 @@ from typing import Any, TypeVar
 from . import __version__
 from .errors import UsageError
 
-# Environment variable names, in one place.
+# Environment variable names that other code names too (OPTIONS declares every variable).
 ENV_BUCKET = "S3_BUCKET"
 ENV_KEY = "S3_KEY"
-ENV_INPUT_PREFIX = "INPUT_PREFIX"
-ENV_OUTPUT_PREFIX = "OUTPUT_PREFIX"
 ENV_INPUT_DIR = "INPUT_DIR"
-ENV_OUTPUT_DIR = "OUTPUT_DIR"
-ENV_PERIOD = "PERIOD_SECONDS"
-ENV_MODE = "SPATIAL_MODE"
-ENV_HRTF = "HRTF_SOFA"
-ENV_WIDTH = "WIDTH_DEGREES"
-ENV_DEPTH = "DEPTH"
-ENV_REVERB = "REVERB_AMOUNT"
-ENV_TARGET_LUFS = "TARGET_LUFS"
-ENV_CEILING = "CEILING_DBTP"
-ENV_QUALITY = "MP3_QUALITY"
-ENV_MAX_INPUT_BYTES = "MAX_INPUT_BYTES"
-ENV_MAX_DURATION = "MAX_DURATION_SECONDS"
-ENV_LOG_FORMAT = "LOG_FORMAT"
-ENV_JOBS = "JOBS"
 ENV_S3_READ_TIMEOUT = "S3_READ_TIMEOUT_SECONDS"  # read by aws.make_client
 
 PERIOD_RANGE = (2.0, 120.0)  # seconds per full circle
@@ -51,9 +39,6 @@ CEILING_RANGE = (-9.0, 0.0)  # dBTP
 BLOCK_RANGE = (1, 1 << 20)  # frames
 LOG_FORMATS = ("auto", "json", "text")
 _QUALITY_RE = re.compile(r"^(V[0-9]|(32|40|48|56|64|80|96|112|128|160|192|224|256|320))$")
-
-# The fields that change the sound: they make the fingerprint stored with each output.
-DSP_FIELDS = ("mode", "hrtf", "width_deg", "depth_db", "period_s", "reverb", "target_lufs", "ceiling_dbtp", "quality")
 
 T = TypeVar("T")
 N = TypeVar("N", int, float)
@@ -87,28 +72,11 @@ class Settings:
     verbose: bool = False
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        for option in OPTIONS:  # each option's own range or choices
+            option.check(getattr(self, option.field))
+        # What involves several options:
         if self.hrtf and self.mode != "binaural":
             raise UsageError("--hrtf renders binaurally: it cannot be combined with --mode pan")
-        _check_range("--width", self.width_deg, WIDTH_RANGE, "degrees")
-        _check_range("--depth", self.depth_db, DEPTH_RANGE, "dB")
-        _check_range("--period", self.period_s, PERIOD_RANGE, "s")
-        _check_range("--reverb", self.reverb, REVERB_RANGE, "")
-        _check_range("--target-lufs", self.target_lufs, TARGET_RANGE, "LUFS")
-        _check_range("--ceiling", self.ceiling_dbtp, CEILING_RANGE, "dBTP")
-        _check_range("--block-frames", self.block_frames, BLOCK_RANGE, "frames")
-        if not _QUALITY_RE.match(self.quality):
-            raise UsageError(
-                f"--quality must be V0..V9 (VBR) or a CBR bitrate in kbps such as 192 or 320, got {self.quality!r}"
-            )
-        _check_range("--jobs", self.jobs, (1, 64), "processes")
-        if self.log_format not in LOG_FORMATS:
-            raise UsageError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}")
-        if self.max_input_bytes <= 0:
-            raise UsageError(f"MAX_INPUT_BYTES must be positive, got {self.max_input_bytes}")
-        if not self.max_duration_s > 0:
-            raise UsageError(f"MAX_DURATION_SECONDS must be positive, got {self.max_duration_s:g}")
         for name in ("input_prefix", "output_prefix"):
             prefix = getattr(self, name)
             if prefix and not prefix.endswith("/"):
@@ -136,9 +104,194 @@ class Settings:
 
     def fingerprint(self) -> str:
         """A short hash of everything that changes the sound, plus the version."""
-        dsp = {k: v for k, v in asdict(self).items() if k in DSP_FIELDS}
+        dsp = {k: v for k, v in asdict(self).items() if k in SOUND_FIELDS}
         dsp["version"] = __version__
         return hashlib.sha256(json.dumps(dsp, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting of ``Settings``, declared once."""
+
+    field: str
+    help: str  # without the default and the variable: ``help_text`` adds them
+    flag: str | None = None  # e.g. "--width"; None: environment only
+    short: str | None = None  # e.g. "-v"
+    env: str | None = None  # e.g. "WIDTH_DEGREES"; None: flag only
+    parse: Callable[[str], Any] = str  # from the command line and the environment
+    metavar: str | None = None
+    bounds: tuple[float, float] | None = None  # inclusive range
+    unit: str = ""  # of the range, in messages
+    choices: tuple[str, ...] | None = None
+    pattern: tuple[re.Pattern[str], str] | None = None  # a check and how to say what it wants
+    positive: bool = False
+    case: Callable[[str], str] | None = None  # e.g. str.lower: "BINAURAL" is "binaural"
+    sound: bool = False  # changes the sound: part of the fingerprint stored with each output
+    show_default: bool = True
+
+    @property
+    def name(self) -> str:
+        """How messages name it: the flag if there is one, else the variable."""
+        return self.flag or self.env or self.field
+
+    def help_text(self, default: Any) -> str:
+        shown = f"{default:g}" if isinstance(default, float) else str(default)
+        notes = [f"default {shown}"] if self.show_default and default not in ("", False) else []
+        notes += [f"env {self.env}"] if self.env else []
+        return f"{self.help} ({', '.join(notes)})" if notes else self.help
+
+    def check(self, value: Any) -> None:
+        if self.choices is not None and value not in self.choices:
+            raise UsageError(f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}")
+        if self.bounds is not None:
+            _check_range(self.name, value, self.bounds, self.unit)
+        if self.pattern is not None and not self.pattern[0].match(value):
+            raise UsageError(f"{self.name} must be {self.pattern[1]}, got {value!r}")
+        if self.positive and not value > 0:  # also NaN
+            raise UsageError(f"{self.name} must be positive, got {value:g}")
+
+
+OPTIONS: tuple[Option, ...] = (
+    # What changes the sound (the fingerprint), in the order --help lists them.
+    Option(
+        "mode",
+        "binaural: a head model, for headphones; pan: equal-power panning, also for loudspeakers",
+        flag="--mode",
+        env="SPATIAL_MODE",
+        choices=MODES,
+        case=str.lower,
+        sound=True,
+    ),
+    Option(
+        "hrtf",
+        "binaural: render with a measured HRTF from a SOFA (AES69) file instead of the head model",
+        flag="--hrtf",
+        env="HRTF_SOFA",
+        metavar="FILE.sofa",
+        sound=True,
+    ),
+    Option(
+        "width_deg",
+        "binaural: stereo left and right circle this far either side of the path, 0 = mono",
+        flag="--width",
+        env="WIDTH_DEGREES",
+        parse=float,
+        metavar="DEGREES",
+        bounds=WIDTH_RANGE,
+        unit="degrees",
+        sound=True,
+    ),
+    Option(
+        "depth_db",
+        "binaural: level difference added between the ears at the sides, beyond the physical head, "
+        "0-30; 0 = the physical head only",
+        flag="--depth",
+        env="DEPTH",
+        parse=float,
+        metavar="DB",
+        bounds=DEPTH_RANGE,
+        unit="dB",
+        sound=True,
+    ),
+    Option(
+        "period_s",
+        "seconds per circle around the head",
+        flag="--period",
+        env="PERIOD_SECONDS",
+        parse=float,
+        metavar="SECONDS",
+        bounds=PERIOD_RANGE,
+        unit="s",
+        sound=True,
+    ),
+    Option(
+        "reverb",
+        "room reverb wet level 0-1, 0 disables it",
+        flag="--reverb",
+        env="REVERB_AMOUNT",
+        parse=float,
+        metavar="AMOUNT",
+        bounds=REVERB_RANGE,
+        sound=True,
+    ),
+    Option(
+        "target_lufs",
+        "integrated loudness target",
+        flag="--target-lufs",
+        env="TARGET_LUFS",
+        parse=float,
+        metavar="LUFS",
+        bounds=TARGET_RANGE,
+        unit="LUFS",
+        sound=True,
+    ),
+    Option(
+        "ceiling_dbtp",
+        "true-peak ceiling of the decoded output",
+        flag="--ceiling",
+        env="CEILING_DBTP",
+        parse=float,
+        metavar="DBTP",
+        bounds=CEILING_RANGE,
+        unit="dBTP",
+        sound=True,
+    ),
+    Option(
+        "quality",
+        "MP3 quality: V0..V9 (VBR) or a CBR bitrate in kbps",
+        flag="--quality",
+        env="MP3_QUALITY",
+        metavar="Q",
+        pattern=(_QUALITY_RE, "V0..V9 (VBR) or a CBR bitrate in kbps such as 192 or 320"),
+        case=str.upper,
+        sound=True,
+    ),
+    # How the run goes.
+    Option(
+        "jobs",
+        "local mode: convert N files at once, one process each",
+        flag="--jobs",
+        env="JOBS",
+        parse=int,
+        metavar="N",
+        bounds=(1, 64),
+        unit="processes",
+    ),
+    Option("force", "folder mode: convert every song, also those whose output is up to date", flag="--force"),
+    Option(
+        "block_frames",
+        "frames per processing block",
+        flag="--block-frames",
+        parse=int,
+        metavar="N",
+        bounds=BLOCK_RANGE,
+        unit="frames",
+    ),
+    Option(
+        "log_format",
+        "auto: JSON lines in cloud mode, text otherwise",
+        flag="--log-format",
+        env="LOG_FORMAT",
+        choices=LOG_FORMATS,
+        case=str.lower,
+        show_default=False,
+    ),
+    Option("verbose", "debug logs, and tracebacks on errors", flag="--verbose", short="-v"),
+    # Where the songs come from and go to.
+    Option("input_dir", "folder mode: the songs", env=ENV_INPUT_DIR, parse=Path),
+    Option("output_dir", "local mode: where the outputs go", env="OUTPUT_DIR", parse=Path),
+    Option("bucket", "cloud mode: the bucket", env=ENV_BUCKET),
+    Option("key", "cloud mode: the object's key (never stripped: spaces are legal in keys)", env=ENV_KEY),
+    Option("input_prefix", "cloud mode: where inputs are", env="INPUT_PREFIX"),
+    Option("output_prefix", "cloud mode: where outputs go", env="OUTPUT_PREFIX"),
+    Option("max_input_bytes", "largest input accepted", env="MAX_INPUT_BYTES", parse=int, positive=True),
+    Option("max_duration_s", "longest input accepted", env="MAX_DURATION_SECONDS", parse=float, positive=True),
+)
+OPTION = {option.field: option for option in OPTIONS}
+# The fields that change the sound: they make the fingerprint stored with each output.
+SOUND_FIELDS = frozenset(option.field for option in OPTIONS if option.sound)
+# Every variable the worker reads: the options' and the AWS client's (aws.py).
+VARIABLES = (*(option.env for option in OPTIONS if option.env), ENV_S3_READ_TIMEOUT)
 
 
 def _check_range(flag: str, value: float, bounds: tuple[float, float], unit: str) -> None:
@@ -170,33 +323,20 @@ def positive_from_env(name: str, default: N, parse: Callable[[str], N], env: Map
 
 
 def build_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Settings:
-    """Build Settings from parsed CLI flags (None = not given) and the environment."""
+    """Build Settings from parsed CLI flags (keyed by field; None or absent = not given) and the environment."""
     env = os.environ if env is None else env
-    d = Settings()
-    settings = Settings(
-        mode=_pick(flags.get("mode"), env, ENV_MODE, d.mode, str).lower(),
-        hrtf=str(_pick(flags.get("hrtf"), env, ENV_HRTF, d.hrtf, str)),
-        width_deg=_pick(flags.get("width"), env, ENV_WIDTH, d.width_deg, float),
-        depth_db=_pick(flags.get("depth"), env, ENV_DEPTH, d.depth_db, float),
-        period_s=_pick(flags.get("period"), env, ENV_PERIOD, d.period_s, float),
-        reverb=_pick(flags.get("reverb"), env, ENV_REVERB, d.reverb, float),
-        target_lufs=_pick(flags.get("target_lufs"), env, ENV_TARGET_LUFS, d.target_lufs, float),
-        ceiling_dbtp=_pick(flags.get("ceiling"), env, ENV_CEILING, d.ceiling_dbtp, float),
-        quality=_pick(flags.get("quality"), env, ENV_QUALITY, d.quality, str).upper(),
-        block_frames=flags.get("block_frames") or d.block_frames,
-        input_dir=_pick(None, env, ENV_INPUT_DIR, d.input_dir, Path),
-        output_dir=_pick(None, env, ENV_OUTPUT_DIR, d.output_dir, Path),
-        bucket=_pick(None, env, ENV_BUCKET, d.bucket, str),
-        key=env.get(ENV_KEY, ""),  # never stripped: spaces are legal in keys
-        input_prefix=_pick(None, env, ENV_INPUT_PREFIX, d.input_prefix, str),
-        output_prefix=_pick(None, env, ENV_OUTPUT_PREFIX, d.output_prefix, str),
-        max_input_bytes=_pick(None, env, ENV_MAX_INPUT_BYTES, d.max_input_bytes, int),
-        max_duration_s=_pick(None, env, ENV_MAX_DURATION, d.max_duration_s, float),
-        log_format=_pick(flags.get("log_format"), env, ENV_LOG_FORMAT, d.log_format, str).lower(),
-        verbose=bool(flags.get("verbose")),
-        force=bool(flags.get("force")),
-        jobs=_pick(flags.get("jobs"), env, ENV_JOBS, d.jobs, int),
-    )
-    if flags.get("depth") is not None and settings.mode == "pan":
+    defaults = Settings()
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        flag = flags.get(option.field) if option.flag else None
+        if option.field == "key":  # never stripped: spaces are legal in keys
+            value = env.get(ENV_KEY, "")
+        elif option.env:
+            value = _pick(flag, env, option.env, getattr(defaults, option.field), option.parse)
+        else:
+            value = getattr(defaults, option.field) if flag is None else flag
+        values[option.field] = option.case(value) if option.case and isinstance(value, str) else value
+    settings = Settings(**values)
+    if flags.get("depth_db") is not None and settings.mode == "pan":
         raise UsageError("--depth shapes the binaural rendering: --mode pan already moves the level fully")
     return settings

@@ -15,8 +15,8 @@ from surroundyou import settings as settings_module
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "process_audio.py"
-# Every variable the worker reads (settings.py names each one ENV_*): none may leak in from the shell.
-SETTINGS_VARIABLES = tuple(value for name, value in vars(settings_module).items() if name.startswith("ENV_"))
+# Every variable the worker reads (settings.OPTIONS declares each one): none may leak in from the shell.
+SETTINGS_VARIABLES = settings_module.VARIABLES
 
 
 def run_cli(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -9,14 +10,14 @@ import pytest
 from surroundyou.decode import sniff
 from surroundyou.encode import output_rate
 from surroundyou.errors import InputError, UsageError
-from surroundyou.settings import Settings, build_settings
+from surroundyou.settings import OPTIONS, Option, Settings, build_settings
 from surroundyou.storage import local_suffix, output_key
 
 
 def test_settings_resolve_flag_then_environment_then_default() -> None:
     assert build_settings({}, {}).period_s == 12.0
     assert build_settings({}, {"PERIOD_SECONDS": "20"}).period_s == 20.0
-    assert build_settings({"period": 5.0}, {"PERIOD_SECONDS": "20"}).period_s == 5.0
+    assert build_settings({"period_s": 5.0}, {"PERIOD_SECONDS": "20"}).period_s == 5.0
     assert build_settings({}, {"S3_BUCKET": "b", "S3_KEY": " input/a b.mp3"}).key == " input/a b.mp3"
     assert not build_settings({}, {}).cloud
     with pytest.raises(UsageError, match="S3_BUCKET is set but S3_KEY is not"):
@@ -129,3 +130,53 @@ def test_source_key_metadata_is_encoded_as_the_readme_says() -> None:
     assert metadata_value(key).isascii() and unquote(metadata_value(key)) == key
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert "`input/Bj%C3%B6rk %E2%80%93 J%C3%B3ga.flac`" in readme
+
+
+def test_every_setting_is_declared_once_and_the_command_line_follows_the_table() -> None:
+    """settings.OPTIONS is the one declaration: each Settings field has one row, each flag is in --help
+    with its variable and default, and each variable is scrubbed from the tests' environment."""
+    from conftest import SETTINGS_VARIABLES
+
+    from surroundyou.cli import parser
+
+    assert sorted(o.field for o in OPTIONS) == sorted(f.name for f in dataclasses.fields(Settings))
+    help_text = " ".join(parser().format_help().split())
+    for option in OPTIONS:
+        if option.flag:
+            assert option.flag in help_text
+        if option.env:
+            assert option.env in SETTINGS_VARIABLES
+            if option.flag:
+                assert f"env {option.env}" in help_text, option.env
+
+
+# A value other than the default for each field (numbers: the other end of their range).
+OTHER_VALUES = {
+    "mode": "pan",
+    "hrtf": "x.sofa",
+    "quality": "V0",
+    "log_format": "json",
+    "input_dir": Path("elsewhere"),
+    "output_dir": Path("elsewhere"),
+    "input_prefix": "in/",
+    "output_prefix": "out/",
+    "force": True,
+    "verbose": True,
+    "max_input_bytes": 5,
+    "max_duration_s": 5.0,
+}
+
+
+@pytest.mark.parametrize("option", OPTIONS, ids=lambda o: o.field)
+def test_the_fingerprint_changes_with_what_changes_the_sound_and_only_that(option: Option) -> None:
+    base = Settings()
+    if option.field in ("bucket", "key"):  # cloud mode needs both
+        changed = dataclasses.replace(base, bucket="b", key="k")
+    elif option.field in OTHER_VALUES:
+        changed = dataclasses.replace(base, **{option.field: OTHER_VALUES[option.field]})
+    else:
+        assert option.bounds is not None, option.field
+        default = getattr(base, option.field)
+        low, high = option.bounds
+        changed = dataclasses.replace(base, **{option.field: type(default)(high if default != high else low)})
+    assert (changed.fingerprint() != base.fingerprint()) == option.sound, option.field
