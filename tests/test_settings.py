@@ -1,4 +1,4 @@
-"""Small pure pieces: settings, key mapping, format sniffing, rates."""
+"""Settings: the option table, flag > environment > default, checks with units, the fingerprint."""
 
 from __future__ import annotations
 
@@ -7,11 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from surroundyou.decode import sniff
-from surroundyou.encode import output_rate
-from surroundyou.errors import InputError, UsageError
+from surroundyou.errors import UsageError
 from surroundyou.settings import OPTIONS, Option, Settings, build_settings
-from surroundyou.storage import local_suffix, output_key
 
 
 def test_settings_resolve_flag_then_environment_then_default() -> None:
@@ -48,88 +45,6 @@ def test_fingerprint_changes_with_the_sound_only() -> None:
     assert Settings(input_dir=Path("/elsewhere"), block_frames=1024).fingerprint() == base.fingerprint()
     assert Settings(period_s=10).fingerprint() != base.fingerprint()
     assert Settings(quality="V0").fingerprint() != base.fingerprint()
-
-
-@pytest.mark.parametrize(
-    ("key", "expected"),
-    [
-        ("input/a/song.wav", "processed/a/song.mp3"),
-        ("input/song", "processed/song.mp3"),
-        ("input/.hidden", "processed/.hidden.mp3"),
-        ("input/my song+1.MP3", "processed/my song+1.mp3"),
-        ("input/a.b/c", "processed/a.b/c.mp3"),
-    ],
-)
-def test_output_key_mapping(key: str, expected: str) -> None:
-    assert output_key(key, "input/", "processed/") == expected
-
-
-@pytest.mark.parametrize("key", ["processed/x.mp3", "inputx.mp3", "input/", "input/folder/", "/input/a.mp3"])
-def test_keys_outside_the_input_prefix_or_folders_are_refused(key: str) -> None:
-    with pytest.raises(InputError):
-        output_key(key, "input/", "processed/")
-
-
-@pytest.mark.parametrize(
-    ("key", "suffix"),
-    [
-        ("input/a.mp3", ".mp3"),
-        ("input/../../etc/passwd", ""),
-        ("input/x.m4a", ".m4a"),
-        ("input/a.b/c", ""),
-        ("input/evil.mp3/../x", ""),
-        ("input/x.toolongext", ""),
-    ],
-)
-def test_local_copy_suffix_is_harmless(key: str, suffix: str) -> None:
-    assert local_suffix(key) == suffix
-
-
-@pytest.mark.parametrize(
-    ("head", "kind"),
-    [
-        (b"RIFF\x00\x00\x00\x00WAVEfmt ", "wav"),
-        (b"FORM\x00\x00\x00\x00AIFF", "aiff"),
-        (b"fLaC\x00\x00", "flac"),
-        (b"OggS\x00\x02" + b"\x00" * 22 + b"\x01vorbis", "ogg"),
-        (b"OggS\x00\x02" + b"\x00" * 22 + b"OpusHead", "ogg-other"),
-        (b"ID3\x04\x00", "mp3"),
-        (b"\xff\xfb\x90\x44", "mp3"),
-        (b"<!DOCTYPE html><html>", "text"),
-        (b"hello world\n", "text"),
-        (b"\x00\x00\x00\x20ftypM4A ", "other"),
-    ],
-)
-def test_sniff_detects_the_container_from_content(head: bytes, kind: str) -> None:
-    assert sniff(head) == kind
-
-
-@pytest.mark.parametrize(
-    ("suffix", "rate", "expected"),
-    [
-        (".mp3", 44100, 44100),
-        (".mp3", 96000, 48000),
-        (".mp3", 88200, 44100),
-        (".mp3", 37800, 44100),
-        (".mp3", 8000, 8000),
-        (".wav", 96000, 96000),
-        (".flac", 37800, 37800),
-    ],
-)
-def test_output_rate(suffix: str, rate: int, expected: int) -> None:
-    assert output_rate(suffix, rate) == expected
-
-
-def test_source_key_metadata_is_encoded_as_the_readme_says() -> None:
-    from urllib.parse import unquote
-
-    from surroundyou.storage import metadata_value
-
-    key = "input/Björk – Jóga.flac"
-    assert metadata_value(key) == "input/Bj%C3%B6rk %E2%80%93 J%C3%B3ga.flac"  # the README's example
-    assert metadata_value(key).isascii() and unquote(metadata_value(key)) == key
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    assert "`input/Bj%C3%B6rk %E2%80%93 J%C3%B3ga.flac`" in readme
 
 
 def test_every_setting_is_declared_once_and_the_command_line_follows_the_table() -> None:

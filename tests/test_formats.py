@@ -1,0 +1,43 @@
+"""Formats: sniffing the container from content, the output's sample rate."""
+
+from __future__ import annotations
+
+import pytest
+
+from surroundyou.decode import sniff
+from surroundyou.encode import output_rate
+
+
+@pytest.mark.parametrize(
+    ("head", "kind"),
+    [
+        (b"RIFF\x00\x00\x00\x00WAVEfmt ", "wav"),
+        (b"FORM\x00\x00\x00\x00AIFF", "aiff"),
+        (b"fLaC\x00\x00", "flac"),
+        (b"OggS\x00\x02" + b"\x00" * 22 + b"\x01vorbis", "ogg"),
+        (b"OggS\x00\x02" + b"\x00" * 22 + b"OpusHead", "ogg-other"),
+        (b"ID3\x04\x00", "mp3"),
+        (b"\xff\xfb\x90\x44", "mp3"),
+        (b"<!DOCTYPE html><html>", "text"),
+        (b"hello world\n", "text"),
+        (b"\x00\x00\x00\x20ftypM4A ", "other"),
+    ],
+)
+def test_sniff_detects_the_container_from_content(head: bytes, kind: str) -> None:
+    assert sniff(head) == kind
+
+
+@pytest.mark.parametrize(
+    ("suffix", "rate", "expected"),
+    [
+        (".mp3", 44100, 44100),
+        (".mp3", 96000, 48000),
+        (".mp3", 88200, 44100),
+        (".mp3", 37800, 44100),
+        (".mp3", 8000, 8000),
+        (".wav", 96000, 96000),
+        (".flac", 37800, 37800),
+    ],
+)
+def test_output_rate(suffix: str, rate: int, expected: int) -> None:
+    assert output_rate(suffix, rate) == expected
