@@ -39,7 +39,7 @@ from .loudness import LoudnessMeter
 from .motion import CircularPanner, Spatializer
 from .motion_meter import Motion, MotionMeter, MotionTrace
 from .room import RoomSend
-from .sample import Sampler, limiting_loss_db
+from .sample import Sample, Sampler, limiting_loss_db
 from .scratch import ScratchFile
 from .settings import Settings
 from .tags import Tags, read_tags
@@ -240,6 +240,42 @@ def _render(
     return meter
 
 
+def _gain(
+    decoded: Decoded, input_lufs: float, sample: Sample, target_lufs: float, limiter: Callable[[], TruePeakLimiter]
+) -> tuple[float, float]:
+    """(the mix's loudness, the gain in dB): normalisation to the target, plus the make-up for what the
+    limiter will take away where the gained mix would reach its ceiling (both from the sample)."""
+    if decoded.frames < MIN_MEASURABLE_S * sample.rate or not math.isfinite(input_lufs):
+        return input_lufs, 0.0  # silence, or shorter than one gating block
+    mix_lufs = sample.mix_lufs(decoded.loudness)
+    gain_db = normalisation_gain_db(mix_lufs, target_lufs)
+    if sample.peak * 10 ** (gain_db / 20) * WORST_GAIN > limiter().ceiling:
+        gain_db += limiting_loss_db(sample, gain_db, limiter)
+    return mix_lufs, gain_db
+
+
+def _warn(name: str, motion: Motion, output_lufs: float | None, target_lufs: float, limited_db: float) -> None:
+    """What the listener would want to know: a circle too weak to hear, a loudness target missed
+    (``output_lufs`` None: not normalised, so no target to miss)."""
+    if motion.weak:
+        log.warning(
+            "%s: the circle is barely audible: the level swings %.1f dB from ear to ear, the delay %.2f ms",
+            name,
+            motion.ild_swing_db,
+            motion.itd_ms,
+        )
+    if output_lufs is not None and abs(output_lufs - target_lufs) > LOUDNESS_TOLERANCE_LU:
+        log.warning(
+            "%s: output loudness %.1f LUFS misses the %.1f LUFS target by more than %.1f LU "
+            "(very dynamic material: the limiter reduced peaks by %.1f dB)",
+            name,
+            output_lufs,
+            target_lufs,
+            LOUDNESS_TOLERANCE_LU,
+            limited_db,
+        )
+
+
 def _span(progress: Progress, start: float, width: float) -> Progress:
     return lambda fraction: progress(start + width * fraction)
 
@@ -290,22 +326,15 @@ def _convert(
         sampler = Sampler(
             rate, source.info.seconds * rate, Path(work), lambda: make_spatializer(rate, settings, channels)
         )
+        ceiling = settings.ceiling_dbtp - CODEC_MARGIN_DB[suffix]
+
+        def limiter() -> TruePeakLimiter:
+            return TruePeakLimiter(rate, ceiling)
+
         try:
             decoded = _store(source, rate, settings, store, room, sampler, _span(progress, 0.0, 0.3))
             input_lufs = decoded.loudness.integrated()
-            ceiling = settings.ceiling_dbtp - CODEC_MARGIN_DB[suffix]
-
-            def limiter() -> TruePeakLimiter:
-                return TruePeakLimiter(rate, ceiling)
-
-            sample = sampler.sample
-            if decoded.frames < MIN_MEASURABLE_S * rate or not math.isfinite(input_lufs):
-                mix_lufs, gain_db = input_lufs, 0.0  # silence, or shorter than one gating block
-            else:
-                mix_lufs = sample.mix_lufs(decoded.loudness)
-                gain_db = normalisation_gain_db(mix_lufs, settings.target_lufs)
-                if sample.peak * 10 ** (gain_db / 20) * WORST_GAIN > 10 ** (ceiling / 20):
-                    gain_db += limiting_loss_db(sample, gain_db, limiter)
+            mix_lufs, gain_db = _gain(decoded, input_lufs, sampler.sample, settings.target_lufs, limiter)
         finally:
             sampler.sample.close()
         progress(0.3)
@@ -319,23 +348,7 @@ def _convert(
             encoder.commit(tags)
     output_lufs = out_meter.integrated()
     motion = motion_meter.summary()
-    if motion.weak:
-        log.warning(
-            "%s: the circle is barely audible: the level swings %.1f dB from ear to ear, the delay %.2f ms",
-            name,
-            motion.ild_swing_db,
-            motion.itd_ms,
-        )
-    if gain_db != 0.0 and abs(output_lufs - settings.target_lufs) > LOUDNESS_TOLERANCE_LU:
-        log.warning(
-            "%s: output loudness %.1f LUFS misses the %.1f LUFS target by more than %.1f LU "
-            "(very dynamic material: the limiter reduced peaks by %.1f dB)",
-            name,
-            output_lufs,
-            settings.target_lufs,
-            LOUDNESS_TOLERANCE_LU,
-            final.max_reduction_db,
-        )
+    _warn(name, motion, output_lufs if gain_db != 0.0 else None, settings.target_lufs, final.max_reduction_db)
     return Report(
         decoder=source.info.decoder,
         source_rate=source.info.rate,
