@@ -126,6 +126,7 @@ class Option:
     pattern: tuple[re.Pattern[str], str] | None = None  # a check and how to say what it wants
     positive: bool = False
     case: Callable[[str], str] | None = None  # e.g. str.lower: "BINAURAL" is "binaural"
+    strip: bool = True  # surrounding spaces of the variable's value are typos (not in an S3 key)
     sound: bool = False  # changes the sound: part of the fingerprint stored with each output
     show_default: bool = True
 
@@ -147,8 +148,8 @@ class Option:
             _check_range(self.name, value, self.bounds, self.unit)
         if self.pattern is not None and not self.pattern[0].match(value):
             raise UsageError(f"{self.name} must be {self.pattern[1]}, got {value!r}")
-        if self.positive and not value > 0:  # also NaN
-            raise UsageError(f"{self.name} must be positive, got {value:g}")
+        if self.positive:
+            _check_positive(self.name, value)
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -281,13 +282,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("input_dir", "folder mode: the songs", env=ENV_INPUT_DIR, parse=Path),
     Option("output_dir", "local mode: where the outputs go", env="OUTPUT_DIR", parse=Path),
     Option("bucket", "cloud mode: the bucket", env=ENV_BUCKET),
-    Option("key", "cloud mode: the object's key (never stripped: spaces are legal in keys)", env=ENV_KEY),
+    Option("key", "cloud mode: the object's key", env=ENV_KEY, strip=False),  # spaces are legal in keys
     Option("input_prefix", "cloud mode: where inputs are", env="INPUT_PREFIX"),
     Option("output_prefix", "cloud mode: where outputs go", env="OUTPUT_PREFIX"),
     Option("max_input_bytes", "largest input accepted", env="MAX_INPUT_BYTES", parse=int, positive=True),
     Option("max_duration_s", "longest input accepted", env="MAX_DURATION_SECONDS", parse=float, positive=True),
 )
-OPTION = {option.field: option for option in OPTIONS}
 # The fields that change the sound: they make the fingerprint stored with each output.
 SOUND_FIELDS = frozenset(option.field for option in OPTIONS if option.sound)
 # Every variable the worker reads: the options' and the AWS client's (aws.py).
@@ -301,11 +301,19 @@ def _check_range(flag: str, value: float, bounds: tuple[float, float], unit: str
         raise UsageError(f"{flag} must be {low:g}–{high:g}{unit}, got {value:g}")
 
 
-def _pick(flag: T | None, env: Mapping[str, str], name: str, default: T, parse: Callable[[str], T]) -> T:
+def _check_positive(name: str, value: float) -> None:
+    if not value > 0:  # also rejects NaN
+        raise UsageError(f"{name} must be positive, got {value:g}")
+
+
+def _pick(
+    flag: T | None, env: Mapping[str, str], name: str, default: T, parse: Callable[[str], T], strip: bool = True
+) -> T:
     """Resolve one field: flag > environment variable > default."""
     if flag is not None:
         return flag
-    raw = env.get(name, "").strip()
+    raw = env.get(name, "")
+    raw = raw.strip() if strip else raw
     if not raw:
         return default
     try:
@@ -317,8 +325,7 @@ def _pick(flag: T | None, env: Mapping[str, str], name: str, default: T, parse: 
 def positive_from_env(name: str, default: N, parse: Callable[[str], N], env: Mapping[str, str] | None = None) -> N:
     """A positive number from the environment (``default`` when unset): a typo is a usage error."""
     value = _pick(None, os.environ if env is None else env, name, default, parse)
-    if not value > 0:  # also NaN
-        raise UsageError(f"{name} must be positive, got {value}")
+    _check_positive(name, value)
     return value
 
 
@@ -329,10 +336,8 @@ def build_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = Non
     values: dict[str, Any] = {}
     for option in OPTIONS:
         flag = flags.get(option.field) if option.flag else None
-        if option.field == "key":  # never stripped: spaces are legal in keys
-            value = env.get(ENV_KEY, "")
-        elif option.env:
-            value = _pick(flag, env, option.env, getattr(defaults, option.field), option.parse)
+        if option.env:
+            value = _pick(flag, env, option.env, getattr(defaults, option.field), option.parse, option.strip)
         else:
             value = getattr(defaults, option.field) if flag is None else flag
         values[option.field] = option.case(value) if option.case and isinstance(value, str) else value
