@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -73,6 +73,12 @@ def convert_object(client: Any, settings: Settings, bucket: str, key: str, conve
     if obj.size > settings.max_input_bytes:
         raise InputError(f"{obj.key}: {obj.size} bytes is over the limit of {settings.max_input_bytes} bytes")
     fingerprint = settings.fingerprint()
+    metadata = {
+        "source-key": metadata_value(obj.key),
+        "source-etag": obj.etag,
+        "settings": fingerprint,
+        "surroundyou-version": __version__,
+    }
 
     def skipped(why: str) -> Outcome:
         message = f"s3://{bucket}/{out_key}: {why}"
@@ -80,20 +86,14 @@ def convert_object(client: Any, settings: Settings, bucket: str, key: str, conve
         return Outcome("skipped", message)
 
     previous = existing_output(client, bucket, out_key)
-    if _up_to_date(previous, obj, fingerprint):
+    if _made_alike(previous, metadata):
         return skipped("already up to date with this source and settings")
     with tempfile.TemporaryDirectory(prefix="surroundyou-") as work:
         src = Path(work) / f"source{local_suffix(obj.key)}"
         dst = Path(work) / "output.mp3"
         download(client, bucket, obj, src)
         report = converter(src, dst, settings)
-        metadata = {
-            "source-key": metadata_value(obj.key),
-            "source-etag": obj.etag,
-            "settings": fingerprint,
-            "surroundyou-version": __version__,
-        }
-        lost = publish(client, bucket, obj, out_key, dst, metadata, previous, fingerprint)
+        lost = publish(client, bucket, obj, out_key, dst, metadata, previous)
         if lost is not None:
             return skipped(lost)
     message = f"s3://{bucket}/{obj.key} -> s3://{bucket}/{out_key}: {describe(report)}"
@@ -119,7 +119,6 @@ def publish(
     output: Path,
     metadata: dict[str, str],
     previous: ExistingOutput | None,
-    fingerprint: str,
 ) -> str | None:
     """Write ``output`` to ``out_key`` with conditional writes (of several workers on one key, exactly
     one output lands), replacing ``previous`` only if it is still what was read. Returns None when
@@ -131,17 +130,18 @@ def publish(
             return None
         except WriteConflict:
             previous = existing_output(client, bucket, out_key)
-            if _up_to_date(previous, obj, fingerprint):
+            if _made_alike(previous, metadata):
                 return "another worker wrote it first from the same source and settings"
             if locate(client, bucket, obj.key).etag != obj.etag:
                 return "the source was replaced meanwhile; its own event converts it"
     raise StorageError(f"s3://{bucket}/{out_key} kept changing under {UPLOAD_RACES} conditional writes")
 
 
-def _up_to_date(existing: ExistingOutput | None, obj: SourceObject, fingerprint: str) -> bool:
-    """Whether an output was made from this version of the source with these settings."""
+def _made_alike(existing: ExistingOutput | None, metadata: Mapping[str, str]) -> bool:
+    """Whether an output was made from the same version of the source with the same settings as the
+    one ``metadata`` describes."""
     return bool(
         existing
-        and existing.metadata.get("source-etag") == obj.etag
-        and existing.metadata.get("settings") == fingerprint
+        and existing.metadata.get("source-etag") == metadata["source-etag"]
+        and existing.metadata.get("settings") == metadata["settings"]
     )

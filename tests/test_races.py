@@ -149,7 +149,7 @@ def test_an_output_that_keeps_changing_is_a_storage_error_not_a_lost_write(in_pr
     output = write(tmp_path / "o.wav", pink_noise(0.5, 44100))
     previous = existing_output(client, bucket, "processed/song.mp3")
     with pytest.raises(StorageError, match="kept changing"):
-        cloud.publish(Meddling(), bucket, obj, "processed/song.mp3", output, {}, previous, settings.fingerprint())
+        cloud.publish(Meddling(), bucket, obj, "processed/song.mp3", output, _output_meta(settings, obj.etag), previous)
     assert len(attempts) == cloud.UPLOAD_RACES
     assert (
         client.get_object(Bucket=bucket, Key="processed/song.mp3")["Body"].read() == f"stale {len(attempts)}".encode()
