@@ -38,6 +38,10 @@ THETA_MIN = math.radians(150.0)  # where the shadow is deepest
 REAR_SHELF_HZ = 3000.0
 REAR_SHELF_DB = -6.0
 REAR_LEVEL_DB = -1.0
+# Frames after which the shelf's first-order high-pass has forgotten its state (its pole is 0.64 at
+# 44.1 kHz, 0.91 at 192 kHz: to 1e-49, 1e-11): in front, where its output is not used, it runs on
+# only that much of each block's end, so that it is up to date when the source moves behind.
+SHELF_SETTLE = 256
 SHADOW_CORNER_HZ = SPEED_OF_SOUND / (math.pi * HEAD_RADIUS_M)  # 2·w0 = 2c/a rad/s: about 1.25 kHz
 BASS_HZ = 120.0  # below this, both ears get the same (centred) bass
 BASS_POLE_HZ = BASS_HZ / math.sqrt(math.sqrt(2.0) - 1.0)  # two first-order poles: -3 dB at BASS_HZ
@@ -51,8 +55,8 @@ SHADOWED_L, SHADOWED_R, DIRECT_L, DIRECT_R, DELAY_L, DELAY_R, REAR = range(7)
 
 def ear_angles(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Angles (0..pi) between the source at azimuth ``theta`` and the left (-90°) and right (+90°) ears."""
-    left = np.abs(np.angle(np.exp(1j * (theta + 0.5 * np.pi))))
-    right = np.abs(np.angle(np.exp(1j * (theta - 0.5 * np.pi))))
+    left = np.abs(np.remainder(theta + 1.5 * np.pi, 2 * np.pi) - np.pi)  # |theta + pi/2| wrapped to -pi..pi
+    right = np.abs(np.remainder(theta + 0.5 * np.pi, 2 * np.pi) - np.pi)
     return left, right
 
 
@@ -134,8 +138,10 @@ class _Source:
         # the rear weight is 0, and one ear (the near one) has no delay to interpolate.
         curves = GridCurves(start, n, self.rate, self.period_s, self.params)
         if self.rear_cue:
-            high = self._shelf(x[None])[0]  # run on every block: the filter's state stays continuous
-            if not curves.at_most(REAR, 0.0):
+            if curves.at_most(REAR, 0.0):  # in front: only the block's end, to bring the filter's state up to date
+                self._shelf(x[None, -SHELF_SETTLE:])
+            else:
+                high = self._shelf(x[None])[0]
                 x = x + (curves.row(REAR) * np.float32(10.0 ** (REAR_SHELF_DB / 20.0) - 1.0)) * high
         low = self._shadow(x[None])[0]
         out = np.empty((2, n), dtype=np.float32)
@@ -160,32 +166,45 @@ class _Source:
             return buf[hist.size - BASE_DELAY : hist.size - BASE_DELAY + n]
         whole = np.floor(delay)
         d = delay - whole + 1  # position within the 4-point stencil, in [1, 2) (float32 throughout)
-        # p_k is the sample delayed by (whole - 1 + k) frames, k = 0..3: one index array, taken from
-        # shifted views of the buffer (take: 20 % faster than indexing).
-        if self._positions.size != n:  # blocks are mostly one size
-            self._positions = np.arange(hist.size + 1 - (TAPS - 1), hist.size + 1 - (TAPS - 1) + n)
-        index = whole.astype(np.intp)
-        np.subtract(self._positions, index, out=index)
-        p0, p1, p2, p3 = (np.take(buf[TAPS - 1 - k :], index) for k in range(TAPS))
-        # Lagrange through 4 points in Newton form, evaluated by Horner's rule, in place.
-        d3 = p2 - p1  # d3 = p3 - 3 (p2 - p1) - p0, over 6
-        d3 *= -3
-        d3 += p3
-        d3 -= p0
-        d3 *= np.float32(1 / 6)
-        d2 = p2 - p1  # d2 = p2 - 2 p1 + p0, over 2
-        d2 -= p1
-        d2 += p0
-        d2 *= np.float32(0.5)
-        p1 -= p0  # d1
-        t = d - 2
-        t *= d3
-        t += d2
-        t *= d - 1
-        t += p1
-        t *= d
-        t += p0
-        return t
+        # Frame i needs p_k = buf[index[i] + 3 - k], k = 0..3 (the sample delayed by whole - 1 + k).
+        # The whole delay changes only every few thousand frames, and while it holds, p_k[i] is
+        # p_0[i - k]: one gather of p_0, three frames longer, serves all four as shifted views;
+        # the few frames within three of a change are recomputed exactly below.
+        if self._positions.size != n + TAPS - 1:  # blocks are mostly one size
+            self._positions = np.arange(hist.size + 2 - TAPS, hist.size + 1 + n)
+        index = np.empty(n + TAPS - 1, np.intp)
+        index[TAPS - 1 :] = whole
+        index[: TAPS - 1] = index[TAPS - 1]
+        np.subtract(self._positions, index, out=index)  # = index[i] + 3, from frame i = -3 on
+        p = np.take(buf, index)
+        p0, p1, p2, p3 = (p[TAPS - 1 - k : TAPS - 1 - k + n] for k in range(TAPS))
+        out = _lagrange(p0, p1, p2, p3, d)
+        changed = np.flatnonzero(whole[1:] != whole[:-1]) + 1
+        if changed.size:
+            edges = (changed[:, None] + np.arange(TAPS - 1)).ravel()  # repeats are harmless
+            edges = edges[edges < n]
+            at = index[edges + TAPS - 1]
+            out[edges] = _lagrange(buf[at], buf[at - 1], buf[at - 2], buf[at - 3], d[edges])
+        return out
+
+
+def _lagrange(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """The cubic through p0..p3 (at 0..3) evaluated at ``d``: Newton form by Horner's rule, inputs kept."""
+    step = p2 - p1
+    d3 = p3 - p0  # third difference / 6: p3 - 3 (p2 - p1) - p0
+    d3 -= step * np.float32(3)
+    d3 *= np.float32(1 / 6)
+    d1 = p1 - p0
+    d2 = step - d1  # second difference / 2: p2 - 2 p1 + p0
+    d2 *= np.float32(0.5)
+    t = d - 2
+    t *= d3
+    t += d2
+    t *= d - 1
+    t += d1
+    t *= d
+    t += p0
+    return t
 
 
 class BinauralRenderer:
