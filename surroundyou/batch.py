@@ -20,9 +20,9 @@ from pathlib import Path
 from .engine import Report, convert
 from .errors import EXIT_OK, Stopped, SurroundError, UsageError
 from .logs import event, setup
-from .progress import ProgressBar, ProgressFactory
+from .progress import Bar, BarFor
 from .settings import Settings
-from .summary import describe, fields, timing
+from .summary import describe, log_converted, realtime_factor
 from .tags import read_marker
 
 
@@ -33,27 +33,19 @@ def _fmt_time(seconds: float) -> str:
 def _summary(src: Path, dst: Path, r: Report) -> str:
     return (
         f"{src.name} -> {dst}  {_fmt_time(r.input_seconds)} in {r.processing_seconds:.1f} s "
-        f"({r.realtime_factor:.0f}x realtime): {describe(r)}"
+        f"({realtime_factor(r, r.processing_seconds, 0) or 0:.0f}x realtime): {describe(r)}"
     )
 
 
-def convert_one(src: Path, dst: Path, settings: Settings, bars: ProgressFactory, plot: Path | None = None) -> Report:
+def convert_one(src: Path, dst: Path, settings: Settings, bar_for: BarFor, plot: Path | None = None) -> Report:
     if dst.exists() and dst.resolve() == src.resolve():
         raise UsageError(f"{dst}: the output would overwrite the input")
-    bar = bars(src.name)
+    bar = bar_for(src.name)
     try:
         report = convert(src, dst, settings, bar, marker=source_marker(src, settings))
     finally:
         bar.close()
-    event(
-        "converted",
-        _summary(src, dst, report),
-        input=str(src),
-        output=str(dst),
-        status="converted",
-        **timing(report, report.processing_seconds),
-        **fields(report),
-    )
+    log_converted(report, report.processing_seconds, _summary(src, dst, report), input=str(src), output=str(dst))
     if plot is not None:
         from .plot import plot_motion
 
@@ -62,8 +54,8 @@ def convert_one(src: Path, dst: Path, settings: Settings, bars: ProgressFactory,
     return report
 
 
-def _no_bar(_label: str) -> ProgressBar:
-    return ProgressBar()
+def _no_bar(_label: str) -> Bar:
+    return Bar()
 
 
 _busy = False  # in a pool worker: a conversion is under way
@@ -100,11 +92,11 @@ def _worker_init(json_lines: bool, verbose: bool) -> None:
 
 
 def _attempt(
-    src: Path, dst: Path, settings: Settings, bars: ProgressFactory, plot: Path | None = None
+    src: Path, dst: Path, settings: Settings, bar_for: BarFor, plot: Path | None = None
 ) -> tuple[Path, int, str]:
     """(input, exit code, error message) for one conversion: a failure is reported, not raised."""
     try:
-        convert_one(src, dst, settings, bars, plot)
+        convert_one(src, dst, settings, bar_for, plot)
         return src, EXIT_OK, ""
     except SurroundError as exc:
         return src, exc.exit_code, str(exc)
@@ -145,7 +137,7 @@ def up_to_date(src: Path, dst: Path, settings: Settings) -> bool:
 def convert_many(
     pairs: Sequence[tuple[Path, Path]],
     settings: Settings,
-    bars: ProgressFactory,
+    bar_for: BarFor,
     plot: Path | None = None,
     skipped: Sequence[tuple[Path, str]] = (),
 ) -> int:
@@ -185,7 +177,7 @@ def convert_many(
             pool.join()
     else:
         for src, dst in pairs:
-            record(*_attempt(src, dst, settings, bars, plot))
+            record(*_attempt(src, dst, settings, bar_for, plot))
     failed = len(failures)
     if len(pairs) + len(skipped) > 1:
         reasons = ": " + "; ".join(failures) if failures else ""

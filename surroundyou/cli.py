@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from . import __version__
+from . import __version__, demo
 from .errors import EXIT_INTERNAL, Stopped, SurroundError, UsageError
 from .logs import event, setup
-from .progress import ProgressBar, TerminalBar
+from .progress import Bar, TerminalBar
 from .settings import OPTIONS, Settings, build_settings
 
 # The modes are imported once chosen: cloud mode needs boto3, local mode the engine, --plot
@@ -53,7 +53,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="OUT",
         help="output file (.mp3, .wav, .flac, .ogg) or folder (default: OUTPUT_DIR)",
     )
-    p.add_argument("--demo", action="store_true", help="convert a built-in 24 s synthesised song")
+    p.add_argument("--demo", action="store_true", help=f"convert a built-in {demo.SECONDS:.0f} s synthesised song")
     for option in OPTIONS:  # every setting with a flag, as settings.py declares it
         if option.flag is None:
             continue
@@ -95,8 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup(json_lines=json_lines, verbose=verbose)
         show_bars = not json_lines and sys.stderr.isatty() and settings.jobs == 1
 
-        def bars(label: str) -> ProgressBar:
-            return TerminalBar(label) if show_bars else ProgressBar()
+        def bar_for(label: str) -> Bar:
+            return TerminalBar(label) if show_bars else Bar()
 
         if args.plot is not None:
             if settings.cloud:
@@ -116,10 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .local import run_demo, run_files, run_folder
 
         if args.demo:
-            return run_demo(args.output, settings, bars, args.plot)
+            return run_demo(args.output, settings, bar_for, args.plot)
         if args.inputs:
-            return run_files(args.inputs, args.output, settings, bars, args.plot)
-        return run_folder(settings, bars, args.plot)
+            return run_files(args.inputs, args.output, settings, bar_for, args.plot)
+        return run_folder(settings, bar_for, args.plot)
     except SurroundError as exc:
         event("failed", str(exc), logging.ERROR, status="failed", exit_code=exc.exit_code, error=type(exc).__name__)
         return exc.exit_code

@@ -32,7 +32,7 @@ from .storage import (
     output_key,
     upload,
 )
-from .summary import describe, fields, timing
+from .summary import describe, log_converted
 
 UPLOAD_RACES = 3  # conditional writes to try before giving up
 
@@ -97,16 +97,14 @@ def convert_object(client: Any, settings: Settings, bucket: str, key: str, conve
         if lost is not None:
             return skipped(lost)
     message = f"s3://{bucket}/{obj.key} -> s3://{bucket}/{out_key}: {describe(report)}"
-    event(
-        "converted",
+    log_converted(
+        report,
+        time.perf_counter() - started,
         message,
         bucket=bucket,
         key=obj.key,
         output_key=out_key,
-        status="converted",
         settings=fingerprint,
-        **timing(report, time.perf_counter() - started),
-        **fields(report),
     )
     return Outcome("converted", message)
 

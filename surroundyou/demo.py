@@ -1,14 +1,17 @@
-"""A built-in demo song, synthesised with numpy: 24 s of chords, bass, melody and hi-hats.
+"""A built-in demo song, synthesised with numpy: ``SECONDS`` of chords, bass, melody and hi-hats.
 
-Used by ``--demo`` so a fresh machine can run the whole job with no audio at hand.
+Used by ``--demo`` so a fresh machine can run the whole job with no audio at hand. numpy and
+pedalboard are imported when the song is made, so that the command line can read ``SECONDS``
+for its help without them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-from pedalboard.io import AudioFile
+if TYPE_CHECKING:
+    import numpy as np
 
 RATE = 44100
 SECONDS = 24.0  # the demo song's length
@@ -23,6 +26,8 @@ def _hz(midi: float) -> float:
 
 
 def _note(freq: float, seconds: float, harmonics: int, decay: float) -> np.ndarray:
+    import numpy as np
+
     t = np.arange(int(seconds * RATE)) / RATE
     wave = sum(np.sin(2 * np.pi * freq * k * t) / k**1.5 for k in range(1, harmonics + 1))
     envelope = np.minimum(1.0, t / 0.01) * np.exp(-t / decay)
@@ -31,6 +36,8 @@ def _note(freq: float, seconds: float, harmonics: int, decay: float) -> np.ndarr
 
 def synthesize(seconds: float = SECONDS) -> np.ndarray:
     """(2, n) float32 stereo: pad chords, plucked bass, lead melody, hi-hats."""
+    import numpy as np
+
     n = int(seconds * RATE)
     out = np.zeros((2, n + RATE), dtype=np.float32)
     beat = 60.0 / BPM
@@ -65,6 +72,8 @@ def synthesize(seconds: float = SECONDS) -> np.ndarray:
 
 
 def write_demo(path: Path, seconds: float = SECONDS) -> Path:
+    from pedalboard.io import AudioFile
+
     with AudioFile(str(path), "w", RATE, 2) as f:
         f.write(synthesize(seconds))
     return path

@@ -47,11 +47,12 @@ def output_rate(suffix: str, source_rate: int) -> int:
 
 
 class Encoder:
-    """Streaming writer of (2, n) float32 blocks to ``path``, committed atomically."""
+    """Streaming writer of (2, n) float32 blocks to ``path``, committed atomically; ``path``'s format
+    is one ``check_format`` accepted (the caller checks it first, before any decoding)."""
 
     def __init__(self, path: Path, rate: int, mp3_quality: str | int) -> None:
         self.path = path
-        suffix = check_format(path)
+        suffix = path.suffix.lower()
         self._held: np.ndarray | None = None
         self._tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.part{suffix}")
         quality = mp3_quality if suffix == ".mp3" else None

@@ -19,11 +19,10 @@ import math
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 
@@ -38,6 +37,8 @@ from .logs import log
 from .loudness import LoudnessMeter
 from .motion import CircularPanner, Spatializer
 from .motion_meter import Motion, MotionMeter, MotionTrace
+from .pipeline import Stage, read_ahead
+from .progress import Progress
 from .room import RoomSend
 from .sample import Sample, Sampler, limiting_loss_db
 from .scratch import ScratchFile
@@ -49,9 +50,6 @@ MIN_MEASURABLE_S = 0.4  # inputs shorter than one BS.1770 gating block are not n
 ENCODER_QUEUE = 3  # limited blocks waiting for the encoder, the slowest stage: it should never wait
 PIPELINE_DEPTH = 2  # rendered blocks waiting for the room and the limiter, at most
 LOUDNESS_TOLERANCE_LU = 0.5  # a miss larger than this is logged as a warning
-
-Progress = Callable[[float], None]  # called with the fraction done, 0..1
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -72,10 +70,6 @@ class Report:
     limited_db: float  # the limiter's largest gain reduction
     processing_seconds: float
     trace: MotionTrace = field(repr=False, compare=False)
-
-    @property
-    def realtime_factor(self) -> float:
-        return self.input_seconds / self.processing_seconds if self.processing_seconds > 0 else math.inf
 
 
 def _duration(seconds: float) -> str:
@@ -101,15 +95,6 @@ def make_spatializer(rate: int, settings: Settings, source_channels: int = 2) ->
         hrtf=hrtf,
         depth_db=settings.depth_db,
     )
-
-
-def read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
-    """Iterate ``items`` up to ``depth`` steps ahead on a worker thread."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
-        pending = deque(pool.submit(next, items, None) for _ in range(depth))
-        while (item := pending.popleft().result()) is not None:
-            pending.append(pool.submit(next, items, None))
-            yield item
 
 
 @dataclass(frozen=True)
@@ -175,6 +160,48 @@ def _store(
     return Decoded(store.frames, meter)
 
 
+class _Finish:
+    """Pass 2's finishing stage, block by block in order: add the stored room to the dry render, apply
+    the gain and the limiter, measure (the dry render's interaural delay, the output's loudness and
+    each ear's level: what the listener gets) and hand the result on."""
+
+    def __init__(
+        self,
+        room: ScratchFile,
+        song: int,
+        gain_db: float,
+        limiter: TruePeakLimiter,
+        motion: MotionMeter,
+        hand_on: Callable[[np.ndarray], None],
+    ) -> None:
+        self.room = room
+        self.song = song  # frames: the levels are measured on the song, not on the room's tail
+        self.gain = np.float32(10.0 ** (gain_db / 20.0))
+        self.limiter = limiter
+        self.motion = motion
+        self.meter = LoudnessMeter(limiter.rate)
+        self.hand_on = hand_on
+        self.done = 0  # frames finished
+
+    def __call__(self, dry: np.ndarray | None) -> None:
+        """``dry``: the next rendered block; None after the song: what is left of the room, if anything,
+        and then the limiter's look-ahead."""
+        room, done = self.room, self.done
+        if dry is None:
+            mixed = room.read(done, room.frames - done)  # no frames when there is no room
+        else:
+            self.motion.add_dry(dry)
+            mixed = dry + room.read(done, dry.shape[1]) if room.frames else dry
+        out = self.limiter.process(mixed * self.gain)
+        if dry is None:
+            out = np.concatenate((out, self.limiter.flush()), axis=1)
+        self.meter.add(out)
+        if done < self.song:
+            self.motion.add(out[:, : self.song - done])
+        self.done += mixed.shape[1]
+        self.hand_on(out)
+
+
 def _render(
     store: ScratchFile,
     room: ScratchFile,
@@ -185,59 +212,23 @@ def _render(
     motion: MotionMeter,
     progress: Progress,
 ) -> LoudnessMeter:
-    """Pass 2: spatialise the stored input, add the stored room, apply the gain and the limiter,
-    meter the result and hand it to ``sink`` (the encoder).
+    """Pass 2: spatialise the stored input, finish it (``_Finish``: room, gain, limiter, meters) and
+    hand it to ``sink`` (the encoder); returns the output's loudness meter.
 
-    A pipeline of four threads, in the order the audio flows: the store is read ahead, this thread
-    spatialises, a finishing thread adds the room, limits and measures (the dry render's interaural
-    delay, the output's loudness and each ear's level: what the listener gets), and the encoder runs
-    on the last. numpy and pedalboard release the GIL for the heavy parts."""
-    gain = np.float32(10.0 ** (gain_db / 20.0))
-    meter = LoudnessMeter(limiter.rate)
-    song = store.frames  # the levels are measured on the song, not on the room's tail
-    done = 0  # frames finished
-    encoding: deque[Future[None]] = deque()
-
-    def finish(dry: np.ndarray | None, encoder: ThreadPoolExecutor) -> None:
-        """Add the room to ``dry`` (None: after the song, what is left of the room, if anything, and
-        then the limiter's look-ahead), limit, measure and hand on; in order."""
-        nonlocal done
-        if dry is None:
-            mixed = room.read(done, room.frames - done)  # no frames when there is no room
-        else:
-            motion.add_dry(dry)
-            mixed = dry + room.read(done, dry.shape[1]) if room.frames else dry
-        out = limiter.process(mixed * gain)
-        if dry is None:
-            out = np.concatenate((out, limiter.flush()), axis=1)
-        meter.add(out)
-        if done < song:
-            motion.add(out[:, : song - done])
-        done += mixed.shape[1]
-        if len(encoding) == ENCODER_QUEUE:
-            encoding.popleft().result()
-        encoding.append(encoder.submit(sink, out))
-
-    in_flight: deque[Future[None]] = deque()
-    with (
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as encoder,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="finish") as finishing,
-    ):
+    Four threads, in the order the audio flows: the store is read ahead, this thread spatialises,
+    then the finishing stage and the encoder (the slowest, which should never wait) each on its own."""
+    with Stage("encode", ENCODER_QUEUE) as encoding, Stage("finish", PIPELINE_DEPTH) as finishing:
+        finish = _Finish(room, store.frames, gain_db, limiter, motion, lambda out: encoding.submit(sink, out))
         read = 0
         for block in read_ahead(store.blocks()):
-            dry = spatial.process(block)
-            if len(in_flight) == PIPELINE_DEPTH:
-                in_flight.popleft().result()
-            in_flight.append(finishing.submit(finish, dry, encoder))
+            finishing.submit(finish, spatial.process(block))
             read += block.shape[1]
             progress(read / store.frames)
-        while in_flight:
-            in_flight.popleft().result()
-        finish(spatial.flush(), encoder)
-        finish(None, encoder)
-        while encoding:
-            encoding.popleft().result()
-    return meter
+        finishing.drain()
+        finish(spatial.flush())
+        finish(None)
+        encoding.drain()
+    return finish.meter
 
 
 def _gain(

@@ -15,7 +15,7 @@ from .demo import write_demo
 from .encode import FORMATS
 from .errors import EXIT_OK, InputError, UsageError
 from .logs import event
-from .progress import ProgressFactory
+from .progress import BarFor
 from .settings import ENV_INPUT_DIR, Settings
 
 # Extensions picked up in folder mode; content decides how each is decoded.
@@ -52,7 +52,7 @@ def find_inputs(folder: Path) -> list[Path]:
     )
 
 
-def run_folder(settings: Settings, bars: ProgressFactory, plot: Path | None = None) -> int:
+def run_folder(settings: Settings, bar_for: BarFor, plot: Path | None = None) -> int:
     folder = settings.input_dir
     if not folder.is_dir():
         raise UsageError(
@@ -69,11 +69,11 @@ def run_folder(settings: Settings, bars: ProgressFactory, plot: Path | None = No
         done = {src for src, dst in pairs if up_to_date(src, dst, settings)}
         pairs = [(src, dst) for src, dst in pairs if src not in done]
         skipped += [(src, UP_TO_DATE) for src in sorted(done)]
-    return convert_many(pairs, settings, bars, plot, skipped=skipped)
+    return convert_many(pairs, settings, bar_for, plot, skipped=skipped)
 
 
 def run_files(
-    inputs: Sequence[Path], output: Path | None, settings: Settings, bars: ProgressFactory, plot: Path | None = None
+    inputs: Sequence[Path], output: Path | None, settings: Settings, bar_for: BarFor, plot: Path | None = None
 ) -> int:
     """Named files: ``-o`` is the output file (its extension picks the format) or a folder."""
     if output is not None and output.suffix.lower() in FORMATS and not output.is_dir():
@@ -88,13 +88,13 @@ def run_files(
     for src, _ in pairs:
         if not src.is_file():
             raise InputError(f"{src}: no such file")
-    return convert_many(pairs, settings, bars, plot)
+    return convert_many(pairs, settings, bar_for, plot)
 
 
-def run_demo(output: Path | None, settings: Settings, bars: ProgressFactory, plot: Path | None = None) -> int:
+def run_demo(output: Path | None, settings: Settings, bar_for: BarFor, plot: Path | None = None) -> int:
     dst = output if output is not None else settings.output_dir / f"demo{OUTPUT_SUFFIX}.mp3"
     with tempfile.TemporaryDirectory(prefix="surroundyou-demo-") as work:
         src = write_demo(Path(work) / "demo.wav")
         event("demo", f"synthesised a {DEMO_SECONDS:g} s demo song; converting it")
-        convert_one(src, dst, settings, bars, plot)
+        convert_one(src, dst, settings, bar_for, plot)
     return EXIT_OK

@@ -1,12 +1,18 @@
-"""Progress of one conversion: a callable taking the fraction done, closed at the end."""
+"""Progress of a conversion, and the bars that show it.
+
+A conversion reports the fraction done to a ``Progress``; a batch gives each file a ``Bar``
+(a ``Progress`` that is closed when the file is done), made by a ``BarFor`` from the file's label.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
 
+Progress = Callable[[float], None]  # called with the fraction done, 0..1
 
-class ProgressBar:
+
+class Bar:
     """Shows nothing: for pool workers, logs and pipes."""
 
     def __call__(self, fraction: float) -> None: ...
@@ -14,10 +20,10 @@ class ProgressBar:
     def close(self) -> None: ...
 
 
-ProgressFactory = Callable[[str], ProgressBar]
+BarFor = Callable[[str], Bar]
 
 
-class TerminalBar(ProgressBar):
+class TerminalBar(Bar):
     """A tqdm bar on stderr (imported only when a terminal shows it)."""
 
     def __init__(self, label: str) -> None:

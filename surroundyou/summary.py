@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 from .engine import Report
+from .logs import event
 
 FULL_SWING_DB = 40.0  # beyond this one ear is practically silent at the sides
 NO_LIMITING_DB = 0.05
@@ -76,7 +77,15 @@ def timing(r: Report, seconds: float) -> dict[str, Any]:
     ``seconds`` is, in local mode, the conversion (which reads and writes the files itself), and in
     cloud mode the download, the conversion and the upload. ``conversion_seconds`` (``fields``) is the
     conversion alone in both."""
-    return {
-        "processing_seconds": round(seconds, 3),
-        "realtime_factor": round(r.input_seconds / seconds, 1) if seconds > 0 else None,
-    }
+    return {"processing_seconds": round(seconds, 3), "realtime_factor": realtime_factor(r, seconds, 1)}
+
+
+def realtime_factor(r: Report, seconds: float, digits: int) -> float | None:
+    """Seconds of song converted per second of ``seconds``; None for no time at all."""
+    return round(r.input_seconds / seconds, digits) if seconds > 0 else None
+
+
+def log_converted(r: Report, seconds: float, message: str, **where: Any) -> None:
+    """The "converted" event, alike in both modes: ``where`` names the input and the output, then
+    come the timing (``seconds`` as in ``timing``) and the measurements."""
+    event("converted", message, status="converted", **where, **timing(r, seconds), **fields(r))

@@ -7,6 +7,7 @@ and in pink noise that band's energy fluctuates strongly from frame to frame.
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 import numpy as np
 import pytest
@@ -262,7 +263,7 @@ def test_fractional_delay_is_the_cubic_through_the_four_nearest_samples(kind: st
         delay = 1.0 + 14.0 * (1.0 + np.sin(np.arange(n) / 900.0))
     delay = delay.astype(np.float32)
     edges = [0, 1, 3, 700, 4096, 11000, n]
-    out = np.concatenate([source._delay(0, x[a:b], delay[a:b]) for a, b in zip(edges, edges[1:])])
+    out = np.concatenate([source._delay(0, x[a:b], delay[a:b]) for a, b in itertools.pairwise(edges)])
     padded = np.concatenate((np.zeros(64), x.astype(np.float64)))
     i = np.arange(n) + 64
     whole = np.floor(delay.astype(np.float64))
