@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pyloudnorm
 from pedalboard.io import AudioFile
-from scipy.signal import butter, resample_poly, sosfilt
+from scipy.signal import butter, correlate, correlation_lags, resample_poly, sosfilt
 
 
 def pink_noise(seconds: float, rate: int = 44100, channels: int = 2, seed: int = 0, level: float = 0.1) -> np.ndarray:
@@ -126,3 +126,40 @@ def kick_drums(seconds: float, rate: int = 44100, seed: int = 0, noise_level: fl
     t = np.arange(n) % (rate // 2)
     kicks = 0.6 * np.exp(-t / 2000.0) * np.sin(2 * np.pi * 60 * t / rate)
     return (noise + kicks).astype(np.float32)
+
+
+def render(renderer, x: np.ndarray, block: int = 65536) -> np.ndarray:
+    """A streaming renderer (process + flush) run over ``x`` in blocks of ``block`` frames."""
+    out = [renderer.process(x[:, i : i + block]) for i in range(0, x.shape[1], block)]
+    return np.concatenate([*out, renderer.flush()], axis=1)
+
+
+def mono_noise(seconds: float, seed: int = 0, rate: int = 44100) -> np.ndarray:
+    """Pink noise, the same in both channels."""
+    return pink_noise(seconds, rate, channels=1, seed=seed).repeat(2, axis=0)
+
+
+def interaural_lags_ms(y: np.ndarray, frame_s: float = 0.1, rate: int = 44100) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame: the lag (ms) of the left ear behind the right (positive: sound from the right), within
+    ±1 ms; and the frames' centre times (s)."""
+    size = int(frame_s * rate)
+    max_lag = round(0.001 * rate)
+    lags, times = [], []
+    for start in range(0, y.shape[1] - size, size):
+        left, right = y[0, start : start + size], y[1, start : start + size]
+        corr = correlate(left, right, mode="full")
+        lag_axis = correlation_lags(size, size)
+        window = np.abs(lag_axis) <= max_lag
+        lags.append(lag_axis[window][np.argmax(corr[window])] / rate * 1000)
+        times.append((start + size / 2) / rate)
+    return np.array(lags), np.array(times)
+
+
+def run_blocks(process, x: np.ndarray, block: int) -> np.ndarray:
+    """``process`` (a stateful stage's block method) over ``x`` in blocks of ``block`` frames, joined."""
+    return np.concatenate([process(x[:, i : i + block]) for i in range(0, x.shape[1], block)], axis=1)
+
+
+def noise(frames: int, channels: int = 2, seed: int = 0) -> np.ndarray:
+    """(channels, frames) float32 white noise, unit variance."""
+    return np.random.default_rng(seed).standard_normal((channels, frames)).astype(np.float32)

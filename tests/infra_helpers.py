@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conftest import ROOT
+from helpers import ROOT
 
 INFRA = ROOT / "infra"
 EVENTS = Path(__file__).parent / "events"

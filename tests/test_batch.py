@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 from audio import decode, pink_noise, write
-from conftest import SCRIPT
+from helpers import SCRIPT
 
 SINGLE_FILE_BOUND_MB = 200  # the bound for one conversion (measured: about 140 MB)
 

@@ -11,27 +11,18 @@ import itertools
 
 import numpy as np
 import pytest
-from audio import balance, frame_energy, pink_noise
-from scipy.signal import butter, correlate, correlation_lags, sosfilt
+from audio import balance, frame_energy, interaural_lags_ms, mono_noise, pink_noise, render
+from scipy.signal import butter, sosfilt
 
 from surroundyou.binaural import BinauralRenderer
-from surroundyou.motion import CircularPanner, azimuth
+from surroundyou.motion import azimuth
 
 RATE = 44100
 PERIOD = 6.0
 
 
-def render(renderer, x: np.ndarray, block: int = 65536) -> np.ndarray:
-    out = [renderer.process(x[:, i : i + block]) for i in range(0, x.shape[1], block)]
-    return np.concatenate([*out, renderer.flush()], axis=1)
-
-
 def above(x: np.ndarray, hz: float) -> np.ndarray:
     return sosfilt(butter(4, hz, "high", fs=RATE, output="sos"), x, axis=-1)
-
-
-def mono_noise(seconds: float, seed: int = 0) -> np.ndarray:
-    return pink_noise(seconds, RATE, channels=1, seed=seed).repeat(2, axis=0)
 
 
 def theta_at(t: np.ndarray) -> np.ndarray:
@@ -45,20 +36,6 @@ def test_balance_follows_sin_azimuth(rear_cue: bool) -> None:
     assert np.corrcoef(bal, np.sin(theta_at(t)))[0, 1] > 0.95
 
 
-def interaural_lags_ms(y: np.ndarray, frame_s: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-    """Per frame: the lag (ms) of the left ear behind the right (positive: sound from the right)."""
-    size = int(frame_s * RATE)
-    lags, times = [], []
-    for start in range(0, y.shape[1] - size, size):
-        left, right = y[0, start : start + size], y[1, start : start + size]
-        corr = correlate(left, right, mode="full")
-        lag_axis = correlation_lags(size, size)
-        window = np.abs(lag_axis) <= 45  # ±1 ms
-        lags.append(lag_axis[window][np.argmax(corr[window])] / RATE * 1000)
-        times.append((start + size / 2) / RATE)
-    return np.array(lags), np.array(times)
-
-
 def test_interaural_delay_is_bounded_and_on_the_right_side() -> None:
     y = render(BinauralRenderer(RATE, PERIOD, mono=True), mono_noise(PERIOD, seed=1))
     lags, t = interaural_lags_ms(y)
@@ -66,12 +43,6 @@ def test_interaural_delay_is_bounded_and_on_the_right_side() -> None:
     assert np.abs(lags).max() <= 0.70
     assert np.all(lags[s > 0.3] > 0) and np.all(lags[s < -0.3] < 0)
     assert lags.max() > 0.5  # the ITD really reaches Woodworth's ~0.66 ms at the side
-
-
-def test_pan_mode_has_no_interaural_delay() -> None:
-    y = render(CircularPanner(RATE, PERIOD), mono_noise(PERIOD, seed=1))
-    lags, _ = interaural_lags_ms(y)
-    assert np.all(lags == 0)
 
 
 def band_energy(y: np.ndarray, low: float, high: float) -> float:
@@ -159,43 +130,6 @@ def test_width_zero_is_a_mono_downmix() -> None:
     mono = render(BinauralRenderer(RATE, 2.0, width_deg=0.0), x)
     summed = render(BinauralRenderer(RATE, 2.0, mono=True), x)
     np.testing.assert_allclose(mono, summed, atol=1e-6)
-
-
-def test_motion_meter_reports_the_binaural_circle() -> None:
-    from surroundyou.motion_meter import MotionMeter
-
-    y = render(BinauralRenderer(RATE, PERIOD, mono=True), mono_noise(3 * PERIOD, seed=8))
-    meter = MotionMeter(RATE)
-    for i in range(0, y.shape[1], 10000):
-        meter.add(y[:, i : i + 10000])  # the levels (here no room: the output is the render)
-        meter.add_dry(y[:, i : i + 10000])  # the delay
-    motion = meter.summary()
-    assert motion.ild_swing_db > 6.0
-    assert 0.5 <= motion.itd_ms <= 0.70
-    assert not motion.weak
-
-
-def test_motion_meter_flags_a_still_source_and_ignores_silence() -> None:
-    from surroundyou.motion_meter import MotionMeter
-
-    still = MotionMeter(RATE)
-    still.add(mono_noise(3.0, seed=9))  # identical ears: nothing moves
-    still.add_dry(mono_noise(3.0, seed=9))
-    assert still.summary().weak
-    silent = MotionMeter(RATE)
-    silent.add(np.zeros((2, RATE * 2), np.float32))
-    assert silent.summary().frames == 0 and not silent.summary().weak
-
-
-def test_pan_motion_has_level_swing_but_no_delay() -> None:
-    from surroundyou.motion_meter import MotionMeter
-
-    y = render(CircularPanner(RATE, PERIOD), mono_noise(PERIOD, seed=8))
-    meter = MotionMeter(RATE)
-    meter.add(y)
-    meter.add_dry(y)
-    motion = meter.summary()
-    assert motion.ild_swing_db > 20.0 and motion.itd_ms == 0.0
 
 
 def side_ild_db(y: np.ndarray, frame_s: float = 0.1) -> tuple[float, float]:

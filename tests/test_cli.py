@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from audio import decode, drum_mix, ild_swing_db, loudness_lufs, pink_noise, true_peak_dbtp, write
 from checks import digest, digests, one_line
-from conftest import ROOT, SCRIPT, run_cli
+from helpers import ROOT, SCRIPT, run_cli
 
 
 def test_demo_runs_on_a_fresh_folder(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from audio import decode, loudness_lufs, pink_noise, true_peak_dbtp, write
-from conftest import run_cli
+from helpers import run_cli
 
 from surroundyou.settings import Settings
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from audio import decode, loudness_lufs
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_cloud_demo_uploads_converts_and_lists_the_result(tmp_path: Path) -> None:

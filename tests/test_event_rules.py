@@ -11,7 +11,7 @@ from urllib.parse import quote_plus
 import pytest
 from audio import pink_noise, write
 from aws_model import input_shape, shape_problems
-from conftest import ROOT, run_cli
+from helpers import ROOT, run_cli
 from infra_helpers import EVENTS, VALUES, deploy, load
 from moto.events.models import EventPattern
 

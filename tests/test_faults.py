@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from audio import pink_noise, write
-from conftest import run_cli
 from faults import FaultProxy
+from helpers import run_cli
 
 KEY = "input/song.mp3"
 

@@ -1,9 +1,13 @@
-"""Formats: sniffing the container from content, the output's sample rate."""
+"""Formats: sniffing the container from content, mapping channels to stereo, the output's sample rate."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 
+from surroundyou.channels import to_stereo
 from surroundyou.decode import sniff
 from surroundyou.encode import output_rate
 
@@ -41,3 +45,16 @@ def test_sniff_detects_the_container_from_content(head: bytes, kind: str) -> Non
 )
 def test_output_rate(suffix: str, rate: int, expected: int) -> None:
     assert output_rate(suffix, rate) == expected
+
+
+def test_channel_mapping() -> None:
+    mono = np.arange(4, dtype=np.float32)[None, :]
+    np.testing.assert_array_equal(to_stereo(mono), np.vstack([mono, mono]))
+    six = np.zeros((6, 3), np.float32)
+    six[2] = 1.0  # centre
+    six[3] = 1.0  # LFE is dropped
+    np.testing.assert_allclose(to_stereo(six), np.full((2, 3), math.sqrt(0.5)), atol=1e-6)
+    six[:] = 0
+    six[4] = 1.0  # back left goes left only
+    out = to_stereo(six)
+    assert out[0].min() > 0.7 and np.all(out[1] == 0)

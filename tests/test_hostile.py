@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from audio import decode, pink_noise, write
 from checks import digests
-from conftest import run_cli
+from helpers import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

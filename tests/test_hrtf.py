@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 from audio import balance, decode, frame_energy, pink_noise, write
-from conftest import run_cli
+from helpers import run_cli
 from scipy.signal import butter, sosfilt
 from test_binaural import interaural_lags_ms, render
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from aws_model import fargate_problems, problems
-from conftest import ROOT
+from helpers import ROOT
 from infra_helpers import CALLS, INFRA, VALUES, load
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from audio import decode, pink_noise, write
-from conftest import SCRIPT
+from helpers import SCRIPT
 
 from surroundyou import cloud
 from surroundyou.engine import Report, convert

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from audio import decode, pink_noise, write
-from conftest import SCRIPT
+from helpers import SCRIPT
 
 
 def can_make_mount_namespaces() -> bool:

@@ -50,7 +50,7 @@ def test_fingerprint_changes_with_the_sound_only() -> None:
 def test_every_setting_is_declared_once_and_the_command_line_follows_the_table() -> None:
     """settings.OPTIONS is the one declaration: each Settings field has one row, each flag is in --help
     with its variable and default, and each variable is scrubbed from the tests' environment."""
-    from conftest import SETTINGS_VARIABLES
+    from helpers import SETTINGS_VARIABLES
 
     from surroundyou.cli import parser
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from audio import pink_noise, write
-from conftest import SCRIPT
+from helpers import SCRIPT
 
 HEAVY = {"numpy", "pedalboard", "scipy", "boto3", "botocore", "pyloudnorm", "h5py", "matplotlib", "tqdm", "pydub"}
 

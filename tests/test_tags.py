@@ -8,7 +8,7 @@ from pathlib import Path
 import mutagen
 import pytest
 from audio import pink_noise, write
-from conftest import run_cli
+from helpers import run_cli
 from mutagen.flac import FLAC, Picture
 from mutagen.id3 import APIC, ID3, TALB, TCON, TDRC, TIT2, TPE1, TRCK
 from mutagen.oggvorbis import OggVorbis

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from audio import decode, drum_mix, loudness_lufs, pink_noise, true_peak_dbtp, write
 from checks import digests, one_line
-from conftest import MEASURED, ROOT, podman
+from helpers import MEASURED, ROOT, podman
 from moto_s3 import new_bucket
 
 from surroundyou import __version__

@@ -1,0 +1,28 @@
+"""Running process_audio.py as a user would, from the repository the tests live in."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from surroundyou import settings as settings_module
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "process_audio.py"
+# Every variable the worker reads (settings.OPTIONS declares each one): none may leak in from the shell.
+SETTINGS_VARIABLES = settings_module.VARIABLES
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run process_audio.py in a subprocess with a clean S3/config environment."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "AWS_", "INPUT_", "OUTPUT_"))}
+    for name in SETTINGS_VARIABLES:
+        base.pop(name, None)
+    base.update(env or {})
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=base, cwd=cwd, timeout=timeout
+    )
