@@ -126,7 +126,7 @@ def _store(
     meter = LoudnessMeter(rate)
     reverb = RoomSend(rate, settings.reverb, settings.block_frames) if settings.reverb > 0 else None
     expected = max(1.0, source.info.seconds * rate)
-    limit = settings.max_duration_s * rate  # headers can lie: the decoded length is checked too
+    most_frames = settings.max_duration_s * rate  # headers can lie: the decoded length is checked too
     in_flight: deque[tuple[Future[None], int]] = deque()  # the room's blocks, with the frame each ends at
     roomed = 0  # frames whose room is stored
     sampled_room = room if reverb is not None else None
@@ -148,7 +148,7 @@ def _store(
             store.append(block)
             settle(PIPELINE_DEPTH)
             progress(min(1.0, store.frames / expected))
-            if store.frames > limit:
+            if store.frames > most_frames:
                 raise InputError(
                     f"decodes to more than the limit of {_duration(settings.max_duration_s)} (MAX_DURATION_SECONDS)"
                 )
