@@ -1,4 +1,4 @@
-"""The scipy-free filters (pedalboard's, with carried state) against scipy and pyloudnorm, which the worker does not import."""
+"""pedalboard's filters with carried state against scipy and pyloudnorm (which the worker never imports)."""
 
 from __future__ import annotations
 
