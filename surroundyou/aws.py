@@ -31,7 +31,7 @@ def make_client(service: str = "s3", region: str | None = None) -> Any:
     # botocore reads AWS_DEFAULT_REGION; Fargate and other SDKs set AWS_REGION.
     session = boto3.session.Session(region_name=region or os.environ.get("AWS_REGION") or None)
     config = Config(
-        retries={"mode": os.environ.get("AWS_RETRY_MODE") or "standard", "max_attempts": max_attempts()},
+        retries={"mode": os.environ.get("AWS_RETRY_MODE") or "standard", "total_max_attempts": max_attempts()},
         connect_timeout=10,
         read_timeout=positive_from_env(ENV_S3_READ_TIMEOUT, READ_TIMEOUT_S, float),
         user_agent_extra="surroundyou",

@@ -29,6 +29,7 @@ DESCRIPTION = """Turn songs into 8D audio: the sound circles slowly around your 
 
 Modes:
   S3_BUCKET and S3_KEY set    convert that S3 object into OUTPUT_PREFIX (cloud mode)
+  QUEUE_URL set               convert the S3 objects the queue's upload events name (queue mode)
   no arguments                convert every audio file in ./input (INPUT_DIR) into ./output (OUTPUT_DIR)
   FILE [FILE ...] [-o OUT]    convert the named files
   --demo                      convert a built-in synthesised song"""
@@ -99,8 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return TerminalBar(label) if show_bars else Bar()
 
         if args.plot is not None:
-            if settings.cloud:
-                raise UsageError("--plot works on local conversions, not in cloud mode")
+            if settings.cloud or settings.queue:
+                raise UsageError("--plot works on local conversions, not in cloud or queue mode")
             from .plot import check_plot_path
 
             check_plot_path(args.plot)
@@ -113,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             run_cloud(settings)
             return 0
+        if settings.queue:
+            from .service import run_service
+
+            return run_service(settings)
         from .local import run_demo, run_files, run_folder
 
         if args.demo:

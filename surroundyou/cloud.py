@@ -52,9 +52,18 @@ def run_cloud(settings: Settings) -> Outcome:
     return convert_object(make_client("s3"), settings, settings.bucket, settings.key)
 
 
-def convert_object(client: Any, settings: Settings, bucket: str, key: str, converter: Converter = convert) -> Outcome:
+def convert_object(
+    client: Any,
+    settings: Settings,
+    bucket: str,
+    key: str,
+    converter: Converter = convert,
+    context: Mapping[str, Any] | None = None,
+) -> Outcome:
     """Convert s3://``bucket``/``key`` into the output prefix, unless an up-to-date output is there.
-    Raises InputError for a bad object, StorageError for S3 faults (nothing written in either case)."""
+    Raises InputError for a bad object, StorageError for S3 faults (nothing written in either case).
+    ``context``: fields added to the log's events (queue mode: the message's id and receive count)."""
+    context = context or {}
     started = time.perf_counter()
     # Refuse a key outside the input prefix before touching S3 (an event's URL-encoding leaves the
     # prefix's slash alone, so the key as given tells); the decoded key is checked again below.
@@ -68,6 +77,7 @@ def convert_object(client: Any, settings: Settings, bucket: str, key: str, conve
         key_as_given=key,
         key_decoded=obj.decoded,
         size=obj.size,
+        **context,
     )
     out_key = output_key(obj.key, settings.input_prefix, settings.output_prefix)
     if obj.size > settings.max_input_bytes:
@@ -82,7 +92,7 @@ def convert_object(client: Any, settings: Settings, bucket: str, key: str, conve
 
     def skipped(why: str) -> Outcome:
         message = f"s3://{bucket}/{out_key}: {why}"
-        event("skipped", message, bucket=bucket, key=obj.key, output_key=out_key, status="skipped")
+        event("skipped", message, bucket=bucket, key=obj.key, output_key=out_key, status="skipped", **context)
         return Outcome("skipped", message)
 
     previous = existing_output(client, bucket, out_key)
@@ -105,6 +115,7 @@ def convert_object(client: Any, settings: Settings, bucket: str, key: str, conve
         key=obj.key,
         output_key=out_key,
         settings=fingerprint,
+        **context,
     )
     return Outcome("converted", message)
 

@@ -26,6 +26,7 @@ from .errors import UsageError
 # Environment variable names that other code names too (OPTIONS declares every variable).
 ENV_BUCKET = "S3_BUCKET"
 ENV_KEY = "S3_KEY"
+ENV_QUEUE = "QUEUE_URL"
 ENV_INPUT_DIR = "INPUT_DIR"
 ENV_S3_READ_TIMEOUT = "S3_READ_TIMEOUT_SECONDS"  # read by aws.make_client
 
@@ -64,10 +65,15 @@ class Settings:
     key: str = ""
     input_prefix: str = "input/"
     output_prefix: str = "processed/"
+    queue_url: str = ""
+    failed_queue_url: str = ""
+    idle_exit_s: float = 0.0  # queue mode: 0 runs until stopped
+    visibility_s: int = 300
+    stop_timeout_s: float = 120.0
     max_input_bytes: int = 2 * 1024**3
     max_duration_s: float = 3 * 3600.0
     log_format: str = "auto"
-    jobs: int = 1  # local mode: files converted at once, one process each
+    jobs: int = 1  # local mode: files converted at once, one process each; queue mode: messages, a thread each
     force: bool = False  # folder mode: convert songs whose output is up to date too
     verbose: bool = False
 
@@ -84,6 +90,10 @@ class Settings:
         if bool(self.bucket) != bool(self.key):  # half of cloud mode would silently run local mode
             given, missing = (ENV_BUCKET, ENV_KEY) if self.bucket else (ENV_KEY, ENV_BUCKET)
             raise UsageError(f"{given} is set but {missing} is not: cloud mode needs both, local mode neither")
+        if self.queue_url and (self.bucket or self.key):
+            raise UsageError(f"{ENV_QUEUE} and {ENV_BUCKET}/{ENV_KEY} are both set: queue mode or cloud mode, not both")
+        if self.failed_queue_url and not self.queue_url:
+            raise UsageError(f"FAILED_QUEUE_URL is set but {ENV_QUEUE} is not: it belongs to queue mode")
         if self.input_prefix == self.output_prefix:
             raise UsageError("INPUT_PREFIX and OUTPUT_PREFIX must differ, or outputs would trigger new runs")
 
@@ -93,9 +103,14 @@ class Settings:
         return bool(self.bucket and self.key)
 
     @property
+    def queue(self) -> bool:
+        """Queue mode: QUEUE_URL set (and the S3 variables not)."""
+        return bool(self.queue_url)
+
+    @property
     def json_logs(self) -> bool:
-        """Log JSON lines (LOG_FORMAT json, or auto in cloud mode) rather than text."""
-        return self.log_format == "json" or (self.log_format == "auto" and self.cloud)
+        """Log JSON lines (LOG_FORMAT json, or auto in cloud and queue mode) rather than text."""
+        return self.log_format == "json" or (self.log_format == "auto" and (self.cloud or self.queue))
 
     @property
     def mp3_quality(self) -> str | int:
@@ -250,7 +265,7 @@ OPTIONS: tuple[Option, ...] = (
     # How the run goes.
     Option(
         "jobs",
-        "local mode: convert N files at once, one process each",
+        "local mode: convert N files at once, one process each; queue mode: N messages, a thread each",
         flag="--jobs",
         env="JOBS",
         parse=int,
@@ -270,7 +285,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "log_format",
-        "auto: JSON lines in cloud mode, text otherwise",
+        "auto: JSON lines in cloud and queue mode, text otherwise",
         flag="--log-format",
         env="LOG_FORMAT",
         choices=LOG_FORMATS,
@@ -285,6 +300,33 @@ OPTIONS: tuple[Option, ...] = (
     Option("key", "cloud mode: the object's key", env=ENV_KEY, strip=False),  # spaces are legal in keys
     Option("input_prefix", "cloud mode: where inputs are", env="INPUT_PREFIX"),
     Option("output_prefix", "cloud mode: where outputs go", env="OUTPUT_PREFIX"),
+    Option("queue_url", "queue mode: the SQS queue of S3 upload events to convert", env=ENV_QUEUE),
+    Option("failed_queue_url", "queue mode: where the key and reason of each bad input go", env="FAILED_QUEUE_URL"),
+    Option(
+        "idle_exit_s",
+        "queue mode: exit 0 after this long without a message (0: run until stopped)",
+        env="IDLE_EXIT_SECONDS",
+        parse=float,
+        bounds=(0, 7 * 86400),
+        unit="s",
+    ),
+    Option(
+        "visibility_s",
+        "queue mode: how long a message is hidden from other workers; renewed while its song converts",
+        env="VISIBILITY_SECONDS",
+        parse=int,
+        bounds=(3, 43200),
+        unit="s",
+    ),
+    Option(
+        "stop_timeout_s",
+        "queue mode: the time SIGTERM leaves before SIGKILL (the task's stopTimeout); a song that "
+        "cannot finish within it goes back to the queue",
+        env="STOP_TIMEOUT_SECONDS",
+        parse=float,
+        bounds=(0, 3600),
+        unit="s",
+    ),
     Option("max_input_bytes", "largest input accepted", env="MAX_INPUT_BYTES", parse=int, positive=True),
     Option("max_duration_s", "longest input accepted", env="MAX_DURATION_SECONDS", parse=float, positive=True),
 )

@@ -79,6 +79,7 @@ OTHER_VALUES = {
     "verbose": True,
     "max_input_bytes": 5,
     "max_duration_s": 5.0,
+    "queue_url": "https://sqs.eu-west-1.amazonaws.com/123456789012/q",
 }
 
 
@@ -87,6 +88,8 @@ def test_the_fingerprint_changes_with_what_changes_the_sound_and_only_that(optio
     base = Settings()
     if option.field in ("bucket", "key"):  # cloud mode needs both
         changed = dataclasses.replace(base, bucket="b", key="k")
+    elif option.field == "failed_queue_url":  # only in queue mode
+        changed = dataclasses.replace(base, queue_url="q", failed_queue_url="f")
     elif option.field in OTHER_VALUES:
         changed = dataclasses.replace(base, **{option.field: OTHER_VALUES[option.field]})
     else:
@@ -95,3 +98,14 @@ def test_the_fingerprint_changes_with_what_changes_the_sound_and_only_that(optio
         low, high = option.bounds
         changed = dataclasses.replace(base, **{option.field: type(default)(high if default != high else low)})
     assert (changed.fingerprint() != base.fingerprint()) == option.sound, option.field
+
+
+def test_queue_mode_excludes_cloud_mode_and_owns_its_failed_queue() -> None:
+    with pytest.raises(UsageError, match="queue mode or cloud mode"):
+        build_settings({}, {"QUEUE_URL": "q", "S3_BUCKET": "b", "S3_KEY": "k"})
+    with pytest.raises(UsageError, match="belongs to queue mode"):
+        build_settings({}, {"FAILED_QUEUE_URL": "f"})
+    with pytest.raises(UsageError, match="VISIBILITY_SECONDS must be 3–43200 s"):
+        build_settings({}, {"QUEUE_URL": "q", "VISIBILITY_SECONDS": "1"})
+    settings = build_settings({}, {"QUEUE_URL": "q", "IDLE_EXIT_SECONDS": "30"})
+    assert settings.queue and not settings.cloud and settings.json_logs and settings.idle_exit_s == 30.0

@@ -1,0 +1,334 @@
+"""Queue mode: a long-running worker that converts the S3 uploads an SQS queue announces.
+
+Started with QUEUE_URL set (on Fargate: an ECS service, ``infra/deploy.py --mode queue``). Each
+message is an S3 "Object Created" event, as EventBridge delivers it to SQS or as an S3 event
+notification (``Records[]``); each object it names is converted as in cloud mode
+(``cloud.convert_object``: the same conditional write, metadata and skip rules). Then:
+
+  converted or skipped            the message is deleted
+  bad input (exit-3 class)        deleted, logged, and sent to FAILED_QUEUE_URL (key and reason)
+  storage fault (exit 4), or an   left alone: it comes back when its visibility lapses, and the
+  internal error                  queue's redrive policy moves it to the DLQ after a few receives
+  SIGTERM while converting        finished if it can end within STOP_TIMEOUT_SECONDS, otherwise
+                                  made visible again at once (nothing is written)
+
+While a song converts, its message stays hidden from other workers: its visibility is renewed every
+third of VISIBILITY_SECONDS (``Leases``). ``--jobs N`` converts N messages at once, a thread each.
+Exit codes: 0 after IDLE_EXIT_SECONDS without a message, 143 after SIGTERM (130 after SIGINT), 4 when
+the queue cannot be read; the JSON log adds each message's time in the queue to cloud mode's fields.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .aws import make_client
+from .cloud import Converter, convert_object
+from .engine import Report, convert
+from .errors import EXIT_OK, EXIT_STORAGE, InputError, Stopped, StorageError, SurroundError
+from .logs import event
+from .progress import Progress
+from .settings import Settings
+
+POLL_S = 20  # SQS's longest long poll: the fewest empty receives
+BATCH = 10  # SQS's most messages per receive
+CLEANUP_S = 5.0  # of the stop timeout, kept for cleaning up and exiting
+EXIT_STOPPED = {signal.SIGTERM: 143, signal.SIGINT: 130}
+
+FileConverter = Callable[[Path, Path, Settings, Progress], Report]  # engine.convert's shape
+
+
+def run_service(settings: Settings) -> int:
+    """The queue worker, with clients configured from the environment; returns the exit code."""
+    return Service(settings, make_client("sqs"), make_client("s3")).run()
+
+
+def targets(body: str) -> list[tuple[str, str]]:
+    """The (bucket, key) pairs a message names: one for an EventBridge "Object Created" event, one per
+    ObjectCreated record of an S3 notification, none for S3's test event. InputError for anything else."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        raise InputError("the message is not JSON, so not an S3 event") from None
+    if not isinstance(doc, dict):
+        raise InputError("the message is not an S3 event")
+    if doc.get("Event") == "s3:TestEvent":  # sent once when S3 notifications are configured
+        return []
+    if doc.get("source") == "aws.s3" and doc.get("detail-type") == "Object Created":
+        return [(_text(doc, "detail", "bucket", "name"), _text(doc, "detail", "object", "key"))]
+    records = doc.get("Records")
+    if isinstance(records, list):
+        return [
+            (_text(r, "s3", "bucket", "name"), _text(r, "s3", "object", "key"))
+            for r in records
+            if isinstance(r, dict) and str(r.get("eventName", "")).startswith("ObjectCreated:")
+        ]
+    raise InputError("the message is not an S3 Object Created event")
+
+
+def _text(doc: dict[str, Any], *path: str) -> str:
+    value: Any = doc
+    for name in path:
+        value = value.get(name) if isinstance(value, dict) else None
+    if not isinstance(value, str) or not value:
+        raise InputError(f"the S3 event has no {'.'.join(path)}")
+    return value
+
+
+class Leases:
+    """Keeps the messages being worked on hidden from other workers: a thread renews each one's
+    visibility every third of ``visibility_s``, until it is dropped."""
+
+    def __init__(self, sqs: Any, url: str, visibility_s: int) -> None:
+        self._sqs = sqs
+        self._url = url
+        self._visibility_s = visibility_s
+        self._held: dict[str, str] = {}  # receipt handle -> message id
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name="leases", daemon=True)
+        self.renewals = 0
+
+    def __enter__(self) -> Leases:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def hold(self, receipt: str, message_id: str) -> None:
+        with self._lock:
+            self._held[receipt] = message_id
+
+    def drop(self, receipt: str) -> None:
+        with self._lock:
+            self._held.pop(receipt, None)
+
+    def _renew(self) -> None:
+        while not self._done.wait(self._visibility_s / 3):
+            with self._lock:
+                held = list(self._held.items())
+            for receipt, message_id in held:
+                try:
+                    self._sqs.change_message_visibility(
+                        QueueUrl=self._url, ReceiptHandle=receipt, VisibilityTimeout=self._visibility_s
+                    )
+                    self.renewals += 1
+                except (BotoCoreError, ClientError) as exc:
+                    with self._lock:
+                        if receipt not in self._held:  # finished meanwhile: nothing to keep
+                            continue
+                    event("lease_lost", f"message {message_id}: visibility not renewed: {exc}", logging.WARNING)
+
+
+class Service:
+    """Receives on the main thread (which alone gets signals), converts on ``settings.jobs`` threads."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sqs: Any,
+        s3: Any,
+        convert_file: FileConverter = convert,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.sqs = sqs
+        self.s3 = s3
+        self.url = settings.queue_url
+        self._convert_file = convert_file
+        self._clock = clock
+        self._deadline: float | None = None  # once stopping: when SIGKILL is due, less the cleanup
+        self.counts: Counter[str] = Counter()
+
+    def run(self) -> int:
+        jobs = self.settings.jobs
+        event(
+            "service_started",
+            f"taking S3 upload events from {self.url}, {jobs} at a time",
+            queue_url=self.url,
+            jobs=jobs,
+        )
+        running: set[Future[None]] = set()
+        last_work = self._clock()
+        with (
+            Leases(self.sqs, self.url, self.settings.visibility_s) as leases,
+            ThreadPoolExecutor(jobs, thread_name_prefix="job") as pool,
+        ):
+            try:
+                while True:
+                    finished = {f for f in running if f.done()}
+                    if finished:
+                        running -= finished
+                        last_work = self._clock()
+                    if len(running) == jobs:
+                        wait(running, return_when=FIRST_COMPLETED)
+                        continue
+                    poll = POLL_S
+                    if self.settings.idle_exit_s and not running:
+                        idle_left = self.settings.idle_exit_s - (self._clock() - last_work)
+                        if idle_left <= 0:
+                            return self._finish(EXIT_OK, f"no message for {self.settings.idle_exit_s:g} s")
+                        poll = min(POLL_S, math.ceil(idle_left))
+                    for message in self._receive(jobs - len(running), poll):
+                        last_work = self._clock()
+                        running.add(pool.submit(self._handle, message, leases))
+            except Stopped as stop:
+                self._deadline = self._clock() + self.settings.stop_timeout_s - CLEANUP_S
+                for signum in EXIT_STOPPED:  # a second signal waits for the cleanup too
+                    signal.signal(signum, lambda *_: None)
+                event("stopping", f"stopped by signal {stop.signum}: finishing or returning {len(running)} message(s)")
+                wait(running)
+                return self._finish(stop.exit_code, f"stopped by signal {stop.signum}")
+            except StorageError as exc:  # the queue cannot be read: what runs may still finish
+                wait(running)
+                self._finish(EXIT_STORAGE, str(exc))
+                raise
+
+    def _receive(self, most: int, poll_s: int) -> list[dict[str, Any]]:
+        try:
+            answer = self.sqs.receive_message(
+                QueueUrl=self.url,
+                MaxNumberOfMessages=min(BATCH, most),
+                WaitTimeSeconds=poll_s,
+                VisibilityTimeout=self.settings.visibility_s,
+                MessageSystemAttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"cannot receive from {self.url}: {exc}") from None
+        messages: list[dict[str, Any]] = answer.get("Messages", [])
+        return messages
+
+    def _handle(self, message: dict[str, Any], leases: Leases) -> None:
+        """One message, to the end: deleted, sent on as failed, left for redelivery or returned."""
+        receipt, message_id = message["ReceiptHandle"], message["MessageId"]
+        attributes = message.get("Attributes", {})
+        waited = max(0.0, time.time() - float(attributes.get("SentTimestamp", time.time() * 1000)) / 1000)
+        receives = int(attributes.get("ApproximateReceiveCount", 1))
+        fields = {"message_id": message_id, "receive_count": receives}
+        event(
+            "received",
+            f"message {message_id}: receive {receives}, {waited:.1f} s after it was sent",
+            queue_wait_seconds=round(waited, 3),
+            **fields,
+        )
+        leases.hold(receipt, message_id)
+        try:
+            if self._deadline is not None:
+                raise Stopped(signal.SIGTERM)
+            try:
+                pairs = targets(message["Body"])
+            except InputError as exc:  # the message names nothing convertible: retrying cannot help
+                self._failed(fields, "", "", exc)
+                pairs = []
+            for bucket, key in pairs:
+                self._convert(bucket, key, fields)
+            self._delete(receipt)
+        except Stopped:
+            leases.drop(receipt)
+            self._visible_now(receipt)
+            self.counts["returned"] += 1
+            event("returned", f"message {message_id}: returned to the queue unfinished (stopping)", **fields)
+        except SurroundError as exc:
+            self.counts["failed"] += 1
+            event(
+                "failed",
+                f"message {message_id}: {exc}; left in the queue, it comes back when its visibility lapses",
+                logging.ERROR,
+                status="failed",
+                exit_code=exc.exit_code,
+                error=type(exc).__name__,
+                **fields,
+            )
+        except Exception as exc:  # noqa: BLE001 - one message's bug must not stop the service
+            self.counts["failed"] += 1
+            event(
+                "failed",
+                f"message {message_id}: internal error: {type(exc).__name__}: {exc}; left in the queue",
+                logging.ERROR,
+                exc_info=self.settings.verbose,
+                status="failed",
+                exit_code=1,
+                **fields,
+            )
+        finally:
+            leases.drop(receipt)
+
+    def _convert(self, bucket: str, key: str, fields: dict[str, Any]) -> None:
+        """One object; a bad one is reported (and the message's other objects still converted)."""
+        try:
+            outcome = convert_object(self.s3, self.settings, bucket, key, self._converter_until_stop(), fields)
+            self.counts[outcome.status] += 1
+        except InputError as exc:
+            self._failed(fields, bucket, key, exc)
+
+    def _converter_until_stop(self) -> Converter:
+        """The converter, with progress that gives up (raising Stopped) once a stop is under way and the
+        song, at the pace it has gone so far, would not be done before the deadline."""
+
+        def converter(src: Path, dst: Path, settings: Settings) -> Report:
+            started = self._clock()
+
+            def progress(fraction: float) -> None:
+                if self._deadline is None:
+                    return
+                now = self._clock()
+                remaining = (now - started) * (1.0 - fraction) / fraction if fraction > 0 else math.inf
+                if now + remaining > self._deadline:
+                    raise Stopped(signal.SIGTERM)
+
+            return self._convert_file(src, dst, settings, progress)
+
+        return converter
+
+    def _failed(self, fields: dict[str, Any], bucket: str, key: str, exc: SurroundError) -> None:
+        self.counts["bad_input"] += 1
+        where = f"s3://{bucket}/{key}: " if key else f"message {fields['message_id']}: "
+        event(
+            "failed",
+            f"{where}{exc}",
+            logging.ERROR,
+            status="failed",
+            exit_code=exc.exit_code,
+            error=type(exc).__name__,
+            bucket=bucket or None,
+            key=key or None,
+            **fields,
+        )
+        if not self.settings.failed_queue_url:
+            return
+        body = {"bucket": bucket or None, "key": key or None, "reason": str(exc), "exit_code": exc.exit_code, **fields}
+        try:
+            self.sqs.send_message(QueueUrl=self.settings.failed_queue_url, MessageBody=json.dumps(body))
+        except (BotoCoreError, ClientError) as send_error:
+            raise StorageError(f"cannot report the failure to {self.settings.failed_queue_url}: {send_error}") from None
+
+    def _delete(self, receipt: str) -> None:
+        try:
+            self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=receipt)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"cannot delete a finished message from {self.url}: {exc}") from None
+
+    def _visible_now(self, receipt: str) -> None:
+        try:
+            self.sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=receipt, VisibilityTimeout=0)
+        except (BotoCoreError, ClientError) as exc:
+            event("lease_lost", f"could not return a message at once ({exc}); it returns when its visibility lapses")
+
+    def _finish(self, code: int, why: str) -> int:
+        counts = ", ".join(f"{n} {what}" for what, n in sorted(self.counts.items())) or "nothing done"
+        event("service_stopped", f"{why}: {counts}", status="stopped", exit_code=code, counts=dict(self.counts))
+        return code

@@ -1,0 +1,266 @@
+"""Queue mode end to end: moto's S3 and SQS over HTTP, the worker as one or two subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import numpy as np
+import pytest
+from audio import decode, pink_noise, sine, write
+from faults import FaultProxy
+from helpers import start_cli
+
+from surroundyou.errors import InputError
+from surroundyou.service import targets
+
+EVENT = json.loads((Path(__file__).parent / "events" / "s3-object-created.json").read_text())
+
+
+def bridge_event(bucket: str, key: str) -> str:
+    """The body EventBridge gives SQS for an S3 upload."""
+    body = json.loads(json.dumps(EVENT))
+    body["detail"]["bucket"]["name"] = bucket
+    body["detail"]["object"]["key"] = key
+    return json.dumps(body)
+
+
+def notification(bucket: str, key: str) -> str:
+    """The body of an S3 event notification sent straight to SQS (keys form-encoded)."""
+    record = {
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": key.replace(" ", "+"), "size": 1}},
+    }
+    return json.dumps({"Records": [record]})
+
+
+@pytest.fixture
+def queues(s3, moto_server: str) -> Iterator[dict[str, Any]]:
+    """A bucket, a work queue and a failed queue on the moto server, and the worker's environment."""
+    client, bucket, env = s3
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=moto_server,
+        region_name=env["AWS_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+    name = f"work-{os.urandom(4).hex()}"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    failed = sqs.create_queue(QueueName=f"{name}-failed")["QueueUrl"]
+    yield {
+        "s3": client,
+        "sqs": sqs,
+        "bucket": bucket,
+        "url": url,
+        "failed": failed,
+        "env": {**env, "QUEUE_URL": url, "FAILED_QUEUE_URL": failed, "IDLE_EXIT_SECONDS": "3"},
+    }
+
+
+def put_song(q: dict[str, Any], key: str, tmp_path: Path, seconds: float = 2.0, seed: int = 0) -> None:
+    path = write(tmp_path / f"song{seed}.mp3", pink_noise(seconds, 44100, seed=seed), quality="V2")
+    q["s3"].put_object(Bucket=q["bucket"], Key=key, Body=path.read_bytes())
+
+
+def send(q: dict[str, Any], body: str) -> None:
+    q["sqs"].send_message(QueueUrl=q["url"], MessageBody=body)
+
+
+def finish(worker: subprocess.Popen[str], timeout: float = 120) -> tuple[int, list[dict[str, Any]]]:
+    """Wait for a worker; (exit code, its JSON log records)."""
+    _, stderr = worker.communicate(timeout=timeout)
+    return worker.returncode, [json.loads(line) for line in stderr.splitlines() if line.strip()]
+
+
+def events(records: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [r for r in records if r.get("event") == name]
+
+
+def queue_is_empty(q: dict[str, Any], url: str | None = None) -> bool:
+    attributes = q["sqs"].get_queue_attributes(QueueUrl=url or q["url"], AttributeNames=["All"])["Attributes"]
+    return attributes["ApproximateNumberOfMessages"] == attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def outputs(q: dict[str, Any]) -> list[str]:
+    listing = q["s3"].list_objects_v2(Bucket=q["bucket"], Prefix="processed/")
+    return sorted(o["Key"] for o in listing.get("Contents", []))
+
+
+def test_message_bodies_name_their_objects() -> None:
+    assert targets(bridge_event("b", "input/a b.mp3")) == [("b", "input/a b.mp3")]
+    assert targets(notification("b", "input/a b.mp3")) == [("b", "input/a+b.mp3")]  # locate() decodes it
+    removed = json.dumps({"Records": [{"eventName": "ObjectRemoved:Delete", "s3": {}}]})
+    assert targets(removed) == []
+    assert targets(json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"})) == []
+    for bad in ("not json", "[1, 2]", json.dumps({"source": "aws.s3", "detail-type": "Object Created"}), "{}"):
+        with pytest.raises(InputError):
+            targets(bad)
+
+
+def test_queued_songs_are_each_converted_once_and_the_queue_drains(queues, tmp_path: Path) -> None:
+    q = queues
+    keys = [f"input/song {i}.mp3" for i in range(4)]
+    for i, key in enumerate(keys):
+        put_song(q, key, tmp_path, seed=i)
+        send(q, bridge_event(q["bucket"], key) if i % 2 == 0 else notification(q["bucket"], key))
+    send(q, json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"}))
+    code, records = finish(start_cli(env=q["env"]))
+    assert code == 0, records[-3:]
+    assert outputs(q) == sorted(k.replace("input/", "processed/") for k in keys)
+    converted = Counter(r["key"] for r in events(records, "converted"))
+    assert converted == Counter(keys)  # each once
+    received = events(records, "received")
+    assert len(received) == 5 and all(r["queue_wait_seconds"] >= 0 for r in received)
+    assert queue_is_empty(q) and queue_is_empty(q, q["failed"])
+    body = q["s3"].get_object(Bucket=q["bucket"], Key="processed/song 0.mp3")["Body"].read()
+    (tmp_path / "out.mp3").write_bytes(body)
+    audio, rate = decode(tmp_path / "out.mp3")
+    assert rate == 44100 and 1.95 < audio.shape[1] / rate < 6.1 and np.abs(audio).max() > 0.01  # + the room's tail
+    assert events(records, "service_stopped")[-1]["counts"] == {"converted": 4}
+
+
+def test_bad_messages_go_to_the_failed_queue_once(queues, tmp_path: Path) -> None:
+    q = queues
+    q["s3"].put_object(Bucket=q["bucket"], Key="input/broken.mp3", Body=b"\x00" * 5000)
+    send(q, bridge_event(q["bucket"], "input/broken.mp3"))
+    send(q, "this is not an S3 event")
+    code, records = finish(start_cli(env=q["env"]))
+    assert code == 0
+    failed = events(records, "failed")
+    assert len(failed) == 2 and {r["exit_code"] for r in failed} == {3}
+    assert all(r["receive_count"] == 1 for r in events(records, "received"))  # not retried
+    assert queue_is_empty(q) and outputs(q) == []
+    sent = q["sqs"].receive_message(QueueUrl=q["failed"], MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+    reports = sorted((json.loads(m["Body"]) for m in sent), key=lambda r: r["key"] or "")
+    assert [r["key"] for r in reports] == [None, "input/broken.mp3"]
+    assert all(r["reason"] and r["exit_code"] == 3 for r in reports)
+
+
+def test_a_transient_s3_fault_leaves_the_message_to_come_back_and_convert(queues, tmp_path: Path) -> None:
+    q = queues
+    put_song(q, "input/flaky.mp3", tmp_path)
+
+    def plan(method: str, path: str, attempt: int) -> str:
+        return "500" if method == "GET" and path.endswith("/input/flaky.mp3") and attempt <= 2 else "pass"
+
+    proxy = FaultProxy(q["env"]["AWS_ENDPOINT_URL"], plan)
+    with proxy:
+        send(q, bridge_event(q["bucket"], "input/flaky.mp3"))
+        env = {**q["env"], "AWS_ENDPOINT_URL_S3": proxy.url, "AWS_MAX_ATTEMPTS": "2", "VISIBILITY_SECONDS": "3"}
+        env["IDLE_EXIT_SECONDS"] = "6"
+        code, records = finish(start_cli(env=env))
+    assert code == 0
+    failed = events(records, "failed")
+    assert len(failed) == 1 and failed[0]["exit_code"] == 4
+    done = events(records, "converted")
+    assert len(done) == 1 and done[0]["receive_count"] == 2
+    assert outputs(q) == ["processed/flaky.mp3"] and queue_is_empty(q) and queue_is_empty(q, q["failed"])
+
+
+def test_two_workers_on_one_queue_write_each_output_once(queues, tmp_path: Path) -> None:
+    q = queues
+    keys = [f"input/track{i}.mp3" for i in range(6)]
+    for i, key in enumerate(keys):
+        put_song(q, key, tmp_path, seed=i)
+        send(q, bridge_event(q["bucket"], key))
+        send(q, bridge_event(q["bucket"], key))  # S3 and EventBridge deliver at least once
+    workers = [start_cli(env=q["env"]) for _ in range(2)]
+    results = [finish(w) for w in workers]
+    assert [code for code, _ in results] == [0, 0]
+    records = [r for _, log in results for r in log]
+    assert Counter(r["key"] for r in events(records, "converted")) == Counter(keys)
+    assert len(events(records, "skipped")) == len(keys)  # each duplicate recognised
+    assert all(events(log, "received") for _, log in results)  # both workers took messages
+    assert outputs(q) == sorted(k.replace("input/", "processed/") for k in keys) and queue_is_empty(q)
+
+
+@pytest.fixture(scope="module")
+def long_song(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """Eight minutes of chords (cheap to make, slow enough to convert to outlast a 3 s visibility)."""
+    seconds = 480.0
+    chord = sum(sine(hz, seconds, amplitude=0.15) for hz in (220.0, 277.2, 329.6))
+    path = write(tmp_path_factory.mktemp("long") / "long.mp3", np.repeat(chord, 2, axis=0), quality="V9")
+    return path.read_bytes()
+
+
+def read_until(worker: subprocess.Popen[str], name: str) -> list[dict[str, Any]]:
+    """The worker's log records up to and including the first ``name`` event."""
+    assert worker.stderr is not None
+    records = []
+    for line in worker.stderr:
+        records.append(json.loads(line))
+        if records[-1].get("event") == name:
+            return records
+    raise AssertionError(f"the worker ended before logging {name!r}: {records[-3:]}")
+
+
+def test_sigterm_mid_song_returns_the_message_and_writes_nothing(queues, long_song: bytes) -> None:
+    q = queues
+    q["s3"].put_object(Bucket=q["bucket"], Key="input/long.mp3", Body=long_song)
+    send(q, bridge_event(q["bucket"], "input/long.mp3"))
+    # A stop timeout too short for any song: the one under way must go back to the queue.
+    worker = start_cli(env={**q["env"], "STOP_TIMEOUT_SECONDS": "1", "IDLE_EXIT_SECONDS": "0"})
+    before = read_until(worker, "located")
+    worker.send_signal(signal.SIGTERM)
+    code, after = finish(worker)
+    records = before + after
+    assert code == 143
+    assert [r["event"] for r in records if r["event"] in ("returned", "converted")] == ["returned"]
+    assert outputs(q) == []
+    again = q["sqs"].receive_message(QueueUrl=q["url"], WaitTimeSeconds=1, MessageSystemAttributeNames=["All"])
+    assert len(again["Messages"]) == 1  # visible again at once, not after its visibility timeout
+    assert again["Messages"][0]["Attributes"]["ApproximateReceiveCount"] == "2"
+
+
+def test_a_song_longer_than_the_visibility_timeout_keeps_its_message(queues, long_song: bytes) -> None:
+    q = queues
+    q["s3"].put_object(Bucket=q["bucket"], Key="input/long.mp3", Body=long_song)
+    send(q, bridge_event(q["bucket"], "input/long.mp3"))
+    worker = start_cli(env={**q["env"], "VISIBILITY_SECONDS": "3"})
+    read_until(worker, "received")
+    stolen: list[Any] = []
+    done = threading.Event()
+
+    def other_worker() -> None:  # polls the queue while the song converts
+        while not done.is_set():
+            stolen.extend(q["sqs"].receive_message(QueueUrl=q["url"], WaitTimeSeconds=1).get("Messages", []))
+
+    thief = threading.Thread(target=other_worker)
+    thief.start()
+    try:
+        code, records = finish(worker)
+    finally:
+        done.set()
+        thief.join()
+    assert code == 0 and stolen == []
+    converted = events(records, "converted")
+    # Held longer than its visibility timeout, and never seen by the other poller: renewed.
+    assert len(converted) == 1 and converted[0]["conversion_seconds"] > 3
+    assert outputs(q) == ["processed/long.mp3"] and queue_is_empty(q)
+
+
+def test_sigterm_lets_a_song_finish_that_can_within_the_stop_timeout(queues, long_song: bytes) -> None:
+    q = queues
+    q["s3"].put_object(Bucket=q["bucket"], Key="input/long.mp3", Body=long_song)
+    send(q, bridge_event(q["bucket"], "input/long.mp3"))
+    send(q, bridge_event(q["bucket"], "input/long.mp3"))  # waiting: must stay in the queue, untouched
+    worker = start_cli(env={**q["env"], "STOP_TIMEOUT_SECONDS": "90", "IDLE_EXIT_SECONDS": "0"})
+    before = read_until(worker, "located")
+    worker.send_signal(signal.SIGTERM)
+    code, after = finish(worker)
+    records = before + after
+    assert code == 143
+    assert [r["event"] for r in records if r["event"] in ("returned", "converted")] == ["converted"]
+    assert outputs(q) == ["processed/long.mp3"]
+    left = q["sqs"].get_queue_attributes(QueueUrl=q["url"], AttributeNames=["ApproximateNumberOfMessages"])
+    assert left["Attributes"]["ApproximateNumberOfMessages"] == "1"
