@@ -14,9 +14,21 @@ definition, the bucket's EventBridge notification (merged into the existing
 notification configuration, never replacing it), and two rules with targets.
 The execution role may pull exactly the ECR repository that --image names.
 
+``--mode queue`` deploys the queue-fed service instead of a task per upload: the
+upload rule sends its events to the work queue (which only that rule may write
+to, with a redrive policy into its own DLQ after 5 receives), an ECS service of
+workers in queue mode that prefers FARGATE_SPOT (4 Spot tasks to 1 on-demand,
+stopTimeout 120 s) and Application Auto Scaling from 0 to --max-tasks on the
+queue's backlog (a CloudWatch alarm per direction: tasks are added while songs
+wait, and all removed after 5 minutes with nothing waiting or in progress). The
+task role may then also receive, delete and renew messages of the work queue and
+report bad inputs to the failed queue; the events role is not needed.
+
 ``--teardown`` removes all of it again (the cluster only with --create-cluster),
 and takes EventBridge out of the bucket's notification configuration while
-keeping the rest of it; with ``--dry-run`` it prints what it would remove.
+keeping the rest of it; with ``--dry-run`` it prints what it would remove
+(the queue mode's resources with ``--mode queue``; a real teardown removes them
+whenever it finds them).
 """
 
 from __future__ import annotations
@@ -43,6 +55,22 @@ ROLES = (  # name, trust document, permission document
 )
 QUEUES = (("surroundyou-dlq", "iam/dlq-policy.json"), ("surroundyou-failed", "iam/failed-queue-policy.json"))
 RULES = (("event-rule.json", "event-targets.json"), ("failure-rule.json", "failure-targets.json"))
+MODES = ("task", "queue")
+# Queue mode: what differs, and what it adds.
+QUEUE_TASK_POLICY = "iam/task-queue-policy.json"
+QUEUE_TARGETS = "queue/targets.json"
+WORK_QUEUE = "surroundyou-work"
+WORK_DLQ = "surroundyou-work-dlq"
+WORK_QUEUES = ((WORK_DLQ, "iam/work-dlq-policy.json"), (WORK_QUEUE, "iam/work-queue-policy.json"))
+MAX_RECEIVES = 5  # receives of one message (each a worker's failure) before it moves to the work DLQ
+WORK_VISIBILITY_S = 300  # the queue's default; the worker sets its own on every receive and renews it
+SERVICE = "surroundyou-worker"
+SCALING_POLICIES = (
+    ("queue/scale-out-policy.json", "SCALE_OUT_POLICY_ARN"),
+    ("queue/scale-in-policy.json", "SCALE_IN_POLICY_ARN"),
+)
+ALARMS = ("queue/backlog-alarm.json", "queue/idle-alarm.json")
+RETENTION = "1209600"  # 14 days: the longest SQS keeps a message
 LIST_PLACEHOLDERS = ("SUBNETS", "SECURITY_GROUPS")
 _PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
 _ECR_IMAGE = re.compile(
@@ -132,6 +160,55 @@ def contains(existing: Any, wanted: Any) -> bool:
     return bool(existing == wanted)
 
 
+def mode_roles(mode: str) -> tuple[tuple[str, str, str], ...]:
+    """The roles a mode needs: queue mode's task role also takes work from the queue; no events role."""
+    if mode == "task":
+        return ROLES
+    (task, trust, _), execution, _events = ROLES
+    return ((task, trust, QUEUE_TASK_POLICY), execution)
+
+
+def mode_queues(mode: str) -> tuple[tuple[str, str], ...]:
+    return QUEUES + (WORK_QUEUES if mode == "queue" else ())
+
+
+def mode_rules(mode: str) -> tuple[tuple[str, str], ...]:
+    """(rule, targets) files: in queue mode the upload rule feeds the work queue instead of RunTask."""
+    (upload, task_targets), failure = RULES
+    return ((upload, QUEUE_TARGETS if mode == "queue" else task_targets), failure)
+
+
+def task_definition(values: Mapping[str, Any], mode: str) -> dict[str, Any]:
+    """RegisterTaskDefinition's input: queue mode's worker adds its variables and the longest stop timeout."""
+    task: dict[str, Any] = load("task-definition.json", values)
+    if mode == "queue":
+        worker = load("queue/worker.json", values)
+        container = task["containerDefinitions"][0]
+        container["stopTimeout"] = worker["stopTimeout"]
+        container["environment"] = container["environment"] + worker["environment"]
+    return task
+
+
+def queue_attributes(name: str, values: Mapping[str, Any], policy: Any) -> dict[str, str]:
+    attributes = {"Policy": json.dumps(policy), "MessageRetentionPeriod": RETENTION}
+    if name == WORK_QUEUE:
+        dlq = f"arn:aws:sqs:{values['REGION']}:{values['ACCOUNT_ID']}:{WORK_DLQ}"
+        attributes["VisibilityTimeout"] = str(WORK_VISIBILITY_S)
+        attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": dlq, "maxReceiveCount": MAX_RECEIVES})
+    return attributes
+
+
+def _same_attributes(have: Mapping[str, str], want: Mapping[str, str]) -> bool:
+    """Queue attributes compared as SQS returns them: documents as JSON, numbers as text."""
+
+    def normal(name: str, value: str | None) -> Any:
+        if value is None or name not in ("Policy", "RedrivePolicy"):
+            return value
+        return json.loads(value, parse_int=str)
+
+    return all(normal(k, have.get(k)) == normal(k, v) for k, v in want.items())
+
+
 def _missing(exc: Exception) -> bool:
     code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
     return code in {
@@ -146,9 +223,18 @@ def _missing(exc: Exception) -> bool:
 class Deployer:
     """Reads, compares and writes; in dry-run mode it only prints the writes."""
 
-    def __init__(self, values: Mapping[str, Any], dry_run: bool, client: Callable[[str], Any] = make_client) -> None:
-        self.values = values
+    def __init__(
+        self,
+        values: Mapping[str, Any],
+        dry_run: bool,
+        client: Callable[[str], Any] = make_client,
+        mode: str = "task",
+        max_tasks: int = 10,
+    ) -> None:
+        self.values = dict(values)
         self.dry_run = dry_run
+        self.mode = mode
+        self.max_tasks = max_tasks
         self._client = client
         self._clients: dict[str, Any] = {}
         self.actions: list[tuple[str, str]] = []  # (verb, resource)
@@ -158,7 +244,7 @@ class Deployer:
             self._clients[service] = self._client(service)
         return self._clients[service]
 
-    def read(self, service: str, operation: str, **params: Any) -> Any:
+    def read(self, service: str, operation: str, /, **params: Any) -> Any:
         """A read; None when the resource does not exist (or in a dry run)."""
         if self.dry_run:
             return None
@@ -169,7 +255,7 @@ class Deployer:
                 return None
             raise
 
-    def write(self, verb: str, resource: str, service: str, operation: str, **params: Any) -> Any:
+    def write(self, verb: str, resource: str, service: str, operation: str, /, **params: Any) -> Any:
         self.actions.append((verb, resource))
         if self.dry_run:
             print(f"would call {service}.{operation}\n{readable(params)}")
@@ -184,7 +270,7 @@ class Deployer:
     # -- resources, in dependency order ---------------------------------------------------------
 
     def roles(self) -> None:
-        for name, trust_file, policy_file in ROLES:
+        for name, trust_file, policy_file in mode_roles(self.mode):
             trust, policy = load(trust_file, self.values), load(policy_file, self.values)
             current = self.read("iam", "get_role", RoleName=name)
             if current is None:
@@ -240,16 +326,14 @@ class Deployer:
             self.unchanged(f"log group {LOG_GROUP}")
 
     def queues(self) -> None:
-        for name, policy_file in QUEUES:
-            policy = load(policy_file, self.values)
-            attributes = {"Policy": json.dumps(policy), "MessageRetentionPeriod": "1209600"}  # 14 days
+        for name, policy_file in mode_queues(self.mode):  # a redrive target before its source
+            attributes = queue_attributes(name, self.values, load(policy_file, self.values))
             url = self.read("sqs", "get_queue_url", QueueName=name)
             if url is None:
                 self.write("created", f"queue {name}", "sqs", "create_queue", QueueName=name, Attributes=attributes)
                 continue
             current = self.read("sqs", "get_queue_attributes", QueueUrl=url["QueueUrl"], AttributeNames=["All"])
-            have = current.get("Attributes", {})
-            if json.loads(have.get("Policy", "{}")) != policy or have.get("MessageRetentionPeriod") != "1209600":
+            if not _same_attributes(current.get("Attributes", {}), attributes):
                 self.write(
                     "updated",
                     f"queue {name}",
@@ -261,17 +345,44 @@ class Deployer:
             else:
                 self.unchanged(f"queue {name}")
 
-    def cluster(self) -> None:
+    def cluster(self, create: bool) -> None:
+        """The cluster (created only if asked); in queue mode with the Fargate capacity providers."""
         name = self.values["CLUSTER"]
+        providers = ["FARGATE", "FARGATE_SPOT"] if self.mode == "queue" else []
         found = self.read("ecs", "describe_clusters", clusters=[name])
         active = [c for c in (found or {}).get("clusters", []) if c.get("status") == "ACTIVE"]
-        if active:
-            self.unchanged(f"cluster {name}")
-        else:
-            self.write("created", f"cluster {name}", "ecs", "create_cluster", clusterName=name)
+        if not active:
+            if create:
+                extra = {"capacityProviders": providers} if providers else {}
+                self.write("created", f"cluster {name}", "ecs", "create_cluster", clusterName=name, **extra)
+            elif providers:  # a dry run, or a cluster the user makes: the providers must be there all the same
+                self.write(
+                    "updated",
+                    f"cluster {name} capacity providers",
+                    "ecs",
+                    "put_cluster_capacity_providers",
+                    cluster=name,
+                    capacityProviders=providers,
+                    defaultCapacityProviderStrategy=[],
+                )
+            return
+        have = active[0].get("capacityProviders", [])
+        if all(p in have for p in providers):
+            if create:
+                self.unchanged(f"cluster {name}")
+            return
+        self.write(
+            "updated",
+            f"cluster {name} capacity providers",
+            "ecs",
+            "put_cluster_capacity_providers",
+            cluster=name,
+            capacityProviders=sorted(set(have) | set(providers)),  # keep the cluster's own
+            defaultCapacityProviderStrategy=active[0].get("defaultCapacityProviderStrategy", []),
+        )
 
     def task_definition(self) -> None:
-        wanted = load("task-definition.json", self.values)
+        wanted = task_definition(self.values, self.mode)
         found = self.read("ecs", "describe_task_definition", taskDefinition=FAMILY)
         if found is not None and contains(found["taskDefinition"], wanted):
             self.unchanged(f"task definition {FAMILY}:{found['taskDefinition']['revision']}")
@@ -299,7 +410,7 @@ class Deployer:
         )
 
     def rules(self) -> None:
-        for rule_file, targets_file in RULES:
+        for rule_file, targets_file in mode_rules(self.mode):
             rule, targets = load(rule_file, self.values), load(targets_file, self.values)
             params = {**rule, "EventPattern": json.dumps(rule["EventPattern"])}
             current = self.read("events", "describe_rule", Name=rule["Name"])
@@ -319,16 +430,148 @@ class Deployer:
             have = {t["Id"]: t for t in (listed or {}).get("Targets", [])}
             if all(contains(have.get(t["Id"]), t) for t in targets["Targets"]) and len(have) == len(targets["Targets"]):
                 self.unchanged(f"targets of {rule['Name']}")
+                continue
+            self.write("updated", f"targets of {rule['Name']}", "events", "put_targets", **targets)
+            stale = sorted(set(have) - {t["Id"] for t in targets["Targets"]})  # the other mode's
+            if stale:
+                self.write(
+                    "removed",
+                    f"old targets of {rule['Name']}",
+                    "events",
+                    "remove_targets",
+                    Rule=rule["Name"],
+                    Ids=stale,
+                )
+
+    def service(self) -> None:
+        """Queue mode's ECS service of workers: created at 0 tasks (the scaling sets the count), then
+        moved to a new task definition, network or capacity-provider strategy when those change."""
+        wanted = load("queue/service.json", self.values)
+        cluster = self.values["CLUSTER"]
+        found = self.read("ecs", "describe_services", cluster=cluster, services=[SERVICE])
+        live = [s for s in (found or {}).get("services", []) if s.get("status") == "ACTIVE"]
+        if not live:
+            self.write("created", f"service {SERVICE}", "ecs", "create_service", **wanted)
+            return
+        latest = self.read("ecs", "describe_task_definition", taskDefinition=FAMILY)
+        changes: dict[str, Any] = {}
+        if latest and live[0].get("taskDefinition") != latest["taskDefinition"]["taskDefinitionArn"]:
+            changes["taskDefinition"] = FAMILY
+        if not contains(live[0].get("networkConfiguration"), wanted["networkConfiguration"]):
+            changes["networkConfiguration"] = wanted["networkConfiguration"]
+        strategy = live[0].get("capacityProviderStrategy")  # (moto 5.2 leaves it out: then not compared)
+        if strategy is not None and not contains(strategy, wanted["capacityProviderStrategy"]):
+            changes.update(capacityProviderStrategy=wanted["capacityProviderStrategy"], forceNewDeployment=True)
+        if changes:
+            self.write(
+                "updated", f"service {SERVICE}", "ecs", "update_service", cluster=cluster, service=SERVICE, **changes
+            )
+        else:
+            self.unchanged(f"service {SERVICE}")
+
+    def scaling(self) -> None:
+        """0..max_tasks workers: a step policy per direction, each run by a CloudWatch alarm on the queue."""
+        target = {**load("queue/scaling-target.json", self.values), "MaxCapacity": self.max_tasks}
+        where = {k: target[k] for k in ("ServiceNamespace", "ScalableDimension")}
+        found = self.read(
+            "application-autoscaling", "describe_scalable_targets", ResourceIds=[target["ResourceId"]], **where
+        )
+        have = (found or {}).get("ScalableTargets", [])
+        if have and contains(have[0], target):
+            self.unchanged(f"scaling of {SERVICE}")
+        else:
+            verb = "updated" if have else "registered"
+            label = f"scaling of {SERVICE} (0 to {self.max_tasks} tasks)"
+            self.write(verb, label, "application-autoscaling", "register_scalable_target", **target)
+        arns: dict[str, str] = {}
+        for policy_file, placeholder in SCALING_POLICIES:
+            policy = load(policy_file, self.values)
+            name = policy["PolicyName"]
+            found = self.read(
+                "application-autoscaling",
+                "describe_scaling_policies",
+                ResourceId=policy["ResourceId"],
+                PolicyNames=[name],
+                **where,
+            )
+            have = [p for p in (found or {}).get("ScalingPolicies", []) if p["PolicyName"] == name]
+            if have and contains(have[0], policy):
+                self.unchanged(f"scaling policy {name}")
+                arns[placeholder] = have[0]["PolicyARN"]
+                continue
+            answer = self.write(
+                "updated" if have else "created",
+                f"scaling policy {name}",
+                "application-autoscaling",
+                "put_scaling_policy",
+                **policy,
+            )
+            arns[placeholder] = answer["PolicyARN"] if answer else f"<ARN of scaling policy {name}>"
+        for alarm_file in ALARMS:
+            alarm = load(alarm_file, {**self.values, **arns})
+            found = self.read("cloudwatch", "describe_alarms", AlarmNames=[alarm["AlarmName"]])
+            have = [a for a in (found or {}).get("MetricAlarms", []) if a["AlarmName"] == alarm["AlarmName"]]
+            if have and contains(have[0], alarm):
+                self.unchanged(f"alarm {alarm['AlarmName']}")
             else:
-                self.write("updated", f"targets of {rule['Name']}", "events", "put_targets", **targets)
+                verb = "updated" if have else "created"
+                self.write(verb, f"alarm {alarm['AlarmName']}", "cloudwatch", "put_metric_alarm", **alarm)
 
     # -- teardown, in reverse dependency order ---------------------------------------------------
+
+    def _queue_mode_teardown(self) -> None:
+        """The alarms, the scaling and the service, wherever found (in a dry run: with --mode queue)."""
+        listed = self.dry_run and self.mode == "queue"
+        names = [
+            load(f, {**self.values, "SCALE_OUT_POLICY_ARN": "", "SCALE_IN_POLICY_ARN": ""})["AlarmName"] for f in ALARMS
+        ]
+        found = self.read("cloudwatch", "describe_alarms", AlarmNames=names)
+        present = [a["AlarmName"] for a in (found or {}).get("MetricAlarms", [])] or (names if listed else [])
+        if present:
+            self.write("deleted", f"alarms {', '.join(present)}", "cloudwatch", "delete_alarms", AlarmNames=present)
+        target = load("queue/scaling-target.json", self.values)
+        where = {k: target[k] for k in ("ServiceNamespace", "ResourceId", "ScalableDimension")}
+        for policy_file, _ in SCALING_POLICIES:
+            name = load(policy_file, self.values)["PolicyName"]
+            policies = self.read("application-autoscaling", "describe_scaling_policies", PolicyNames=[name], **where)
+            if (policies or {}).get("ScalingPolicies") or listed:
+                self.write(
+                    "deleted",
+                    f"scaling policy {name}",
+                    "application-autoscaling",
+                    "delete_scaling_policy",
+                    PolicyName=name,
+                    **where,
+                )
+        targets = self.read(
+            "application-autoscaling",
+            "describe_scalable_targets",
+            ResourceIds=[where["ResourceId"]],
+            ServiceNamespace="ecs",
+        )
+        if (targets or {}).get("ScalableTargets") or listed:
+            self.write(
+                "deregistered",
+                f"scaling of {SERVICE}",
+                "application-autoscaling",
+                "deregister_scalable_target",
+                **where,
+            )
+        cluster = self.values["CLUSTER"]
+        services = self.read("ecs", "describe_services", cluster=cluster, services=[SERVICE])
+        if any(s.get("status") == "ACTIVE" for s in (services or {}).get("services", [])) or listed:
+            self.write(
+                "deleted", f"service {SERVICE}", "ecs", "delete_service", cluster=cluster, service=SERVICE, force=True
+            )
+            if not self.dry_run:  # the cluster can go only once the service's tasks have stopped
+                self.aws("ecs").get_waiter("services_inactive").wait(cluster=cluster, services=[SERVICE])
 
     def absent(self, resource: str) -> None:
         self.actions.append(("absent", resource))
         print(f"absent {resource}")
 
     def teardown(self, delete_cluster: bool) -> list[tuple[str, str]]:
+        self._queue_mode_teardown()
         for rule_file, _ in RULES:
             name = load(rule_file, self.values)["Name"]
             listed = self.read("events", "list_targets_by_rule", Rule=name)
@@ -369,12 +612,13 @@ class Deployer:
                 self.write("deleted", f"cluster {name}", "ecs", "delete_cluster", cluster=name)
             else:
                 self.absent(f"cluster {name}")
-        for name, _ in QUEUES:
+        ours = {name for name, _ in mode_queues(self.mode)}
+        for name, _ in (*QUEUES, *WORK_QUEUES):  # the work queues wherever found
             url = self.read("sqs", "get_queue_url", QueueName=name)
-            if url is not None or self.dry_run:
+            if url is not None or (self.dry_run and name in ours):
                 queue = url["QueueUrl"] if url else f"<url of {name}>"
                 self.write("deleted", f"queue {name}", "sqs", "delete_queue", QueueUrl=queue)
-            else:
+            elif name in ours:
                 self.absent(f"queue {name}")
         found = self.read("logs", "describe_log_groups", logGroupNamePrefix=LOG_GROUP)
         if self.dry_run or any(g["logGroupName"] == LOG_GROUP for g in (found or {}).get("logGroups", [])):
@@ -394,11 +638,13 @@ class Deployer:
         self.roles()
         self.log_group()
         self.queues()
-        if create_cluster:
-            self.cluster()
+        self.cluster(create_cluster)
         self.task_definition()
         self.bucket_notification()
         self.rules()
+        if self.mode == "queue":
+            self.service()
+            self.scaling()
         return self.actions
 
 
@@ -411,6 +657,15 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cluster", default="surroundyou", help="ECS cluster name (default surroundyou)")
     p.add_argument(
         "--create-cluster", action="store_true", help="create the cluster if it does not exist (teardown: delete it)"
+    )
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        default="task",
+        help="task: one Fargate task per upload (default); queue: uploads queue for a service of workers",
+    )
+    p.add_argument(
+        "--max-tasks", type=int, default=10, metavar="N", help="queue mode: most worker tasks at once (default 10)"
     )
     p.add_argument("--teardown", action="store_true", help="remove everything a deploy made")
     p.add_argument("--region", help="AWS region (default: AWS_REGION or the configured region)")
@@ -445,7 +700,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "SUBNETS": [s for s in (args.subnets or "").split(",") if s],
         "SECURITY_GROUPS": [s for s in (args.security_groups or "").split(",") if s],
     }
-    deployer = Deployer(values, args.dry_run, lambda service: make_client(service, region))
+    if not 1 <= args.max_tasks <= 1000:
+        print(f"deploy.py: --max-tasks must be 1-1000, got {args.max_tasks}", file=sys.stderr)
+        return 2
+    deployer = Deployer(values, args.dry_run, lambda service: make_client(service, region), args.mode, args.max_tasks)
     actions = deployer.teardown(args.create_cluster) if args.teardown else deployer.run(args.create_cluster)
     changed = sum(verb != "unchanged" for verb, _ in actions)
     print(f"{'would change' if args.dry_run else 'changed'} {changed}, unchanged {len(actions) - changed}")

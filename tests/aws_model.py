@@ -54,7 +54,7 @@ def _walk(value: Any, shape: Shape, path: str) -> Iterator[str]:
             yield f"{path}: {value!r} is not one of {shape.enum}"
         yield from _bounds(len(value), meta, path, "characters")
         pattern = meta.get("pattern")
-        if pattern and not re.fullmatch(pattern, value, re.S):
+        if pattern and not re.fullmatch(python_pattern(pattern), value, re.S):
             yield f"{path}: {value!r} does not match {pattern}"
     elif kind in ("integer", "long", "double", "float") and isinstance(value, int | float):
         yield from _bounds(value, meta, path, "")
@@ -115,3 +115,16 @@ def fargate_problems(task: dict[str, Any]) -> list[str]:
 
 def as_json(document: Any) -> str:
     return json.dumps(document)
+
+
+# The models' patterns are Java's: two of their idioms, in Python's terms.
+_JAVA_IDIOMS = {
+    "\\uD800\\uDC00-\\uDBFF\\uDFFF": "\\U00010000-\\U0010FFFF",  # a UTF-16 surrogate-pair range: the astral planes
+    "\\p{Print}": "[^\\x00-\\x1f\\x7f]",  # printable characters
+}
+
+
+def python_pattern(pattern: str) -> str:
+    for java, python in _JAVA_IDIOMS.items():
+        pattern = pattern.replace(java, python)
+    return pattern

@@ -21,6 +21,11 @@ VALUES: dict[str, Any] = {
     "IMAGE_REPOSITORY_ARN": "arn:aws:ecr:eu-west-1:123456789012:repository/surroundyou",
     "SUBNETS": ["subnet-0a1b2c3d", "subnet-4e5f6a7b"],
     "SECURITY_GROUPS": ["sg-0123456789abcdef0"],
+    # known only once the scaling policies exist (deploy.py fills them in)
+    "SCALE_OUT_POLICY_ARN": "arn:aws:autoscaling:eu-west-1:123456789012:scalingPolicy:0a1b2c3d-4e5f-6a7b-8c9d-"
+    "0e1f2a3b4c5d:resource/ecs/service/surroundyou/surroundyou-worker:policyName/surroundyou-backlog-out",
+    "SCALE_IN_POLICY_ARN": "arn:aws:autoscaling:eu-west-1:123456789012:scalingPolicy:1a1b2c3d-4e5f-6a7b-8c9d-"
+    "0e1f2a3b4c5d:resource/ecs/service/surroundyou/surroundyou-worker:policyName/surroundyou-idle-in",
 }
 
 
@@ -45,6 +50,7 @@ def put_rule_params(name: str) -> dict[str, Any]:
 
 
 ROLE_FILES = [(role, trust, policy) for role, trust, policy in deploy.ROLES]
+QUEUE_MODE_ROLE_FILES = [r for r in deploy.mode_roles("queue") if r not in ROLE_FILES]
 
 # (label, service, operation, params)
 CALLS: list[tuple[str, str, str, Any]] = [
@@ -55,6 +61,15 @@ CALLS: list[tuple[str, str, str, Any]] = [
     ("failure-targets.json", "events", "PutTargets", lambda: load("failure-targets.json")),
     ("bucket-notification.json", "s3", "PutBucketNotificationConfiguration", lambda: load("bucket-notification.json")),
 ]
+for _role, _trust, _policy in QUEUE_MODE_ROLE_FILES:
+    CALLS.append(
+        (
+            _policy,
+            "iam",
+            "PutRolePolicy",
+            lambda r=_role, p=_policy: {"RoleName": r, "PolicyName": r, "PolicyDocument": json.dumps(load(p))},
+        )
+    )
 for _role, _trust, _policy in ROLE_FILES:
     CALLS.append(
         (
@@ -72,7 +87,7 @@ for _role, _trust, _policy in ROLE_FILES:
             lambda r=_role, p=_policy: {"RoleName": r, "PolicyName": r, "PolicyDocument": json.dumps(load(p))},
         )
     )
-for _queue, _policy in deploy.QUEUES:
+for _queue, _policy in deploy.mode_queues("queue"):
     CALLS.append(
         (
             _policy,
@@ -80,7 +95,24 @@ for _queue, _policy in deploy.QUEUES:
             "SetQueueAttributes",
             lambda q=_queue, p=_policy: {
                 "QueueUrl": f"https://sqs.eu-west-1.amazonaws.com/123456789012/{q}",
-                "Attributes": {"Policy": json.dumps(load(p))},
+                "Attributes": deploy.queue_attributes(q, VALUES, load(p)),
             },
         )
     )
+
+
+def scalable_target() -> dict[str, Any]:
+    return {**load("queue/scaling-target.json"), "MaxCapacity": 10}
+
+
+CALLS += [
+    ("queue/targets.json", "events", "PutTargets", lambda: load("queue/targets.json")),
+    ("queue/worker.json", "ecs", "RegisterTaskDefinition", lambda: deploy.task_definition(VALUES, "queue")),
+    ("queue/service.json", "ecs", "CreateService", lambda: load("queue/service.json")),
+    ("queue/scaling-target.json", "application-autoscaling", "RegisterScalableTarget", scalable_target),
+    *(
+        (name, "application-autoscaling", "PutScalingPolicy", lambda n=name: load(n))
+        for name, _ in deploy.SCALING_POLICIES
+    ),
+    *((name, "cloudwatch", "PutMetricAlarm", lambda n=name: load(n)) for name in deploy.ALARMS),
+]

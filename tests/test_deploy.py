@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,16 +25,8 @@ def moto_bucket_sends_to_eventbridge(bucket: str) -> bool:
     return config is not None and config.event_bridge is not None
 
 
-def test_deploy_creates_everything_and_a_second_run_changes_nothing(
-    moto_server: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for name, value in {
-        "AWS_ENDPOINT_URL": moto_server,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
+def moto_clients(bucket: str) -> Callable[[str], Any]:
+    """deploy.py's client factory, with S3's answer about ``bucket``'s notifications made whole."""
 
     def report_eventbridge(parsed: dict[str, Any], **_: Any) -> None:
         # moto 5.2.5 stores EventBridgeConfiguration but leaves it out of GetBucketNotificationConfiguration;
@@ -47,7 +40,22 @@ def test_deploy_creates_everything_and_a_second_run_changes_nothing(
             made.meta.events.register("after-call.s3.GetBucketNotificationConfiguration", report_eventbridge)
         return made
 
+    return client
+
+
+def test_deploy_creates_everything_and_a_second_run_changes_nothing(
+    moto_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+
     bucket = f"deploy-{os.urandom(3).hex()}"
+    client = moto_clients(bucket)
     s3 = client("s3")
     s3.create_bucket(Bucket=bucket)
     # an existing notification the deploy must keep
@@ -197,3 +205,105 @@ def test_dry_run_needs_account_and_region() -> None:
 
 def test_boto3_session_for_deploy_is_the_project_factory() -> None:
     assert deploy.make_client("s3", "eu-west-1").meta.region_name == "eu-west-1"
+
+
+def test_queue_mode_deploys_the_service_and_its_scaling_and_tears_them_down(
+    moto_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    bucket = f"queue-{os.urandom(3).hex()}"
+    client = moto_clients(bucket)
+    client("s3").create_bucket(Bucket=bucket)
+    ec2 = client("ec2")  # moto's ECS places a service's tasks only in subnets it knows
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName=f"workers-{bucket}", Description="workers", VpcId=vpc)["GroupId"]
+    values = {**_deploy_values(bucket), "CLUSTER": f"queue-{bucket}", "SUBNETS": [subnet], "SECURITY_GROUPS": [group]}
+    first = deploy.Deployer(values, False, client, mode="queue", max_tasks=7).run(create_cluster=True)
+    assert all(verb != "unchanged" for verb, _ in first), first
+
+    ecs = client("ecs")
+    (cluster,) = ecs.describe_clusters(clusters=[values["CLUSTER"]])["clusters"]
+    assert {"FARGATE", "FARGATE_SPOT"} <= set(cluster["capacityProviders"])
+    (service,) = ecs.describe_services(cluster=values["CLUSTER"], services=[deploy.SERVICE])["services"]
+    assert service["desiredCount"] == 0  # (moto keeps no capacity-provider strategy: the model check covers it)
+    task = ecs.describe_task_definition(taskDefinition="surroundyou")["taskDefinition"]
+    env = {e["name"]: e["value"] for e in task["containerDefinitions"][0]["environment"]}
+    assert env["QUEUE_URL"].endswith("/surroundyou-work")
+    sqs = client("sqs")
+    work = sqs.get_queue_url(QueueName=deploy.WORK_QUEUE)["QueueUrl"]
+    redrive = json.loads(
+        sqs.get_queue_attributes(QueueUrl=work, AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"]
+    )
+    assert redrive["deadLetterTargetArn"].endswith(":surroundyou-work-dlq") and int(redrive["maxReceiveCount"]) == 5
+    (target,) = client("events").list_targets_by_rule(Rule="surroundyou-input-uploaded")["Targets"]
+    assert target["Arn"].endswith(":surroundyou-work")  # the queue, not RunTask
+    scaling = client("application-autoscaling")
+    (scalable,) = scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+    assert (scalable["MinCapacity"], scalable["MaxCapacity"]) == (0, 7)
+    policies = {
+        p["PolicyName"]: p["PolicyARN"]
+        for p in scaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
+    }
+    alarms = {a["AlarmName"]: a for a in client("cloudwatch").describe_alarms()["MetricAlarms"]}
+    assert alarms["surroundyou-backlog"]["AlarmActions"] == [policies["surroundyou-backlog-out"]]
+    assert alarms["surroundyou-idle"]["AlarmActions"] == [policies["surroundyou-idle-in"]]
+    assert iam_policy(client, "surroundyou-task") == load("iam/task-queue-policy.json", values)
+
+    second = deploy.Deployer(values, False, client, mode="queue", max_tasks=7).run(create_cluster=True)
+    assert [verb for verb, _ in second] == ["unchanged"] * len(second), [a for a in second if a[0] != "unchanged"]
+    # Back to a task per upload: the rule's queue target is replaced by RunTask's.
+    back = deploy.Deployer(values, False, client).run(create_cluster=True)
+    assert ("removed", "old targets of surroundyou-input-uploaded") in back
+    (target,) = client("events").list_targets_by_rule(Rule="surroundyou-input-uploaded")["Targets"]
+    assert "EcsParameters" in target
+
+    gone = deploy.Deployer(values, False, client, mode="queue").teardown(delete_cluster=True)
+    assert ("deleted", f"service {deploy.SERVICE}") in gone
+    assert not [
+        s
+        for s in ecs.describe_services(cluster=values["CLUSTER"], services=[deploy.SERVICE])["services"]
+        if s["status"] == "ACTIVE"
+    ]
+    assert scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"] == []
+    assert client("cloudwatch").describe_alarms()["MetricAlarms"] == []
+    names = {q.rsplit("/", 1)[-1] for q in sqs.list_queues().get("QueueUrls", [])}
+    assert not names & {deploy.WORK_QUEUE, deploy.WORK_DLQ}
+
+
+def iam_policy(client: Any, role: str) -> Any:
+    return client("iam").get_role_policy(RoleName=role, PolicyName=role)["PolicyDocument"]
+
+
+def test_queue_mode_dry_run_prints_the_plan() -> None:
+    result = _deploy_cli(
+        "--bucket",
+        "songs",
+        "--image",
+        VALUES["IMAGE_URI"],
+        "--subnets",
+        "subnet-1",
+        "--security-groups",
+        "sg-1",
+        "--mode",
+        "queue",
+        *DRY_RUN,
+    )
+    assert result.returncode == 0, result.stderr
+    for call in (
+        "ecs.create_service",
+        "application-autoscaling.register_scalable_target",
+        "cloudwatch.put_metric_alarm",
+    ):
+        assert f"would call {call}" in result.stdout
+    assert "ecs.run_task" not in result.stdout and "surroundyou-events" not in result.stdout
+    assert "would change 23, unchanged 0" in result.stdout
+    teardown = _deploy_cli("--bucket", "songs", "--mode", "queue", "--teardown", *DRY_RUN)
+    assert teardown.returncode == 0 and "would call ecs.delete_service" in teardown.stdout

@@ -6,10 +6,11 @@ import json
 from typing import Any
 
 import pytest
-from infra_helpers import ROLE_FILES, deploy, load
+from infra_helpers import ROLE_FILES, VALUES, deploy, load
 from parliament import analyze_policy_string
 
-PERMISSION_POLICIES = [p for _, _, p in ROLE_FILES] + [p for _, p in deploy.QUEUES]
+PERMISSION_POLICIES = [p for _, _, p in deploy.mode_roles("queue")] + [p for _, _, p in ROLE_FILES]
+PERMISSION_POLICIES = sorted(set(PERMISSION_POLICIES)) + [p for _, p in deploy.mode_queues("queue")]
 
 
 @pytest.mark.parametrize("name", PERMISSION_POLICIES)
@@ -64,3 +65,37 @@ def test_trust_policies_name_the_right_service() -> None:
     for role, trust, _ in ROLE_FILES:
         principal = statements(trust)[0]["Principal"]["Service"]
         assert principal == ("events.amazonaws.com" if role.endswith("events") else "ecs-tasks.amazonaws.com")
+
+
+def test_queue_mode_task_role_adds_only_taking_work_and_reporting_bad_inputs() -> None:
+    grants = {
+        (a, statement["Resource"])
+        for statement in statements("iam/task-queue-policy.json")
+        for a in _actions(statement)
+    }
+    work = "arn:aws:sqs:eu-west-1:123456789012:surroundyou-work"
+    assert grants == {
+        ("s3:GetObject", "arn:aws:s3:::songs-bucket/input/*"),
+        ("s3:PutObject", "arn:aws:s3:::songs-bucket/processed/*"),
+        ("s3:GetObject", "arn:aws:s3:::songs-bucket/processed/*"),
+        ("sqs:ReceiveMessage", work),
+        ("sqs:DeleteMessage", work),
+        ("sqs:ChangeMessageVisibility", work),
+        ("sqs:SendMessage", "arn:aws:sqs:eu-west-1:123456789012:surroundyou-failed"),
+    }
+    assert [name for name, _, _ in deploy.mode_roles("queue")] == ["surroundyou-task", "surroundyou-execution"]
+
+
+def test_only_the_upload_rule_writes_to_the_work_queue_and_only_it_redrives_to_its_dlq() -> None:
+    (send,) = statements("iam/work-queue-policy.json")
+    assert send["Principal"] == {"Service": "events.amazonaws.com"} and _actions(send) == {"sqs:SendMessage"}
+    rule = "arn:aws:events:eu-west-1:123456789012:rule/surroundyou-input-uploaded"
+    assert send["Condition"] == {"ArnEquals": {"aws:SourceArn": rule}}
+    (redrive,) = statements("iam/work-dlq-policy.json")
+    work = "arn:aws:sqs:eu-west-1:123456789012:surroundyou-work"
+    assert redrive["Condition"] == {"ArnEquals": {"aws:SourceArn": work}}
+    attributes = deploy.queue_attributes("surroundyou-work", VALUES, {})
+    assert json.loads(attributes["RedrivePolicy"]) == {
+        "deadLetterTargetArn": "arn:aws:sqs:eu-west-1:123456789012:surroundyou-work-dlq",
+        "maxReceiveCount": deploy.MAX_RECEIVES,
+    }

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aws_model import fargate_problems, problems
 from helpers import ROOT
-from infra_helpers import CALLS, INFRA, VALUES, load
+from infra_helpers import CALLS, INFRA, VALUES, deploy, load
 
 
 def test_every_definition_file_is_covered() -> None:
@@ -107,3 +107,32 @@ def test_fargate_rules_reject_broken_variants(path: str, value: Any, hint: str |
         assert found == []  # the unchanged value stays valid: the check is not simply failing everything
     else:
         assert any(hint in p for p in found), found
+
+
+def test_queue_mode_worker_is_the_same_task_with_its_queues_and_the_longest_stop() -> None:
+    task, queued = load("task-definition.json"), deploy.task_definition(VALUES, "queue")
+    assert fargate_problems(queued) == []
+    container = queued["containerDefinitions"][0]
+    assert container["stopTimeout"] == 120  # Fargate's most: a song under way may finish on a scale-in
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert env["QUEUE_URL"] == "https://sqs.eu-west-1.amazonaws.com/123456789012/surroundyou-work"
+    assert env["STOP_TIMEOUT_SECONDS"] == str(container["stopTimeout"])
+    assert {k: v for k, v in queued.items() if k != "containerDefinitions"} == {
+        k: v for k, v in task.items() if k != "containerDefinitions"
+    }
+
+
+def test_the_service_prefers_spot_and_scales_from_zero() -> None:
+    service = load("queue/service.json")
+    weights = {s["capacityProvider"]: s["weight"] for s in service["capacityProviderStrategy"]}
+    assert weights["FARGATE_SPOT"] > weights["FARGATE"] > 0  # on-demand only when Spot has no capacity
+    assert service["desiredCount"] == 0 and load("queue/scaling-target.json")["MinCapacity"] == 0
+    out, idle = (load(name) for name in deploy.ALARMS)
+    assert (
+        out["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        and out["ComparisonOperator"] == "GreaterThanThreshold"
+    )
+    assert idle["Metrics"][-1]["Expression"] == "waiting + taken" and idle["ComparisonOperator"] == "LessThanThreshold"
+    assert out["AlarmActions"] == [VALUES["SCALE_OUT_POLICY_ARN"]] and idle["AlarmActions"] == [
+        VALUES["SCALE_IN_POLICY_ARN"]
+    ]
