@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from audio import decode, loudness_lufs, true_peak_dbtp
-from helpers import MEASURED, ROOT, make_standin, podman
+from conftest import MEASURED, ROOT, make_standin, podman
 
 SUITES = os.environ.get("FRESH_SUITES", "bookworm").split()
 MACHINE_PACKAGES = "python3,python3-venv,python3-pip,ca-certificates,git,sudo"

@@ -16,11 +16,12 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+import boto3
 import numpy as np
 import pytest
 from audio import decode, drum_mix, loudness_lufs, pink_noise, true_peak_dbtp, write
 from checks import digests, one_line
-from helpers import MEASURED, ROOT, podman
+from conftest import MEASURED, ROOT, podman
 from moto_s3 import new_bucket
 
 from surroundyou import __version__
@@ -171,16 +172,20 @@ def apply_input_transformer(event: dict[str, Any]) -> list[dict[str, str]]:
     return json.loads(text)["containerOverrides"][0]["environment"]
 
 
-def run_like_fargate(image: str, environment: list[dict[str, str]], *extra: str) -> subprocess.CompletedProcess[str]:
-    """As infra/task-definition.json runs the container: its user, read-only root, a volume at /tmp, its variables."""
-    task = json.loads((ROOT / "infra" / "task-definition.json").read_text())
+def run_like_fargate(
+    image: str, environment: list[dict[str, str]], *extra: str, task: dict[str, Any] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """As infra/task-definition.json (or ``task``) runs the container: its user, read-only root, a volume at
+    /tmp, its variables (``environment`` adds to them and wins)."""
+    task = task or json.loads((ROOT / "infra" / "task-definition.json").read_text())
     container = task["containerDefinitions"][0]
     args = ["run", "--rm", "--network=host", "--user", container["user"]]
     if container.get("readonlyRootFilesystem"):
         args += ["--read-only", "--read-only-tmpfs=false"]
     args += [arg for m in container["mountPoints"] for arg in ("-v", m["containerPath"])]  # an anonymous volume
-    for variable in container["environment"] + environment:
-        args += ["-e", f"{variable['name']}={variable['value']}"]
+    variables = {v["name"]: v["value"] for v in container["environment"] + environment}
+    for name, value in variables.items():
+        args += ["-e", f"{name}={value}"]
     return podman(*args, *extra, image, timeout=300, check=False)
 
 
@@ -221,6 +226,54 @@ def test_cloud_mode_inside_the_container_end_to_end(
     again = run_like_fargate(image, environment + credentials)  # the same event delivered twice
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stderr.splitlines()[-1])["status"] == "skipped"
+
+
+def test_queue_mode_inside_the_container_drains_the_queue(
+    image: str, moto_server: str, real_songs: dict[str, Path], tmp_path: Path
+) -> None:
+    from infra_helpers import VALUES, deploy  # the queue-mode task definition, as deploy.py registers it
+
+    s3, bucket, aws = new_bucket(moto_server, "eu-west-1", "AKIDTEST", "test-secret")
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=moto_server,
+        region_name="eu-west-1",
+        aws_access_key_id="AKIDTEST",
+        aws_secret_access_key="test-secret",
+    )
+    work = sqs.create_queue(QueueName=f"work-{bucket}")["QueueUrl"]
+    failed = sqs.create_queue(QueueName=f"failed-{bucket}")["QueueUrl"]
+    songs = {"input/machine wars.mp3": real_songs["machine_wars"]}
+    songs["input/drums.wav"] = write(tmp_path / "drums.wav", drum_mix(20.0, 44100, seed=3))
+    event = json.loads((ROOT / "tests" / "events" / "s3-object-created.json").read_text())
+    for key, path in songs.items():
+        s3.upload_file(str(path), bucket, key)
+        event["detail"]["bucket"]["name"], event["detail"]["object"]["key"] = bucket, key
+        sqs.send_message(QueueUrl=work, MessageBody=json.dumps(event))
+    sqs.send_message(QueueUrl=work, MessageBody="not an S3 event")
+    variables = {"QUEUE_URL": work, "FAILED_QUEUE_URL": failed, "IDLE_EXIT_SECONDS": "3", **aws}
+    started = time.perf_counter()
+    result = run_like_fargate(
+        image,
+        [{"name": k, "value": v} for k, v in variables.items()],
+        task=deploy.task_definition(VALUES, "queue"),
+    )
+    took = time.perf_counter() - started
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert sorted(r["key"] for r in records if r["event"] == "converted") == sorted(songs)
+    assert [r["exit_code"] for r in records if r["event"] == "failed"] == [3]
+    assert "test-secret" not in result.stderr + result.stdout
+    attributes = sqs.get_queue_attributes(QueueUrl=work, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+    assert len(sqs.receive_message(QueueUrl=failed, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]) == 1
+    fetched = tmp_path / "fetched.mp3"
+    fetched.write_bytes(s3.get_object(Bucket=bucket, Key="processed/machine wars.mp3")["Body"].read())
+    check_output(fetched, seconds_of(real_songs["machine_wars"]))
+    MEASURED["queue mode"] = (
+        f"2 songs ({sum(r['input_seconds'] for r in records if r['event'] == 'converted'):.0f} s of audio) and a "
+        f"poison message in {took:.1f} s inside the container, 3 s of idle wait included"
+    )
 
 
 def test_sigterm_as_pid_1_stops_within_5_s_and_leaves_no_output(
