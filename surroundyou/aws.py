@@ -26,14 +26,15 @@ def max_attempts() -> int:
     return positive_from_env("AWS_MAX_ATTEMPTS", MAX_ATTEMPTS, int)
 
 
-def make_client(service: str = "s3", region: str | None = None) -> Any:
-    """Every boto3 client comes from here (the worker's and infra/deploy.py's)."""
+def make_client(service: str = "s3", region: str | None = None, least_read_timeout_s: float = 0.0) -> Any:
+    """Every boto3 client comes from here (the worker's and infra/deploy.py's). ``least_read_timeout_s``:
+    a floor under the read timeout, for calls that wait on purpose (SQS's long polls)."""
     # botocore reads AWS_DEFAULT_REGION; Fargate and other SDKs set AWS_REGION.
     session = boto3.session.Session(region_name=region or os.environ.get("AWS_REGION") or None)
     config = Config(
         retries={"mode": os.environ.get("AWS_RETRY_MODE") or "standard", "total_max_attempts": max_attempts()},
         connect_timeout=10,
-        read_timeout=positive_from_env(ENV_S3_READ_TIMEOUT, READ_TIMEOUT_S, float),
+        read_timeout=max(least_read_timeout_s, positive_from_env(ENV_S3_READ_TIMEOUT, READ_TIMEOUT_S, float)),
         user_agent_extra="surroundyou",
     )
     return session.client(service, config=config)

@@ -52,7 +52,8 @@ FileConverter = Callable[[Path, Path, Settings, Progress], Report]  # engine.con
 
 def run_service(settings: Settings) -> int:
     """The queue worker, with clients configured from the environment; returns the exit code."""
-    return Service(settings, make_client("sqs"), make_client("s3")).run()
+    sqs = make_client("sqs", least_read_timeout_s=POLL_S + 10)  # a long poll is silent for up to POLL_S
+    return Service(settings, sqs, make_client("s3")).run()
 
 
 def targets(body: str) -> list[tuple[str, str]]:
@@ -152,6 +153,7 @@ class Service:
         self._convert_file = convert_file
         self._clock = clock
         self._deadline: float | None = None  # once stopping: when SIGKILL is due, less the cleanup
+        self._last_work = clock()  # when a message was last received or finished
         self.counts: Counter[str] = Counter()
 
     def run(self) -> int:
@@ -163,28 +165,26 @@ class Service:
             jobs=jobs,
         )
         running: set[Future[None]] = set()
-        last_work = self._clock()
+        idle_exit = self.settings.idle_exit_s
+        self._last_work = self._clock()
         with (
             Leases(self.sqs, self.url, self.settings.visibility_s) as leases,
             ThreadPoolExecutor(jobs, thread_name_prefix="job") as pool,
         ):
             try:
                 while True:
-                    finished = {f for f in running if f.done()}
-                    if finished:
-                        running -= finished
-                        last_work = self._clock()
+                    running = {f for f in running if not f.done()}
                     if len(running) == jobs:
                         wait(running, return_when=FIRST_COMPLETED)
                         continue
                     poll = POLL_S
-                    if self.settings.idle_exit_s and not running:
-                        idle_left = self.settings.idle_exit_s - (self._clock() - last_work)
-                        if idle_left <= 0:
-                            return self._finish(EXIT_OK, f"no message for {self.settings.idle_exit_s:g} s")
-                        poll = min(POLL_S, math.ceil(idle_left))
+                    if idle_exit:  # polls no longer than the idle time, so that the exit is not late
+                        idle_left = idle_exit - (self._clock() - self._last_work)
+                        if idle_left <= 0 and not running:
+                            return self._finish(EXIT_OK, f"no message for {idle_exit:g} s")
+                        poll = min(POLL_S, max(1, math.ceil(idle_left if not running else idle_exit)))
                     for message in self._receive(jobs - len(running), poll):
-                        last_work = self._clock()
+                        self._last_work = self._clock()
                         running.add(pool.submit(self._handle, message, leases))
             except Stopped as stop:
                 self._deadline = self._clock() + self.settings.stop_timeout_s - CLEANUP_S
@@ -266,6 +266,7 @@ class Service:
             )
         finally:
             leases.drop(receipt)
+            self._last_work = self._clock()  # idle time counts from the end of the last message
 
     def _convert(self, bucket: str, key: str, fields: dict[str, Any]) -> None:
         """One object; a bad one is reported (and the message's other objects still converted)."""

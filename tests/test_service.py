@@ -264,3 +264,17 @@ def test_sigterm_lets_a_song_finish_that_can_within_the_stop_timeout(queues, lon
     assert outputs(q) == ["processed/long.mp3"]
     left = q["sqs"].get_queue_attributes(QueueUrl=q["url"], AttributeNames=["ApproximateNumberOfMessages"])
     assert left["Attributes"]["ApproximateNumberOfMessages"] == "1"
+
+
+def test_jobs_converts_several_messages_at_once(queues, tmp_path: Path) -> None:
+    q = queues
+    keys = [f"input/set{i}.mp3" for i in range(4)]
+    for i, key in enumerate(keys):
+        put_song(q, key, tmp_path, seconds=6.0, seed=i)
+        send(q, bridge_event(q["bucket"], key))
+    code, records = finish(start_cli("--jobs", "2", env={**q["env"], "S3_READ_TIMEOUT_SECONDS": "5"}))
+    assert code == 0
+    assert events(records, "service_started")[0]["jobs"] == 2
+    order = [r["event"] for r in records if r["event"] in ("received", "converted")]
+    assert order[:2] == ["received", "received"]  # the second taken before the first was done
+    assert Counter(r["key"] for r in events(records, "converted")) == Counter(keys) and queue_is_empty(q)
