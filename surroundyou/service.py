@@ -155,6 +155,7 @@ class Service:
         self._deadline: float | None = None  # once stopping: when SIGKILL is due, less the cleanup
         self._last_work = clock()  # when a message was last received or finished
         self.counts: Counter[str] = Counter()
+        self._counting = threading.Lock()  # the jobs' threads count
 
     def run(self) -> int:
         jobs = self.settings.jobs
@@ -240,10 +241,10 @@ class Service:
         except Stopped:
             leases.drop(receipt)
             self._visible_now(receipt)
-            self.counts["returned"] += 1
+            self._count("returned")
             event("returned", f"message {message_id}: returned to the queue unfinished (stopping)", **fields)
         except SurroundError as exc:
-            self.counts["failed"] += 1
+            self._count("failed")
             event(
                 "failed",
                 f"message {message_id}: {exc}; left in the queue, it comes back when its visibility lapses",
@@ -254,7 +255,7 @@ class Service:
                 **fields,
             )
         except Exception as exc:  # noqa: BLE001 - one message's bug must not stop the service
-            self.counts["failed"] += 1
+            self._count("failed")
             event(
                 "failed",
                 f"message {message_id}: internal error: {type(exc).__name__}: {exc}; left in the queue",
@@ -272,7 +273,7 @@ class Service:
         """One object; a bad one is reported (and the message's other objects still converted)."""
         try:
             outcome = convert_object(self.s3, self.settings, bucket, key, self._converter_until_stop(), fields)
-            self.counts[outcome.status] += 1
+            self._count(outcome.status)
         except InputError as exc:
             self._failed(fields, bucket, key, exc)
 
@@ -296,7 +297,7 @@ class Service:
         return converter
 
     def _failed(self, fields: dict[str, Any], bucket: str, key: str, exc: SurroundError) -> None:
-        self.counts["bad_input"] += 1
+        self._count("bad_input")
         where = f"s3://{bucket}/{key}: " if key else f"message {fields['message_id']}: "
         event(
             "failed",
@@ -328,6 +329,10 @@ class Service:
             self.sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=receipt, VisibilityTimeout=0)
         except (BotoCoreError, ClientError) as exc:
             event("lease_lost", f"could not return a message at once ({exc}); it returns when its visibility lapses")
+
+    def _count(self, what: str) -> None:
+        with self._counting:
+            self.counts[what] += 1
 
     def _finish(self, code: int, why: str) -> int:
         counts = ", ".join(f"{n} {what}" for what, n in sorted(self.counts.items())) or "nothing done"
