@@ -63,7 +63,7 @@ def queues(s3, moto_server: str) -> Iterator[dict[str, Any]]:
         "bucket": bucket,
         "url": url,
         "failed": failed,
-        "env": {**env, "QUEUE_URL": url, "FAILED_QUEUE_URL": failed, "IDLE_EXIT_SECONDS": "3"},
+        "env": {**env, "QUEUE_URL": url, "FAILED_QUEUE_URL": failed, "IDLE_EXIT_SECONDS": "1.5"},
     }
 
 
@@ -157,7 +157,7 @@ def test_a_transient_s3_fault_leaves_the_message_to_come_back_and_convert(queues
     with proxy:
         send(q, bridge_event(q["bucket"], "input/flaky.mp3"))
         env = {**q["env"], "AWS_ENDPOINT_URL_S3": proxy.url, "AWS_MAX_ATTEMPTS": "2", "VISIBILITY_SECONDS": "3"}
-        env["IDLE_EXIT_SECONDS"] = "6"
+        env["IDLE_EXIT_SECONDS"] = "4"  # longer than the 3 s the message stays hidden after its receive
         code, records = finish(start_cli(env=env))
     assert code == 0
     failed = events(records, "failed")
