@@ -61,7 +61,8 @@ QUEUE_TASK_POLICY = "iam/task-queue-policy.json"
 QUEUE_TARGETS = "queue/targets.json"
 WORK_QUEUE = "surroundyou-work"
 WORK_DLQ = "surroundyou-work-dlq"
-WORK_QUEUES = ((WORK_DLQ, "iam/work-dlq-policy.json"), (WORK_QUEUE, "iam/work-queue-policy.json"))
+# (name, queue policy): the work DLQ needs none: nothing sends to it, SQS moves messages into it.
+WORK_QUEUES: tuple[tuple[str, str | None], ...] = ((WORK_DLQ, None), (WORK_QUEUE, "iam/work-queue-policy.json"))
 MAX_RECEIVES = 5  # receives of one message (each a worker's failure) before it moves to the work DLQ
 WORK_VISIBILITY_S = 300  # the queue's default; the worker sets its own on every receive and renews it
 SERVICE = "surroundyou-worker"
@@ -168,7 +169,7 @@ def mode_roles(mode: str) -> tuple[tuple[str, str, str], ...]:
     return ((task, trust, QUEUE_TASK_POLICY), execution)
 
 
-def mode_queues(mode: str) -> tuple[tuple[str, str], ...]:
+def mode_queues(mode: str) -> tuple[tuple[str, str | None], ...]:
     return QUEUES + (WORK_QUEUES if mode == "queue" else ())
 
 
@@ -190,11 +191,16 @@ def task_definition(values: Mapping[str, Any], mode: str) -> dict[str, Any]:
 
 
 def queue_attributes(name: str, values: Mapping[str, Any], policy: Any) -> dict[str, str]:
-    attributes = {"Policy": json.dumps(policy), "MessageRetentionPeriod": RETENTION}
+    """A queue's attributes: its policy (None: none), retention, and for the work queue its redrive."""
+    attributes = {"MessageRetentionPeriod": RETENTION}
+    if policy is not None:
+        attributes["Policy"] = json.dumps(policy)
+    arn = f"arn:aws:sqs:{values['REGION']}:{values['ACCOUNT_ID']}:"
     if name == WORK_QUEUE:
-        dlq = f"arn:aws:sqs:{values['REGION']}:{values['ACCOUNT_ID']}:{WORK_DLQ}"
         attributes["VisibilityTimeout"] = str(WORK_VISIBILITY_S)
-        attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": dlq, "maxReceiveCount": MAX_RECEIVES})
+        attributes["RedrivePolicy"] = json.dumps(
+            {"deadLetterTargetArn": arn + WORK_DLQ, "maxReceiveCount": MAX_RECEIVES}
+        )
     return attributes
 
 
@@ -327,7 +333,8 @@ class Deployer:
 
     def queues(self) -> None:
         for name, policy_file in mode_queues(self.mode):  # a redrive target before its source
-            attributes = queue_attributes(name, self.values, load(policy_file, self.values))
+            policy = load(policy_file, self.values) if policy_file else None
+            attributes = queue_attributes(name, self.values, policy)
             url = self.read("sqs", "get_queue_url", QueueName=name)
             if url is None:
                 self.write("created", f"queue {name}", "sqs", "create_queue", QueueName=name, Attributes=attributes)

@@ -87,7 +87,7 @@ for _role, _trust, _policy in ROLE_FILES:
             lambda r=_role, p=_policy: {"RoleName": r, "PolicyName": r, "PolicyDocument": json.dumps(load(p))},
         )
     )
-for _queue, _policy in deploy.mode_queues("queue"):
+for _queue, _policy in ((q, p) for q, p in deploy.mode_queues("queue") if p):
     CALLS.append(
         (
             _policy,
