@@ -358,24 +358,14 @@ class Deployer:
         providers = ["FARGATE", "FARGATE_SPOT"] if self.mode == "queue" else []
         found = self.read("ecs", "describe_clusters", clusters=[name])
         active = [c for c in (found or {}).get("clusters", []) if c.get("status") == "ACTIVE"]
-        if not active:
-            if create:
-                extra = {"capacityProviders": providers} if providers else {}
-                self.write("created", f"cluster {name}", "ecs", "create_cluster", clusterName=name, **extra)
-            elif providers:  # a dry run, or a cluster the user makes: the providers must be there all the same
-                self.write(
-                    "updated",
-                    f"cluster {name} capacity providers",
-                    "ecs",
-                    "put_cluster_capacity_providers",
-                    cluster=name,
-                    capacityProviders=providers,
-                    defaultCapacityProviderStrategy=[],
-                )
+        if not active and create:
+            extra = {"capacityProviders": providers} if providers else {}
+            self.write("created", f"cluster {name}", "ecs", "create_cluster", clusterName=name, **extra)
             return
-        have = active[0].get("capacityProviders", [])
+        # A cluster found, or one the user makes (and a dry run): the providers must be there all the same.
+        have = active[0].get("capacityProviders", []) if active else []
         if all(p in have for p in providers):
-            if create:
+            if active and create:
                 self.unchanged(f"cluster {name}")
             return
         self.write(
@@ -385,7 +375,7 @@ class Deployer:
             "put_cluster_capacity_providers",
             cluster=name,
             capacityProviders=sorted(set(have) | set(providers)),  # keep the cluster's own
-            defaultCapacityProviderStrategy=active[0].get("defaultCapacityProviderStrategy", []),
+            defaultCapacityProviderStrategy=active[0].get("defaultCapacityProviderStrategy", []) if active else [],
         )
 
     def task_definition(self) -> None:

@@ -45,7 +45,7 @@ from .settings import Settings
 POLL_S = 20  # SQS's longest long poll: the fewest empty receives
 BATCH = 10  # SQS's most messages per receive
 CLEANUP_S = 5.0  # of the stop timeout, kept for cleaning up and exiting
-EXIT_STOPPED = {signal.SIGTERM: 143, signal.SIGINT: 130}
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 FileConverter = Callable[[Path, Path, Settings, Progress], Report]  # engine.convert's shape
 
@@ -88,6 +88,11 @@ def _text(doc: dict[str, Any], *path: str) -> str:
     return value
 
 
+def _log_failure(message: str, exit_code: int, exc_info: bool = False, **fields: Any) -> None:
+    """A message's or an object's "failed" event, as cloud mode's last line has it."""
+    event("failed", message, logging.ERROR, exc_info=exc_info, status="failed", exit_code=exit_code, **fields)
+
+
 class Leases:
     """Keeps the messages being worked on hidden from other workers: a thread renews each one's
     visibility every third of ``visibility_s``, until it is dropped."""
@@ -100,7 +105,6 @@ class Leases:
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._renew, name="leases", daemon=True)
-        self.renewals = 0
 
     def __enter__(self) -> Leases:
         self._thread.start()
@@ -127,7 +131,6 @@ class Leases:
                     self._sqs.change_message_visibility(
                         QueueUrl=self._url, ReceiptHandle=receipt, VisibilityTimeout=self._visibility_s
                     )
-                    self.renewals += 1
                 except (BotoCoreError, ClientError) as exc:
                     with self._lock:
                         if receipt not in self._held:  # finished meanwhile: nothing to keep
@@ -189,7 +192,7 @@ class Service:
                         running.add(pool.submit(self._handle, message, leases))
             except Stopped as stop:
                 self._deadline = self._clock() + self.settings.stop_timeout_s - CLEANUP_S
-                for signum in EXIT_STOPPED:  # a second signal waits for the cleanup too
+                for signum in STOP_SIGNALS:  # a second signal waits for the cleanup too
                     signal.signal(signum, lambda *_: None)
                 event("stopping", f"stopped by signal {stop.signum}: finishing or returning {len(running)} message(s)")
                 wait(running)
@@ -245,26 +248,12 @@ class Service:
             event("returned", f"message {message_id}: returned to the queue unfinished (stopping)", **fields)
         except SurroundError as exc:
             self._count("failed")
-            event(
-                "failed",
-                f"message {message_id}: {exc}; left in the queue, it comes back when its visibility lapses",
-                logging.ERROR,
-                status="failed",
-                exit_code=exc.exit_code,
-                error=type(exc).__name__,
-                **fields,
-            )
+            why = f"{exc}; left in the queue, it comes back when its visibility lapses"
+            _log_failure(f"message {message_id}: {why}", exc.exit_code, error=type(exc).__name__, **fields)
         except Exception as exc:  # noqa: BLE001 - one message's bug must not stop the service
             self._count("failed")
-            event(
-                "failed",
-                f"message {message_id}: internal error: {type(exc).__name__}: {exc}; left in the queue",
-                logging.ERROR,
-                exc_info=self.settings.verbose,
-                status="failed",
-                exit_code=1,
-                **fields,
-            )
+            why = f"internal error: {type(exc).__name__}: {exc}; left in the queue"
+            _log_failure(f"message {message_id}: {why}", 1, exc_info=self.settings.verbose, **fields)
         finally:
             leases.drop(receipt)
             self._last_work = self._clock()  # idle time counts from the end of the last message
@@ -299,16 +288,8 @@ class Service:
     def _failed(self, fields: dict[str, Any], bucket: str, key: str, exc: SurroundError) -> None:
         self._count("bad_input")
         where = f"s3://{bucket}/{key}: " if key else f"message {fields['message_id']}: "
-        event(
-            "failed",
-            f"{where}{exc}",
-            logging.ERROR,
-            status="failed",
-            exit_code=exc.exit_code,
-            error=type(exc).__name__,
-            bucket=bucket or None,
-            key=key or None,
-            **fields,
+        _log_failure(
+            f"{where}{exc}", exc.exit_code, error=type(exc).__name__, bucket=bucket or None, key=key or None, **fields
         )
         if not self.settings.failed_queue_url:
             return

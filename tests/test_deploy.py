@@ -43,9 +43,9 @@ def moto_clients(bucket: str) -> Callable[[str], Any]:
     return client
 
 
-def test_deploy_creates_everything_and_a_second_run_changes_nothing(
-    moto_server: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def moto_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """deploy.py's clients pointed at the moto server, with throwaway credentials."""
     for name, value in {
         "AWS_ENDPOINT_URL": moto_server,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -54,6 +54,9 @@ def test_deploy_creates_everything_and_a_second_run_changes_nothing(
     }.items():
         monkeypatch.setenv(name, value)
 
+
+@pytest.mark.usefixtures("moto_env")
+def test_deploy_creates_everything_and_a_second_run_changes_nothing() -> None:
     bucket = f"deploy-{os.urandom(3).hex()}"
     client = moto_clients(bucket)
     s3 = client("s3")
@@ -207,17 +210,8 @@ def test_boto3_session_for_deploy_is_the_project_factory() -> None:
     assert deploy.make_client("s3", "eu-west-1").meta.region_name == "eu-west-1"
 
 
-def test_queue_mode_deploys_the_service_and_its_scaling_and_tears_them_down(
-    moto_server: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for name, value in {
-        "AWS_ENDPOINT_URL": moto_server,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-
+@pytest.mark.usefixtures("moto_env")
+def test_queue_mode_deploys_the_service_and_its_scaling_and_tears_them_down() -> None:
     bucket = f"queue-{os.urandom(3).hex()}"
     client = moto_clients(bucket)
     client("s3").create_bucket(Bucket=bucket)

@@ -204,18 +204,24 @@ def read_until(worker: subprocess.Popen[str], name: str) -> list[dict[str, Any]]
     raise AssertionError(f"the worker ended before logging {name!r}: {records[-3:]}")
 
 
-def test_sigterm_mid_song_returns_the_message_and_writes_nothing(queues, long_song: bytes) -> None:
-    q = queues
+def sigterm_mid_song(q: dict[str, Any], long_song: bytes, stop_timeout_s: str, waiting: int = 0) -> list[str]:
+    """Queue the long song (and ``waiting`` more messages for it), SIGTERM the worker once the song is
+    located; the worker must exit 143. Returns what became of the song: "returned" or "converted"."""
     q["s3"].put_object(Bucket=q["bucket"], Key="input/long.mp3", Body=long_song)
-    send(q, bridge_event(q["bucket"], "input/long.mp3"))
-    # A stop timeout too short for any song: the one under way must go back to the queue.
-    worker = start_cli(env={**q["env"], "STOP_TIMEOUT_SECONDS": "1", "IDLE_EXIT_SECONDS": "0"})
+    for _ in range(1 + waiting):
+        send(q, bridge_event(q["bucket"], "input/long.mp3"))
+    worker = start_cli(env={**q["env"], "STOP_TIMEOUT_SECONDS": stop_timeout_s, "IDLE_EXIT_SECONDS": "0"})
     before = read_until(worker, "located")
     worker.send_signal(signal.SIGTERM)
     code, after = finish(worker)
-    records = before + after
     assert code == 143
-    assert [r["event"] for r in records if r["event"] in ("returned", "converted")] == ["returned"]
+    return [r["event"] for r in before + after if r["event"] in ("returned", "converted")]
+
+
+def test_sigterm_mid_song_returns_the_message_and_writes_nothing(queues, long_song: bytes) -> None:
+    q = queues
+    # A stop timeout too short for any song: the one under way must go back to the queue.
+    assert sigterm_mid_song(q, long_song, "1") == ["returned"]
     assert outputs(q) == []
     again = q["sqs"].receive_message(QueueUrl=q["url"], WaitTimeSeconds=1, MessageSystemAttributeNames=["All"])
     assert len(again["Messages"]) == 1  # visible again at once, not after its visibility timeout
@@ -251,16 +257,8 @@ def test_a_song_longer_than_the_visibility_timeout_keeps_its_message(queues, lon
 
 def test_sigterm_lets_a_song_finish_that_can_within_the_stop_timeout(queues, long_song: bytes) -> None:
     q = queues
-    q["s3"].put_object(Bucket=q["bucket"], Key="input/long.mp3", Body=long_song)
-    send(q, bridge_event(q["bucket"], "input/long.mp3"))
-    send(q, bridge_event(q["bucket"], "input/long.mp3"))  # waiting: must stay in the queue, untouched
-    worker = start_cli(env={**q["env"], "STOP_TIMEOUT_SECONDS": "90", "IDLE_EXIT_SECONDS": "0"})
-    before = read_until(worker, "located")
-    worker.send_signal(signal.SIGTERM)
-    code, after = finish(worker)
-    records = before + after
-    assert code == 143
-    assert [r["event"] for r in records if r["event"] in ("returned", "converted")] == ["converted"]
+    # One more message for the song waits: taken by no one after the stop, it stays in the queue untouched.
+    assert sigterm_mid_song(q, long_song, "90", waiting=1) == ["converted"]
     assert outputs(q) == ["processed/long.mp3"]
     left = q["sqs"].get_queue_attributes(QueueUrl=q["url"], AttributeNames=["ApproximateNumberOfMessages"])
     assert left["Attributes"]["ApproximateNumberOfMessages"] == "1"
