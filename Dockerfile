@@ -2,7 +2,7 @@
 # Debian 13 (trixie) slim throughout, so CI can rebuild the same base from Debian's packages
 # (container/standin.sh) and test what ships. Three stages:
 #   ffmpeg  ffmpeg + ffprobe for audio, built from Debian's source (17 MB, not Debian's 500 MB)
-#   venv    the pinned requirements in a virtualenv
+#   venv    the pinned requirements and the surroundyou package (its C loop compiled) in a virtualenv
 #   final   Debian's python3, the two results, a non-root user
 
 FROM debian:trixie-slim AS ffmpeg
@@ -14,13 +14,18 @@ RUN build-ffmpeg.sh
 
 FROM debian:trixie-slim AS venv
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# gcc, libc6-dev and python3-dev compile surroundyou/_ear.c; none of them reaches the final image.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3-venv \
+    && apt-get install -y --no-install-recommends gcc libc6-dev python3-dev python3-venv \
     && rm -rf /var/lib/apt/lists/*
 COPY requirements.txt /tmp/
-# pip itself is not needed at run time.
 RUN python3 -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt \
+    && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
+# The package itself (its dependencies are the pins above), compiled into the venv; pip itself is
+# not needed at run time.
+COPY pyproject.toml /tmp/src/
+COPY surroundyou/ /tmp/src/surroundyou/
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps /tmp/src \
     && /opt/venv/bin/pip uninstall --yes --quiet pip
 
 FROM debian:trixie-slim
@@ -38,8 +43,7 @@ ENV PATH=/opt/venv/bin:$PATH \
 
 WORKDIR /app
 COPY process_audio.py .
-COPY surroundyou/ surroundyou/
-# Compiled once here: the root filesystem is read-only at run time, so nothing is cached later.
+# Compiled once here (pip compiled the package): the root filesystem is read-only at run time.
 RUN python -m compileall -q /app
 
 # A non-root user; /input and /output are mount points for local mode.

@@ -31,6 +31,13 @@ from .filters import Chain, frequency_response, highpass, lowpass
 from .hrtf import Hrtf, HrtfSource
 from .motion import GridCurves, depth_gains
 
+try:
+    from . import _ear
+except ImportError as exc:  # a checkout used without installing it
+    raise ImportError(
+        "the renderer's C loop (surroundyou/_ear.c) is not built: run ./dev run once, or pip install -e ."
+    ) from exc
+
 HEAD_RADIUS_M = 0.0875
 SPEED_OF_SOUND = 343.0  # m/s
 ALPHA_MIN = 0.1  # deepest head shadow (high frequencies at -20 dB)
@@ -115,7 +122,6 @@ class _Source:
         self._shelf = Chain(rate, highpass(REAR_SHELF_HZ), 1)
         max_delay = BASE_DELAY + math.ceil(float(woodworth_delay_s(np.array(math.pi))) * rate)
         self._history = np.zeros((2, max_delay + TAPS), dtype=np.float32)  # per ear, before the delay
-        self._positions = np.empty(0, np.intp)  # where each frame of a block sits in its delay buffer
 
     def params(self, theta: np.ndarray) -> np.ndarray:
         """The rows named by SHADOWED_L .. REAR; delays in frames."""
@@ -149,62 +155,17 @@ class _Source:
             ((SHADOWED_L, DIRECT_L, DELAY_L), (SHADOWED_R, DIRECT_R, DELAY_R))
         ):
             # g·(alpha·x + (1 - alpha)·LP(x)): the gains move slowly against the 1.25 kHz corner,
-            # so they may follow the low-pass instead of preceding it.
-            shadowed = curves.row(gain_low) * low
-            shadowed += curves.row(gain_direct) * x
-            near = curves.at_most(delay, BASE_DELAY)  # the near ear: a whole frame, no interpolation
-            out[ear] = self._delay(ear, shadowed, None if near else curves.row(delay))
+            # so they may follow the low-pass instead of preceding it. Then the far ear's delay
+            # (the near one gets exactly BASE_DELAY): both per frame in one pass, in C (_ear.c).
+            near = curves.at_most(delay, BASE_DELAY)
+            history = self._history[ear]
+            line = np.empty(history.size + n, np.float32)
+            line[: history.size] = history
+            grid = curves.at_grid
+            far_delay = None if near else grid[delay]
+            _ear.ear(out[ear], line, low, x, grid[gain_low], grid[gain_direct], far_delay, curves.skip)
+            history[:] = line[n:]
         return out
-
-    def _delay(self, ear: int, signal: np.ndarray, delay: np.ndarray | None) -> np.ndarray:
-        """Order-3 Lagrange fractional delay, ``delay`` >= 1 frames per sample (None: exactly BASE_DELAY)."""
-        hist = self._history[ear]
-        buf = np.concatenate((hist, signal))
-        self._history[ear] = buf[buf.size - hist.size :]
-        n = signal.size
-        if delay is None:
-            return buf[hist.size - BASE_DELAY : hist.size - BASE_DELAY + n]
-        whole = np.floor(delay)
-        d = delay - whole + 1  # position within the 4-point stencil, in [1, 2) (float32 throughout)
-        # Frame i needs p_k = buf[index[i] + 3 - k], k = 0..3 (the sample delayed by whole - 1 + k).
-        # The whole delay changes only every few thousand frames, and while it holds, p_k[i] is
-        # p_0[i - k]: one gather of p_0, three frames longer, serves all four as shifted views;
-        # the few frames within three of a change are recomputed exactly below.
-        if self._positions.size != n + TAPS - 1:  # blocks are mostly one size
-            self._positions = np.arange(hist.size + 2 - TAPS, hist.size + 1 + n)
-        index = np.empty(n + TAPS - 1, np.intp)
-        index[TAPS - 1 :] = whole
-        index[: TAPS - 1] = index[TAPS - 1]
-        np.subtract(self._positions, index, out=index)  # = index[i] + 3, from frame i = -3 on
-        p = np.take(buf, index)
-        p0, p1, p2, p3 = (p[TAPS - 1 - k : TAPS - 1 - k + n] for k in range(TAPS))
-        out = _lagrange(p0, p1, p2, p3, d)
-        changed = np.flatnonzero(whole[1:] != whole[:-1]) + 1
-        if changed.size:
-            edges = (changed[:, None] + np.arange(TAPS - 1)).ravel()  # repeats are harmless
-            edges = edges[edges < n]
-            at = index[edges + TAPS - 1]
-            out[edges] = _lagrange(buf[at], buf[at - 1], buf[at - 2], buf[at - 3], d[edges])
-        return out
-
-
-def _lagrange(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """The cubic through p0..p3 (at 0..3) evaluated at ``d``: Newton form by Horner's rule, inputs kept."""
-    step = p2 - p1
-    d3 = p3 - p0  # third difference / 6: p3 - 3 (p2 - p1) - p0
-    d3 -= step * np.float32(3)
-    d3 *= np.float32(1 / 6)
-    d1 = p1 - p0
-    d2 = step - d1  # second difference / 2: p2 - 2 p1 + p0
-    d2 *= np.float32(0.5)
-    t = d - 2
-    t *= d3
-    t += d2
-    t *= d - 1
-    t += d1
-    t *= d
-    t += p0
-    return t
 
 
 class BinauralRenderer:

@@ -3,9 +3,10 @@
 scipy.signal has the same filters (butter + lfilter), but importing it costs a
 process 0.7 s (scipy 1.17, measured on the bench machine): a third of what a
 bare decode + encode of a 3-minute song takes. pedalboard is loaded anyway, and
-its first-order low/high-pass and RBJ shelf are bilinear designs with the same
-pre-warping as ``scipy.signal.butter(1, ...)`` and pyloudnorm's K-weighting: the
-outputs agree to float32 rounding (tests/test_filters.py), twice as fast.
+its first-order low/high-pass are bilinear designs with the same pre-warping as
+``scipy.signal.butter(1, ...)``: the outputs agree to float32 rounding
+(tests/test_filters.py), twice as fast. (The loudness meter's K-weighting is a
+loop in C instead, _kweight.c: fused with the energy it measures.)
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from pedalboard import HighpassFilter, HighShelfFilter, LowpassFilter, Pedalboard, Plugin
+from pedalboard import HighpassFilter, LowpassFilter, Pedalboard, Plugin
 
 # pedalboard processes in chunks of at most ``buffer_size`` frames and clears its
 # plugins' state whenever a chunk is larger than any before: priming with one full
@@ -43,10 +44,6 @@ def lowpass(hz: float, order: int = 1) -> list[Plugin]:
 
 def highpass(hz: float, order: int = 1) -> list[Plugin]:
     return [HighpassFilter(cutoff_frequency_hz=hz) for _ in range(order)]
-
-
-def high_shelf(hz: float, gain_db: float, q: float) -> list[Plugin]:
-    return [HighShelfFilter(cutoff_frequency_hz=hz, gain_db=gain_db, q=q)]
 
 
 def frequency_response(rate: float, plugins: Sequence[Plugin], size: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:

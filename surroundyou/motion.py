@@ -74,7 +74,7 @@ class GridCurves:
     def __init__(self, start: int, frames: int, rate: float, period_s: float, params: Params) -> None:
         grid = grid_points(start, frames)
         self.at_grid = np.atleast_2d(params(azimuth(grid, rate, period_s))).astype(np.float32)
-        self._skip = start - int(grid[0])
+        self.skip = start - int(grid[0])  # frames from the first grid point to the first frame
         self._frames = frames
 
     def row(self, index: int) -> np.ndarray:
@@ -83,7 +83,7 @@ class GridCurves:
         left = values[:-1]
         cells = np.multiply((values[1:] - left)[:, None], _RAMP)  # written once, added to in place
         cells += left[:, None]
-        return cells.ravel()[self._skip : self._skip + self._frames]
+        return cells.ravel()[self.skip : self.skip + self._frames]
 
     def at_most(self, index: int, value: float) -> bool:
         """Whether the row stays at or below ``value`` over these frames (from its grid values)."""

@@ -14,8 +14,9 @@ import pytest
 from audio import balance, frame_energy, interaural_lags_ms, mono_noise, pink_noise, render
 from scipy.signal import butter, sosfilt
 
+from surroundyou import _ear
 from surroundyou.binaural import BinauralRenderer
-from surroundyou.motion import azimuth
+from surroundyou.motion import GRID, azimuth
 
 RATE = 44100
 PERIOD = 6.0
@@ -180,27 +181,46 @@ def test_depth_does_not_depend_on_block_size(block: int) -> None:
     assert np.abs(out - ref).max() <= 1e-5
 
 
+def run_ear(low: np.ndarray, x: np.ndarray, grids: list[np.ndarray | None], edges: list[int]) -> np.ndarray:
+    """The C kernel over consecutive blocks cut at ``edges``, its delay line carried across them as
+    _Source.process carries it; grids: g_low, g_direct and delay (None: the near ear) on the grid."""
+    history = np.zeros(40, np.float32)
+    out = np.empty(x.size, np.float32)
+    for a, b in itertools.pairwise(edges):
+        line = np.concatenate((history, np.empty(b - a, np.float32)))
+        cells = slice(a // GRID, -(-b // GRID) + 1)
+        args = [None if g is None else np.ascontiguousarray(g[cells]) for g in grids]
+        _ear.ear(out[a:b], line, low[a:b], x[a:b], *args, a % GRID)
+        history = line[b - a :]
+    return out
+
+
+def on_frames(points: np.ndarray, n: int) -> np.ndarray:
+    """Grid values linearly interpolated to frames 0..n-1, in float64."""
+    return np.interp(np.arange(n), np.arange(points.size) * GRID, points.astype(np.float64))
+
+
 @pytest.mark.parametrize("kind", ["jumps every frame", "steady", "slow sweep"])
 def test_fractional_delay_is_the_cubic_through_the_four_nearest_samples(kind: str) -> None:
     # The far ear's delay, checked against Lagrange's basis polynomials evaluated sample by sample,
-    # over blocks of several sizes (the history carries across them) and however often the whole
-    # part of the delay changes (the shared gather is exact only between changes).
+    # over blocks of several sizes and grid offsets (the line carries across them), whether the
+    # whole part of the delay holds over a grid cell (the vectorised path) or changes within it.
     rng = np.random.default_rng(7)
-    source = BinauralRenderer(RATE, 2.0)._sources[0]
-    x = rng.standard_normal(20000).astype(np.float32)
-    n = x.size
-    if kind == "jumps every frame":
-        delay = 1.0 + 29.0 * rng.random(n)
+    n = 20000
+    x = rng.standard_normal(n).astype(np.float32)
+    points = n // GRID + 2
+    if kind == "jumps every frame":  # up and down by up to 28 frames every 64: many changes per cell
+        delay_points = 1.0 + 29.0 * rng.random(points)
     elif kind == "steady":
-        delay = np.full(n, 7.3)
+        delay_points = np.full(points, 7.3)
     else:
-        delay = 1.0 + 14.0 * (1.0 + np.sin(np.arange(n) / 900.0))
-    delay = delay.astype(np.float32)
-    edges = [0, 1, 3, 700, 4096, 11000, n]
-    out = np.concatenate([source._delay(0, x[a:b], delay[a:b]) for a, b in itertools.pairwise(edges)])
+        delay_points = 1.0 + 14.0 * (1.0 + np.sin(np.arange(points) / 15.0))
+    grids = [np.zeros(points, np.float32), np.ones(points, np.float32), delay_points.astype(np.float32)]
+    out = run_ear(np.zeros(n, np.float32), x, grids, [0, 1, 3, 700, 4096, 11000, n])
+    delay = on_frames(grids[2], n)
     padded = np.concatenate((np.zeros(64), x.astype(np.float64)))
     i = np.arange(n) + 64
-    whole = np.floor(delay.astype(np.float64))
+    whole = np.floor(delay)
     d = delay - whole + 1  # the point between p0 (delay whole - 1) and p3 (whole + 2)
     p = [padded[(i - whole + 1 - k).astype(int)] for k in range(4)]
     basis = [
@@ -211,3 +231,35 @@ def test_fractional_delay_is_the_cubic_through_the_four_nearest_samples(kind: st
     ]
     expected = sum(b * q for b, q in zip(basis, p, strict=True))
     assert np.abs(out - expected).max() < 1e-4
+
+
+@pytest.mark.parametrize("near", [True, False])
+def test_ear_mixes_the_shadowed_and_direct_signal_with_gains_ramped_between_grid_points(near: bool) -> None:
+    # g_low·low + g_direct·x with both gains moving linearly from grid point to grid point; the near
+    # ear gets it one frame late, the far ear (here a steady 3-frame delay) three frames late.
+    rng = np.random.default_rng(3)
+    n = 5000
+    low, x = rng.standard_normal((2, n)).astype(np.float32)
+    points = n // GRID + 2
+    g_low, g_direct = rng.random((2, points)).astype(np.float32)
+    lag = 1 if near else 3
+    grids = [g_low, g_direct, None if near else np.full(points, float(lag), np.float32)]
+    out = run_ear(low, x, grids, [0, 100, 2500, n])
+    mix = on_frames(g_low, n) * low + on_frames(g_direct, n) * x
+    assert np.abs(out[lag:] - mix[:-lag]).max() < 1e-5
+    assert np.all(out[:lag] == 0.0)
+
+
+def test_ear_refuses_what_it_cannot_compute() -> None:
+    # Arguments the renderer never passes, but a mistake there must not read outside the arrays.
+    n, points = 128, 4
+    f32 = np.zeros(n, np.float32)
+    grid = np.ones(points, np.float32)
+    with pytest.raises(ValueError, match="outside the line"):
+        _ear.ear(np.empty(n, np.float32), np.zeros(n + 8, np.float32), f32, f32, grid, grid, grid * 7.5, 0)
+    with pytest.raises(ValueError, match="outside the line"):
+        _ear.ear(np.empty(n, np.float32), np.zeros(n + 8, np.float32), f32, f32, grid, grid, grid * 0.5, 0)
+    with pytest.raises(ValueError, match="inconsistent lengths"):  # the grid ends before the block
+        _ear.ear(np.empty(n, np.float32), np.zeros(n + 8, np.float32), f32, f32, grid, grid, None, 70)
+    with pytest.raises(TypeError, match="float32"):
+        _ear.ear(np.empty(n), np.zeros(n + 8, np.float32), f32, f32, grid, grid, None, 0)

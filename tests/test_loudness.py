@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
+import pyloudnorm
 import pytest
-from audio import loudness_lufs, pink_noise
+from audio import loudness_lufs, noise, pink_noise
+from scipy.signal import lfilter
 
-from surroundyou.loudness import LoudnessMeter
+from surroundyou import _kweight
+from surroundyou.loudness import LoudnessMeter, k_weighting
 
 RATE = 44100
 
@@ -22,6 +26,39 @@ def test_streaming_meter_matches_pyloudnorm(rate: int, block: int) -> None:
     for i in range(0, x.shape[1], block):
         meter.add(x[:, i : i + block])
     assert meter.integrated() == pytest.approx(loudness_lufs(x, rate), abs=0.01)
+
+
+@pytest.mark.parametrize("rate", [8000, 44100, 48000, 96000])
+def test_k_weighting_is_pyloudnorms(rate: int) -> None:
+    stages = list(pyloudnorm.Meter(rate)._filters.values())
+    ours = k_weighting(rate).reshape(2, 5)
+    for stage, coefficients in zip(stages, ours, strict=True):
+        b, a = np.asarray(stage.b) * stage.passband_gain, np.asarray(stage.a)
+        assert np.allclose(coefficients, [*(b / a[0]), *(a[1:] / a[0])], rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3])
+@pytest.mark.parametrize("sizes", [[1000, 5000, 100_000], [1, 7, 2049, 4096, 11]])
+def test_per_frame_energy_is_the_k_weighted_square_summed_over_channels(channels: int, sizes: list[int]) -> None:
+    # pyloudnorm's two stages by scipy in float64 over the whole signal, against the meter's C loop
+    # over blocks of any size (its state carried across them; 2048 frames is its inner chunk).
+    x = noise(sum(sizes))[:1].repeat(channels, axis=0) * np.linspace(0.2, 1.0, channels, dtype=np.float32)[:, None]
+    ref = x.astype(np.float64)
+    for stage in pyloudnorm.Meter(RATE)._filters.values():
+        ref = lfilter(stage.b, stage.a, ref, axis=1) * stage.passband_gain
+    expected = (ref**2).sum(axis=0)
+    meter = LoudnessMeter(RATE, channels)
+    edges = np.cumsum([0, *sizes])
+    ours = np.concatenate([meter.weigh(x[:, a:b]) for a, b in itertools.pairwise(edges)])
+    assert np.abs(ours - expected).max() <= 1e-6 * expected.max()
+
+
+def test_energy_refuses_what_it_cannot_compute() -> None:
+    block = np.zeros((2, 100), np.float32)
+    with pytest.raises(ValueError, match="inconsistent"):  # state for one channel, a stereo block
+        _kweight.energy(np.empty(100, np.float32), block, k_weighting(RATE), np.zeros((1, 8)))
+    with pytest.raises(TypeError, match="float32"):
+        _kweight.energy(np.empty(100, np.float32), block.astype(np.float64), k_weighting(RATE), np.zeros((2, 8)))
 
 
 def test_meter_reads_a_full_scale_sine_in_one_channel_as_minus_3_lufs() -> None:
