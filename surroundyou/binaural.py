@@ -30,13 +30,7 @@ from .delay import FixedDelay, LatencyTrim
 from .filters import Chain, frequency_response, highpass, lowpass
 from .hrtf import Hrtf, HrtfSource
 from .motion import GridCurves, depth_gains
-
-try:
-    from . import _ear
-except ImportError as exc:  # a checkout used without installing it
-    raise ImportError(
-        "the renderer's C loop (surroundyou/_ear.c) is not built: run ./dev run once, or pip install -e ."
-    ) from exc
+from .native import _ear
 
 HEAD_RADIUS_M = 0.0875
 SPEED_OF_SOUND = 343.0  # m/s

@@ -5,8 +5,8 @@ process 0.7 s (scipy 1.17, measured on the bench machine): a third of what a
 bare decode + encode of a 3-minute song takes. pedalboard is loaded anyway, and
 its first-order low/high-pass are bilinear designs with the same pre-warping as
 ``scipy.signal.butter(1, ...)``: the outputs agree to float32 rounding
-(tests/test_filters.py), twice as fast. (The loudness meter's K-weighting is a
-loop in C instead, _kweight.c: fused with the energy it measures.)
+(tests/test_filters.py), twice as fast. (The meters' filters are a loop in C
+instead, fused with the energy they measure: weighted_energy.py.)
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .filters import Chain, highpass
+from .weighted_energy import WeightedEnergy, highpass_pair
 
 FRAME_S = 0.1  # seconds per level measurement
 ITD_EVERY = 10  # measure the delay on every 10th frame of the dry render
@@ -55,7 +55,7 @@ class MotionTrace:
 class MotionMeter:
     def __init__(self, rate: float) -> None:
         self.rate = rate
-        self._highpass = Chain(rate, highpass(HIGHPASS_HZ, order=2), 2)
+        self._highpass = WeightedEnergy(highpass_pair(HIGHPASS_HZ, rate), 2)
         self._carry = np.zeros((2, 0), dtype=np.float32)
         self._dry_carry = np.zeros((2, 0), dtype=np.float32)
         self._dry_frames = 0
@@ -83,14 +83,13 @@ class MotionMeter:
 
     def add(self, out: np.ndarray) -> None:
         """The output: for each ear's level."""
-        buf = np.concatenate((self._carry, self._highpass(out)), axis=1)
+        buf = np.concatenate((self._carry, self._highpass.per_channel(out)), axis=1)  # squares
         size = self._frame
         whole = buf.shape[1] // size
         self._carry = buf[:, whole * size :]
         if whole == 0:
             return
-        frames = buf[:, : whole * size].reshape(2, whole, size)
-        energy = np.einsum("cfn,cfn->cf", frames, frames) / size
+        energy = buf[:, : whole * size].reshape(2, whole, size).sum(axis=2, dtype=np.float64) / size
         with np.errstate(divide="ignore"):
             db = 10.0 * np.log10(energy + 1e-20)
         self.levels_db.extend(zip(db[0].tolist(), db[1].tolist(), strict=True))

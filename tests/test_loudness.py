@@ -11,7 +11,6 @@ import pytest
 from audio import loudness_lufs, noise, pink_noise
 from scipy.signal import lfilter
 
-from surroundyou import _kweight
 from surroundyou.loudness import LoudnessMeter, k_weighting
 
 RATE = 44100
@@ -51,14 +50,6 @@ def test_per_frame_energy_is_the_k_weighted_square_summed_over_channels(channels
     edges = np.cumsum([0, *sizes])
     ours = np.concatenate([meter.weigh(x[:, a:b]) for a, b in itertools.pairwise(edges)])
     assert np.abs(ours - expected).max() <= 1e-6 * expected.max()
-
-
-def test_energy_refuses_what_it_cannot_compute() -> None:
-    block = np.zeros((2, 100), np.float32)
-    with pytest.raises(ValueError, match="inconsistent"):  # state for one channel, a stereo block
-        _kweight.energy(np.empty(100, np.float32), block, k_weighting(RATE), np.zeros((1, 8)))
-    with pytest.raises(TypeError, match="float32"):
-        _kweight.energy(np.empty(100, np.float32), block.astype(np.float64), k_weighting(RATE), np.zeros((2, 8)))
 
 
 def test_meter_reads_a_full_scale_sine_in_one_channel_as_minus_3_lufs() -> None:
