@@ -3,14 +3,14 @@
 pedalboard's ``Limiter`` has no look-ahead and clips at 0 dBFS after make-up
 gain, so it cannot hold a true-peak ceiling; this one can. Peaks are detected
 on the samples and on a 4x polyphase interpolation (the BS.1770 true-peak
-method); the gain needed at each frame is held by a sliding minimum over the
+method, in C: _true_peak.c); the gain needed at each frame is held by a sliding minimum over the
 look-ahead window, smoothed by a moving average of the same length (so it is
 reached before the peak arrives and never undershoots it), and recovers at a
-bounded rate in dB per second. Every stage is a numpy primitive (a matrix
-product for the interpolation, running minima, cumsum) with carried state, so
-the result does not depend on the block size. scipy has the same primitives
-(upfirdn, minimum_filter1d), but importing them costs a process 0.9 s, and
-upfirdn was 7x slower here than one matrix product per block. Latency is compensated: over a
+bounded rate in dB per second. The gain's stages are numpy primitives (running
+minima, cumsum) with carried state, so the result does not depend on the block
+size. scipy has the same primitives (upfirdn, minimum_filter1d), but importing
+them costs a process 0.9 s, and upfirdn was 7x slower here than a matrix product
+per block, which the C detector is about four times faster than. Latency is compensated: over a
 whole stream, ``process`` + ``flush`` return exactly as many frames as went in.
 Memory: a few blocks.
 """
@@ -20,12 +20,12 @@ from __future__ import annotations
 import numpy as np
 
 from .delay import FixedDelay, LatencyTrim
+from .native import _true_peak
 
 OVERSAMPLE = 4
 TAPS_PER_PHASE = 12
 DETECT_DELAY = TAPS_PER_PHASE // 2  # frames the interpolated peaks lag the samples
 DB_PER_NEPER = 20.0 / np.log(10.0)  # exp and log: 2x faster than powers of ten
-CHUNK = 32  # detection frames per decision whether to interpolate
 SPREAD = 12  # frames of slack either side: the gain is flat across the interpolation kernel
 
 
@@ -98,39 +98,11 @@ class TruePeakLimiter:
         # History so that detection frame i covers samples up to i - DETECT_DELAY + 6.
         ext = np.concatenate((self._in_hist, block), axis=1)
         self._in_hist = ext[:, n:]
-        magnitude = np.abs(ext).max(axis=0)
-        threshold = self.ceiling / scale
-        if float(magnitude.max()) * WORST_GAIN <= threshold:
-            return None  # nothing here can reach the ceiling, even between samples
-        # The 4x interpolation runs only on chunks of CHUNK detection frames where a point between
+        # The 4x interpolation runs only on chunks of 32 detection frames where a point between
         # samples could reach the ceiling (WORST_GAIN times the peak of the samples it is made of):
         # elsewhere it cannot change the need, so the result is the same as interpolating everywhere.
-        # Detection frame i interpolates ext[:, i + 1 : i + 13], so chunk c needs ext up to the
-        # next chunk's frames: the larger of the two chunk peaks bounds it.
-        chunks = -(-n // CHUNK)
-        padded = np.zeros((chunks + 1) * CHUNK, dtype=np.float32)
-        padded[: n + TAPS_PER_PHASE - 1] = magnitude[1:]
-        chunk_peak = padded.reshape(-1, CHUNK).max(axis=1)
-        hot = np.flatnonzero(np.maximum(chunk_peak[:-1], chunk_peak[1:]) * WORST_GAIN > threshold)
-        peak = np.zeros(chunks * CHUNK)  # whole chunks: the last one's frames past the block are dropped
-        peak[:n] = magnitude[TAPS_PER_PHASE - DETECT_DELAY : TAPS_PER_PHASE - DETECT_DELAY + n]
-        if hot.size:
-            # windows[c, h, k] = ext[c, hot[h]·CHUNK + 1 + k] (zeros past the block's end), gathered
-            # as whole rows; rows[c, h, j, i] = windows[c, h, i + j] (a view); up[c, h, p, i] is the
-            # point p/4 after detection frame hot[h]·CHUNK + i.
-            after = np.zeros((ext.shape[0], (chunks + 1) * CHUNK), np.float32)
-            after[:, : ext.shape[1] - 1] = ext[:, 1:]
-            every_chunk = np.lib.stride_tricks.sliding_window_view(after, CHUNK + TAPS_PER_PHASE - 1, axis=1)[
-                :, ::CHUNK
-            ]
-            windows = every_chunk[:, hot]
-            up = PHASES @ np.lib.stride_tricks.sliding_window_view(windows, CHUNK, axis=2)
-            np.abs(up, out=up)
-            ears = np.maximum(up[0], up[1])  # (hot chunks, phases, CHUNK); pairwise: faster than max(axis)
-            inter = np.maximum(np.maximum(ears[:, 0], ears[:, 1]), np.maximum(ears[:, 2], ears[:, 3]))
-            rows = peak.reshape(chunks, CHUNK)
-            rows[hot] = np.maximum(rows[hot], inter)
-        return peak[:n]
+        peak = np.empty(n)
+        return peak if _true_peak.peaks(peak, ext, PHASES, self.ceiling / scale, WORST_GAIN) else None
 
     def need(self, peak: np.ndarray | None, n: int, scale: float = 1.0) -> np.ndarray:
         """The gain each of ``n`` detection frames needs for ``peak`` (from ``peaks``) times ``scale``:

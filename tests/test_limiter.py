@@ -10,7 +10,16 @@ from hypothesis import strategies as st
 from scipy.ndimage import minimum_filter1d
 from scipy.signal import firwin, upfirdn
 
-from surroundyou.limiter import OVERSAMPLE, TAPS_PER_PHASE, TruePeakLimiter, interpolator, running_min
+from surroundyou.limiter import (
+    OVERSAMPLE,
+    PHASES,
+    TAPS_PER_PHASE,
+    WORST_GAIN,
+    TruePeakLimiter,
+    interpolator,
+    running_min,
+)
+from surroundyou.native import _true_peak
 
 RATE = 44100
 
@@ -112,3 +121,12 @@ def test_running_min_is_a_trailing_minimum_filter(n: int, window: int, seed: int
     x = np.random.default_rng(seed).random(n + window - 1)
     ref = minimum_filter1d(x, window, origin=(window - 1) // 2)[window - 1 :]
     assert np.array_equal(running_min(x, window), ref)
+
+
+def test_the_detector_refuses_what_it_cannot_compute() -> None:
+    out = np.empty(100)
+    with pytest.raises(ValueError, match="inconsistent"):  # no 12 frames of history before the block
+        _true_peak.peaks(out, np.zeros((2, 100), np.float32), PHASES, 0.5, WORST_GAIN)
+    with pytest.raises(TypeError, match="float32"):
+        _true_peak.peaks(out, np.zeros((2, 112)), PHASES, 0.5, WORST_GAIN)
+    assert not _true_peak.peaks(out, np.zeros((2, 112), np.float32), PHASES, 0.5, WORST_GAIN)  # silence
