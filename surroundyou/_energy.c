@@ -6,8 +6,7 @@
    released. With pedalboard's float32 filters (one pass per first-order section and channel) and
    numpy for the squares it took about four times as long. */
 
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_buffers.h"
 
 #define STAGES 2
 #define COEFFS 5 /* per stage, a0 = 1: b0 b1 b2 a1 a2 */
@@ -23,19 +22,6 @@ static inline double step(const double *c, double *s, double in) {
     return v;
 }
 
-static int buffer(PyObject *obj, Py_buffer *view, int writable, const char *format, Py_ssize_t itemsize,
-                  const char *name) {
-    if (PyObject_GetBuffer(obj, view, (writable ? PyBUF_WRITABLE : 0) | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0)
-        return -1;
-    if (view->itemsize != itemsize || view->format == NULL || strcmp(view->format, format) != 0) {
-        PyErr_Format(PyExc_TypeError, "energy: %s must be contiguous %s", name,
-                     itemsize == 4 ? "float32" : "float64");
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
-
 PyDoc_STRVAR(energy_doc,
              "energy(out, block, coefficients, state)\n\n"
              "out[i] = the sum over channels of the squared, filtered block[c, i], or, if out has as many\n"
@@ -46,30 +32,21 @@ PyDoc_STRVAR(energy_doc,
 static PyObject *energy(PyObject *Py_UNUSED(module), PyObject *args) {
     PyObject *objs[4];
     if (!PyArg_ParseTuple(args, "OOOO:energy", &objs[0], &objs[1], &objs[2], &objs[3])) return NULL;
-    static const char *names[4] = {"out", "block", "coefficients", "state"};
-    static const char *formats[4] = {"f", "f", "d", "d"};
+    static const char *const names[4] = {"out", "block", "coefficients", "state"};
     Py_buffer views[4];
-    int got = 0, fail = 0;
-    for (; got < 4; got++) {
-        if (buffer(objs[got], &views[got], got == 0 || got == 3, formats[got], got < 2 ? 4 : 8, names[got]) < 0) {
-            fail = 1;
-            break;
-        }
-    }
+    if (get_buffers(objs, views, 4, 0x9, "ffdd", "energy", names) < 0) return NULL;
+    int fail = 0, per_channel = 0;
     Py_ssize_t n = 0, channels = 0;
-    int per_channel = 0;
-    if (!fail) {
-        if (views[1].ndim != 2) {
-            PyErr_SetString(PyExc_ValueError, "energy: block must be (channels, frames)");
+    if (views[1].ndim != 2) {
+        PyErr_SetString(PyExc_ValueError, "energy: block must be (channels, frames)");
+        fail = 1;
+    } else {
+        channels = views[1].shape[0], n = views[1].shape[1];
+        per_channel = channels > 1 && views[0].len == views[1].len;
+        if ((!per_channel && views[0].len != n * 4) || views[2].len != STAGES * COEFFS * 8 ||
+            views[3].len != channels * STAGES * STATE * 8) {
+            PyErr_SetString(PyExc_ValueError, "energy: arrays of inconsistent sizes");
             fail = 1;
-        } else {
-            channels = views[1].shape[0], n = views[1].shape[1];
-            per_channel = channels > 1 && views[0].len == views[1].len;
-            if ((!per_channel && views[0].len != n * 4) || views[2].len != STAGES * COEFFS * 8 ||
-                views[3].len != channels * STAGES * STATE * 8) {
-                PyErr_SetString(PyExc_ValueError, "energy: arrays of inconsistent sizes");
-                fail = 1;
-            }
         }
     }
     if (!fail && n) {
@@ -116,7 +93,7 @@ static PyObject *energy(PyObject *Py_UNUSED(module), PyObject *args) {
         }
         Py_END_ALLOW_THREADS;
     }
-    for (int i = 0; i < got; i++) PyBuffer_Release(&views[i]);
+    release_buffers(views, 4);
     if (fail) return NULL;
     Py_RETURN_NONE;
 }

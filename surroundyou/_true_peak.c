@@ -7,26 +7,13 @@
    the magnitudes, then the interpolation of the hot chunks, vectorised over the chunk's frames;
    the GIL is released. numpy needed about ten passes and a matrix product per block. */
 
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_buffers.h"
 #include <math.h>
 
 #define TAPS 12   /* per phase */
 #define PHASES 4  /* the oversampling */
 #define DELAY 6   /* frames the detection lags the samples: TAPS / 2 */
 #define CHUNK 32  /* frames per decision whether to interpolate */
-
-static int buffer(PyObject *obj, Py_buffer *view, int writable, const char *format, Py_ssize_t itemsize,
-                  const char *name) {
-    if (PyObject_GetBuffer(obj, view, (writable ? PyBUF_WRITABLE : 0) | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0)
-        return -1;
-    if (view->itemsize != itemsize || view->format == NULL || strcmp(view->format, format) != 0) {
-        PyErr_Format(PyExc_TypeError, "peaks: %s must be contiguous %s", name, itemsize == 4 ? "float32" : "float64");
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
 
 static inline float chunk_max(const float *magnitude, Py_ssize_t from, Py_ssize_t to) {
     float m = 0.0f;
@@ -45,25 +32,17 @@ static PyObject *peaks(PyObject *Py_UNUSED(module), PyObject *args) {
     PyObject *objs[3];
     double threshold, worst_gain;
     if (!PyArg_ParseTuple(args, "OOOdd:peaks", &objs[0], &objs[1], &objs[2], &threshold, &worst_gain)) return NULL;
-    static const char *names[3] = {"out", "ext", "phases"};
-    static const char *formats[3] = {"d", "f", "f"};
+    static const char *const names[3] = {"out", "ext", "phases"};
     Py_buffer views[3];
-    int got = 0, fail = 0;
-    for (; got < 3; got++) {
-        if (buffer(objs[got], &views[got], got == 0, formats[got], got == 0 ? 8 : 4, names[got]) < 0) {
-            fail = 1;
-            break;
-        }
-    }
+    if (get_buffers(objs, views, 3, 0x1, "dff", "peaks", names) < 0) return NULL;
+    int fail = 0;
     Py_ssize_t n = 0, channels = 0, width = 0;
-    if (!fail) {
-        n = views[0].len / 8;
-        if (views[1].ndim != 2 || views[1].shape[1] != n + TAPS || views[2].len != PHASES * TAPS * 4) {
-            PyErr_SetString(PyExc_ValueError, "peaks: arrays of inconsistent sizes");
-            fail = 1;
-        } else {
-            channels = views[1].shape[0], width = n + TAPS;
-        }
+    n = views[0].len / 8;
+    if (views[1].ndim != 2 || views[1].shape[1] != n + TAPS || views[2].len != PHASES * TAPS * 4) {
+        PyErr_SetString(PyExc_ValueError, "peaks: arrays of inconsistent sizes");
+        fail = 1;
+    } else {
+        channels = views[1].shape[0], width = n + TAPS;
     }
     float *magnitude = NULL;
     if (!fail && !(magnitude = PyMem_RawMalloc((size_t)width * sizeof(float)))) {
@@ -120,7 +99,7 @@ static PyObject *peaks(PyObject *Py_UNUSED(module), PyObject *args) {
         Py_END_ALLOW_THREADS;
     }
     PyMem_RawFree(magnitude);
-    for (int i = 0; i < got; i++) PyBuffer_Release(&views[i]);
+    release_buffers(views, 3);
     if (fail) return NULL;
     return PyBool_FromLong(any);
 }

@@ -27,10 +27,10 @@ import math
 import numpy as np
 
 from .delay import FixedDelay, LatencyTrim
-from .filters import Chain, frequency_response, highpass, lowpass
+from .filters import frequency_response, highpass_section, lowpass, lowpass_section
 from .hrtf import Hrtf, HrtfSource
 from .motion import GridCurves, depth_gains
-from .native import _ear
+from .native import _binaural
 
 HEAD_RADIUS_M = 0.0875
 SPEED_OF_SOUND = 343.0  # m/s
@@ -39,10 +39,7 @@ THETA_MIN = math.radians(150.0)  # where the shadow is deepest
 REAR_SHELF_HZ = 3000.0
 REAR_SHELF_DB = -6.0
 REAR_LEVEL_DB = -1.0
-# Frames after which the shelf's first-order high-pass has forgotten its state (its pole is 0.64 at
-# 44.1 kHz, 0.91 at 192 kHz: to 1e-49, 1e-11): in front, where its output is not used, it runs on
-# only that much of each block's end, so that it is up to date when the source moves behind.
-SHELF_SETTLE = 256
+REAR_SHELF_GAIN = 10.0 ** (REAR_SHELF_DB / 20.0) - 1.0  # the shelf adds this times the high-passed signal
 SHADOW_CORNER_HZ = SPEED_OF_SOUND / (math.pi * HEAD_RADIUS_M)  # 2·w0 = 2c/a rad/s: about 1.25 kHz
 BASS_HZ = 120.0  # below this, both ears get the same (centred) bass
 BASS_POLE_HZ = BASS_HZ / math.sqrt(math.sqrt(2.0) - 1.0)  # two first-order poles: -3 dB at BASS_HZ
@@ -112,8 +109,9 @@ class _Source:
         self.depth_db = depth_db
         self._power = power
         self._front_power = float(2 * power(shadow_alpha(np.array(0.5 * np.pi))))
-        self._shadow = Chain(rate, lowpass(SHADOW_CORNER_HZ), 1)
-        self._shelf = Chain(rate, highpass(REAR_SHELF_HZ), 1)
+        # The rear shelf's high-pass, then the head shadow's low-pass, as _binaural.shade runs them.
+        self._filters = np.array(highpass_section(REAR_SHELF_HZ, rate) + lowpass_section(SHADOW_CORNER_HZ, rate))
+        self._filter_state = np.zeros(4)
         max_delay = BASE_DELAY + math.ceil(float(woodworth_delay_s(np.array(math.pi))) * rate)
         self._history = np.zeros((2, max_delay + TAPS), dtype=np.float32)  # per ear, before the delay
 
@@ -137,27 +135,27 @@ class _Source:
         # Rows of params, interpolated only where a sample needs them: over half of each circle
         # the rear weight is 0, and one ear (the near one) has no delay to interpolate.
         curves = GridCurves(start, n, self.rate, self.period_s, self.params)
-        if self.rear_cue:
-            if curves.at_most(REAR, 0.0):  # in front: only the block's end, to bring the filter's state up to date
-                self._shelf(x[None, -SHELF_SETTLE:])
-            else:
-                high = self._shelf(x[None])[0]
-                x = x + (curves.row(REAR) * np.float32(10.0 ** (REAR_SHELF_DB / 20.0) - 1.0)) * high
-        low = self._shadow(x[None])[0]
+        # The rear shelf, mixed in by the rear weight (none over the front half, where the
+        # high-pass still runs to keep its state), and the head shadow's low-pass: _binaural.shade.
+        behind = self.rear_cue and not curves.at_most(REAR, 0.0)
+        mixed, low = np.empty(n, np.float32), np.empty(n, np.float32)
+        rear = curves.at_grid[REAR] if behind else None
+        _binaural.shade(mixed, low, x, rear, curves.skip, REAR_SHELF_GAIN, self._filters, self._filter_state)
+        x = mixed
         out = np.empty((2, n), dtype=np.float32)
         for ear, (gain_low, gain_direct, delay) in enumerate(
             ((SHADOWED_L, DIRECT_L, DELAY_L), (SHADOWED_R, DIRECT_R, DELAY_R))
         ):
             # g·(alpha·x + (1 - alpha)·LP(x)): the gains move slowly against the 1.25 kHz corner,
             # so they may follow the low-pass instead of preceding it. Then the far ear's delay
-            # (the near one gets exactly BASE_DELAY): both per frame in one pass, in C (_ear.c).
+            # (the near one gets exactly BASE_DELAY): both per frame in one pass (_binaural.ear).
             near = curves.at_most(delay, BASE_DELAY)
             history = self._history[ear]
             line = np.empty(history.size + n, np.float32)
             line[: history.size] = history
             grid = curves.at_grid
             far_delay = None if near else grid[delay]
-            _ear.ear(out[ear], line, low, x, grid[gain_low], grid[gain_direct], far_delay, curves.skip)
+            _binaural.ear(out[ear], line, low, x, grid[gain_low], grid[gain_direct], far_delay, curves.skip)
             history[:] = line[n:]
         return out
 
@@ -189,7 +187,8 @@ class BinauralRenderer:
         else:
             self._sources = [HrtfSource(hrtf, period_s, o, depth_db) for o in offsets]
             self.latency = hrtf.onset  # the bass waits for the earliest arrival, to stay in phase
-        self._bass = Chain(rate, lowpass(BASS_POLE_HZ, order=2), 2)
+        self._bass = np.array(lowpass_section(BASS_POLE_HZ, rate))  # twice, per channel: _binaural.split_bass
+        self._bass_state = np.zeros(8)
         self._bass_delay = FixedDelay(1, self.latency)
         self._trim = LatencyTrim(self.latency)
 
@@ -197,14 +196,14 @@ class BinauralRenderer:
         n = block.shape[1]
         if n == 0:
             return block
-        lows = self._bass(block)
-        highs = block - lows
+        highs, bass = np.empty((2, n), np.float32), np.empty((1, n), np.float32)
+        _binaural.split_bass(highs, bass, np.ascontiguousarray(block, np.float32), self._bass, self._bass_state)
         inputs = [0.5 * (highs[0] + highs[1])] if len(self._sources) == 1 else [highs[0], highs[1]]
         out = np.zeros((2, n), dtype=np.float32)
         for source, x in zip(self._sources, inputs, strict=True):
             out += source.process(x, self.position)
         # Centred bass, delayed like the earliest ear so that it stays in phase.
-        out += self._bass_delay(0.5 * (lows[0:1] + lows[1:2]))
+        out += self._bass_delay(bass)
         self.position += n
         return self._trim(out)
 

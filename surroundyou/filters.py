@@ -5,12 +5,14 @@ process 0.7 s (scipy 1.17, measured on the bench machine): a third of what a
 bare decode + encode of a 3-minute song takes. pedalboard is loaded anyway, and
 its first-order low/high-pass are bilinear designs with the same pre-warping as
 ``scipy.signal.butter(1, ...)``: the outputs agree to float32 rounding
-(tests/test_filters.py), twice as fast. (The meters' filters are a loop in C
-instead, fused with the energy they measure: weighted_energy.py.)
+(tests/test_filters.py), twice as fast. Where a filter is fused with the work
+around it in one of the C loops (the renderer's, the meters'), its coefficients
+come from the same designs here: ``lowpass_section``, ``highpass_section``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -52,3 +54,15 @@ def frequency_response(rate: float, plugins: Sequence[Plugin], size: int = 1 << 
     impulse[0, 0] = 1.0
     response = np.fft.rfft(Chain(rate, plugins, 1)(impulse)[0].astype(np.float64))
     return np.fft.rfftfreq(size, 1.0 / rate), response
+
+
+def lowpass_section(hz: float, rate: float) -> tuple[float, float, float]:
+    """b0, b1, a1 (a0 = 1) of the first-order low-pass ``LowpassFilter`` and ``butter(1, hz)`` are."""
+    k = math.tan(math.pi * hz / rate)
+    return k / (1.0 + k), k / (1.0 + k), (k - 1.0) / (k + 1.0)
+
+
+def highpass_section(hz: float, rate: float) -> tuple[float, float, float]:
+    """b0, b1, a1 (a0 = 1) of the first-order high-pass ``HighpassFilter`` and ``butter(1, hz, "high")`` are."""
+    k = math.tan(math.pi * hz / rate)
+    return 1.0 / (1.0 + k), -1.0 / (1.0 + k), (k - 1.0) / (k + 1.0)

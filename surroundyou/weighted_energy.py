@@ -8,10 +8,9 @@ pass per first-order section and channel, and numpy for the squares.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from .filters import highpass_section
 from .native import _energy
 
 STATE = 8  # per channel: each biquad's last two inputs and outputs
@@ -39,7 +38,6 @@ class WeightedEnergy:
 
 def highpass_pair(hz: float, rate: float) -> np.ndarray:
     """Two first-order high-passes at ``hz`` (bilinear, pre-warped: ``scipy.signal.butter(1, hz, "high")``)."""
-    k = math.tan(math.pi * hz / rate)
-    b0 = 1.0 / (1.0 + k)
-    stage = [b0, -b0, 0.0, (k - 1.0) / (k + 1.0), 0.0]
+    b0, b1, a1 = highpass_section(hz, rate)
+    stage = [b0, b1, 0.0, a1, 0.0]
     return np.array(stage + stage)

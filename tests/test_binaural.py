@@ -11,12 +11,13 @@ import itertools
 
 import numpy as np
 import pytest
-from audio import balance, frame_energy, interaural_lags_ms, mono_noise, pink_noise, render
-from scipy.signal import butter, sosfilt
+from audio import balance, frame_energy, interaural_lags_ms, mono_noise, noise, pink_noise, render
+from scipy.signal import butter, lfilter, sosfilt
 
-from surroundyou import _ear
-from surroundyou.binaural import BinauralRenderer
+from surroundyou.binaural import BASS_POLE_HZ, REAR_SHELF_GAIN, REAR_SHELF_HZ, SHADOW_CORNER_HZ, BinauralRenderer
+from surroundyou.filters import highpass_section, lowpass_section
 from surroundyou.motion import GRID, azimuth
+from surroundyou.native import _binaural
 
 RATE = 44100
 PERIOD = 6.0
@@ -190,7 +191,7 @@ def run_ear(low: np.ndarray, x: np.ndarray, grids: list[np.ndarray | None], edge
         line = np.concatenate((history, np.empty(b - a, np.float32)))
         cells = slice(a // GRID, -(-b // GRID) + 1)
         args = [None if g is None else np.ascontiguousarray(g[cells]) for g in grids]
-        _ear.ear(out[a:b], line, low[a:b], x[a:b], *args, a % GRID)
+        _binaural.ear(out[a:b], line, low[a:b], x[a:b], *args, a % GRID)
         history = line[b - a :]
     return out
 
@@ -256,10 +257,52 @@ def test_ear_refuses_what_it_cannot_compute() -> None:
     f32 = np.zeros(n, np.float32)
     grid = np.ones(points, np.float32)
     with pytest.raises(ValueError, match="outside the line"):
-        _ear.ear(np.empty(n, np.float32), np.zeros(n + 8, np.float32), f32, f32, grid, grid, grid * 7.5, 0)
+        _binaural.ear(np.empty(n, np.float32), np.zeros(n + 8, np.float32), f32, f32, grid, grid, grid * 7.5, 0)
     with pytest.raises(ValueError, match="outside the line"):
-        _ear.ear(np.empty(n, np.float32), np.zeros(n + 8, np.float32), f32, f32, grid, grid, grid * 0.5, 0)
+        _binaural.ear(np.empty(n, np.float32), np.zeros(n + 8, np.float32), f32, f32, grid, grid, grid * 0.5, 0)
     with pytest.raises(ValueError, match="inconsistent lengths"):  # the grid ends before the block
-        _ear.ear(np.empty(n, np.float32), np.zeros(n + 8, np.float32), f32, f32, grid, grid, None, 70)
+        _binaural.ear(np.empty(n, np.float32), np.zeros(n + 8, np.float32), f32, f32, grid, grid, None, 70)
     with pytest.raises(TypeError, match="float32"):
-        _ear.ear(np.empty(n), np.zeros(n + 8, np.float32), f32, f32, grid, grid, None, 0)
+        _binaural.ear(np.empty(n), np.zeros(n + 8, np.float32), f32, f32, grid, grid, None, 0)
+
+
+def test_split_bass_is_two_butterworth_low_passes_per_channel() -> None:
+    # The centred bass (the channels' mean below BASS_HZ) and each channel less its own bass, over
+    # blocks of any size (the four filter states carry across them), against scipy in float64.
+    x = noise(30_000, seed=5)
+    b, a = butter(1, BASS_POLE_HZ, fs=RATE)
+    lows = lfilter(b, a, lfilter(b, a, x.astype(np.float64), axis=1), axis=1)
+    coefficients, state = np.array(lowpass_section(BASS_POLE_HZ, RATE)), np.zeros(8)
+    highs, bass = [], []
+    for start, end in itertools.pairwise([0, 1, 999, 20_000, 30_000]):
+        h, m = np.empty((2, end - start), np.float32), np.empty((1, end - start), np.float32)
+        _binaural.split_bass(h, m, np.ascontiguousarray(x[:, start:end]), coefficients, state)
+        highs.append(h)
+        bass.append(m)
+    assert np.abs(np.concatenate(highs, axis=1) - (x - lows)).max() < 1e-5
+    assert np.abs(np.concatenate(bass, axis=1)[0] - lows.mean(axis=0)).max() < 1e-5
+
+
+@pytest.mark.parametrize("behind", [True, False])
+def test_shade_mixes_the_rear_shelf_by_its_weight_then_low_passes(behind: bool) -> None:
+    # mixed = x + gain·w·HP(x) with the weight w ramped between grid points (None: in front, no
+    # shelf), low = LP(mixed); against scipy in float64, over blocks at several grid offsets.
+    n = 20_000
+    x = noise(n, channels=1, seed=9)[0]
+    weight = np.random.default_rng(4).random(n // GRID + 2).astype(np.float32)
+    b_hp, a_hp = butter(1, REAR_SHELF_HZ, btype="high", fs=RATE)
+    b_lp, a_lp = butter(1, SHADOW_CORNER_HZ, fs=RATE)
+    shelf = REAR_SHELF_GAIN * on_frames(weight, n) * lfilter(b_hp, a_hp, x.astype(np.float64)) if behind else 0.0
+    expected_mixed = x + shelf
+    expected_low = lfilter(b_lp, a_lp, expected_mixed)
+    coefficients = np.array(highpass_section(REAR_SHELF_HZ, RATE) + lowpass_section(SHADOW_CORNER_HZ, RATE))
+    state = np.zeros(4)
+    mixed, low = np.empty(n, np.float32), np.empty(n, np.float32)
+    for start, end in itertools.pairwise([0, 5, 70, 6000, n]):
+        cells = slice(start // GRID, -(-end // GRID) + 1)
+        rear = np.ascontiguousarray(weight[cells]) if behind else None
+        _binaural.shade(
+            mixed[start:end], low[start:end], x[start:end], rear, start % GRID, REAR_SHELF_GAIN, coefficients, state
+        )
+    assert np.abs(mixed - expected_mixed).max() < 1e-5
+    assert np.abs(low - expected_low).max() < 1e-5
