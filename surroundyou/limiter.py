@@ -3,14 +3,16 @@
 pedalboard's ``Limiter`` has no look-ahead and clips at 0 dBFS after make-up
 gain, so it cannot hold a true-peak ceiling; this one can. Peaks are detected
 on the samples and on a 4x polyphase interpolation (the BS.1770 true-peak
-method, in C: _true_peak.c); the gain needed at each frame is held by a sliding minimum over the
+method); the gain needed at each frame is held by a sliding minimum over the
 look-ahead window, smoothed by a moving average of the same length (so it is
 reached before the peak arrives and never undershoots it), and recovers at a
-bounded rate in dB per second. The gain's stages are numpy primitives (running
-minima, cumsum) with carried state, so the result does not depend on the block
-size. scipy has the same primitives (upfirdn, minimum_filter1d), but importing
-them costs a process 0.9 s, and upfirdn was 7x slower here than a matrix product
-per block, which the C detector is about four times faster than. Latency is compensated: over a
+bounded rate in dB per second. The detection, the hold and attack, and the
+release are loops in C (_limiter.c: one pass each, where numpy took about ten),
+with carried state, so the result does not depend on the block size; the
+logarithms and exponentials stay numpy's (vectorised). scipy has the detector's
+and the hold's primitives (upfirdn, minimum_filter1d), but importing them costs
+a process 0.9 s, and upfirdn was 7x slower here than a matrix product per block,
+which the C detector is about four times faster than. Latency is compensated: over a
 whole stream, ``process`` + ``flush`` return exactly as many frames as went in.
 Memory: a few blocks.
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .delay import FixedDelay, LatencyTrim
-from .native import _true_peak
+from .native import _limiter
 
 OVERSAMPLE = 4
 TAPS_PER_PHASE = 12
@@ -48,19 +50,6 @@ INTERPOLATOR = interpolator().astype(np.float32)
 WORST_GAIN = float(np.abs(INTERPOLATOR.reshape(TAPS_PER_PHASE, OVERSAMPLE)).sum(axis=0).max())
 # PHASES[p, j]: weight of input frame i - 11 + j in the point p/4 after frame i - 6 (the taps, reversed).
 PHASES = np.ascontiguousarray(INTERPOLATOR.reshape(TAPS_PER_PHASE, OVERSAMPLE)[::-1].T)
-
-
-def running_min(x: np.ndarray, window: int) -> np.ndarray:
-    """min(x[i : i + window]) for each i that fits. By doubling: minima over 1, 2, 4, .. frames, then
-    two overlapping spans of the largest power of two that fits (a minimum may count a frame twice).
-    log2(window) vectorised passes: 6x faster than van Herk / Gil-Werman's three with numpy's
-    row-wise accumulate, for the 245-frame window."""
-    m, span = x, 1
-    while 2 * span <= window:
-        m = np.minimum(m[:-span], m[span:])  # minimum over the 2·span frames from each frame on
-        span *= 2
-    count = x.size - window + 1
-    return np.minimum(m[:count], m[window - span : window - span + count])
 
 
 class TruePeakLimiter:
@@ -102,7 +91,7 @@ class TruePeakLimiter:
         # samples could reach the ceiling (WORST_GAIN times the peak of the samples it is made of):
         # elsewhere it cannot change the need, so the result is the same as interpolating everywhere.
         peak = np.empty(n)
-        return peak if _true_peak.peaks(peak, ext, PHASES, self.ceiling / scale, WORST_GAIN) else None
+        return peak if _limiter.peaks(peak, ext, PHASES, self.ceiling / scale, WORST_GAIN) else None
 
     def need(self, peak: np.ndarray | None, n: int, scale: float = 1.0) -> np.ndarray:
         """The gain each of ``n`` detection frames needs for ``peak`` (from ``peaks``) times ``scale``:
@@ -133,27 +122,16 @@ class TruePeakLimiter:
             # most blocks after normalisation never come near the ceiling.
             gain_db = np.minimum(0.0, self._gain_db + ramp)
         else:
-            # Hold: the smallest need within the window ending at each frame.
-            ext = np.concatenate((self._need_hist, need))
-            held = running_min(ext, self.window)
-            self._need_hist = ext[-(self.window - 1) :]
-            # Attack: moving average over the look-ahead; stays below every held value it spans.
-            ext = np.concatenate((self._avg_hist, held))
-            csum = np.empty(ext.size + 1)
-            csum[0] = 0.0
-            np.cumsum(ext, out=csum[1:])
-            gain_db = np.subtract(csum[self.lookahead :], csum[: -self.lookahead])  # in place from here on
-            gain_db /= self.lookahead
-            self._avg_hist = ext[-(self.lookahead - 1) :]
+            # Hold: the smallest need within the window ending at each frame; attack: its moving
+            # average over the look-ahead, which stays below every held value it spans (_limiter.hold).
+            gain_db = np.empty(n)
+            _limiter.hold(gain_db, need, self._need_hist, self._avg_hist)  # carries both histories
             self._at_rest = float(self._need_hist.min()) >= 1.0 and float(self._avg_hist.min()) >= 1.0
-            # Release: g[i] = min(smooth[i], g[i-1] + rate), as a running minimum.
+            # Release: g[i] = min(smooth[i], g[i-1] + rate), as a running minimum (_limiter.release).
             np.maximum(gain_db, 1e-12, out=gain_db)
             np.log(gain_db, out=gain_db)
             gain_db *= DB_PER_NEPER
-            gain_db -= ramp
-            np.minimum(gain_db, self._gain_db, out=gain_db)
-            np.minimum.accumulate(gain_db, out=gain_db)
-            gain_db += ramp
+            _limiter.release(gain_db, ramp, self._gain_db)
         self._gain_db = float(gain_db[-1])
         self.max_reduction_db = max(self.max_reduction_db, -float(gain_db.min()))
         np.divide(gain_db, DB_PER_NEPER, out=gain_db)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from audio import drum_mix, noise, pink_noise, run_blocks, true_peak_dbtp
@@ -17,9 +19,8 @@ from surroundyou.limiter import (
     WORST_GAIN,
     TruePeakLimiter,
     interpolator,
-    running_min,
 )
-from surroundyou.native import _true_peak
+from surroundyou.native import _limiter
 
 RATE = 44100
 
@@ -116,17 +117,50 @@ def test_true_peak_detection_matches_upfirdn(ceiling: float, frames: int) -> Non
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 3000), st.integers(1, 400), st.integers(0, 2**32 - 1))
-def test_running_min_is_a_trailing_minimum_filter(n: int, window: int, seed: int) -> None:
-    x = np.random.default_rng(seed).random(n + window - 1)
-    ref = minimum_filter1d(x, window, origin=(window - 1) // 2)[window - 1 :]
-    assert np.array_equal(running_min(x, window), ref)
+@given(
+    st.lists(st.integers(1, 3000), min_size=1, max_size=4),
+    st.integers(2, 400),
+    st.integers(2, 300),
+    st.integers(0, 2**32 - 1),
+)
+def test_hold_is_a_trailing_minimum_then_a_moving_average(
+    sizes: list[int], window: int, lookahead: int, seed: int
+) -> None:
+    # Over blocks of any size, both histories carried: the least need over the window ending at
+    # each frame (scipy's minimum filter), then the mean of the last ``lookahead`` of those.
+    needs = np.random.default_rng(seed).random(sum(sizes))
+    ext = np.concatenate((np.ones(window - 1), needs))
+    held = minimum_filter1d(ext, window, origin=(window - 1) // 2)[window - 1 :]
+    held = np.concatenate((np.ones(lookahead - 1), held))
+    expected = np.convolve(held, np.ones(lookahead) / lookahead, mode="valid")
+    need_history, average_history = np.ones(window - 1), np.ones(lookahead - 1)
+    out = []
+    for a, b in itertools.pairwise(np.cumsum([0, *sizes])):
+        out.append(np.empty(b - a))
+        _limiter.hold(out[-1], needs[a:b], need_history, average_history)
+    assert np.abs(np.concatenate(out) - expected).max() < 1e-12
+
+
+def test_release_rises_at_most_by_the_ramp() -> None:
+    rng = np.random.default_rng(2)
+    smooth = -12.0 * rng.random(5000)
+    ramp = 0.01 * np.arange(1, 5001)
+    gain = smooth.copy()
+    last = _limiter.release(gain, ramp, -3.0)
+    expected = np.minimum.accumulate(np.minimum(smooth - ramp, -3.0)) + ramp  # what numpy computed before
+    assert np.array_equal(gain, expected)
+    assert last == gain[-1]
+    assert np.all(np.diff(gain) <= 0.01 + 1e-12)
 
 
 def test_the_detector_refuses_what_it_cannot_compute() -> None:
     out = np.empty(100)
     with pytest.raises(ValueError, match="inconsistent"):  # no 12 frames of history before the block
-        _true_peak.peaks(out, np.zeros((2, 100), np.float32), PHASES, 0.5, WORST_GAIN)
+        _limiter.peaks(out, np.zeros((2, 100), np.float32), PHASES, 0.5, WORST_GAIN)
     with pytest.raises(TypeError, match="float32"):
-        _true_peak.peaks(out, np.zeros((2, 112)), PHASES, 0.5, WORST_GAIN)
-    assert not _true_peak.peaks(out, np.zeros((2, 112), np.float32), PHASES, 0.5, WORST_GAIN)  # silence
+        _limiter.peaks(out, np.zeros((2, 112)), PHASES, 0.5, WORST_GAIN)
+    with pytest.raises(ValueError, match="inconsistent"):  # a window of one frame has no history
+        _limiter.hold(np.empty(100), np.ones(100), np.ones(0), np.ones(4))
+    with pytest.raises(ValueError, match="inconsistent"):
+        _limiter.release(np.zeros(100), np.zeros(99), 0.0)
+    assert not _limiter.peaks(out, np.zeros((2, 112), np.float32), PHASES, 0.5, WORST_GAIN)  # silence

@@ -1,3 +1,0 @@
-import numpy as np
-
-def peaks(out: np.ndarray, ext: np.ndarray, phases: np.ndarray, threshold: float, worst_gain: float, /) -> bool: ...
