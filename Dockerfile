@@ -2,7 +2,7 @@
 # Debian 13 (trixie) slim throughout, so CI can rebuild the same base from Debian's packages
 # (container/standin.sh) and test what ships. Three stages:
 #   ffmpeg  ffmpeg + ffprobe for audio, built from Debian's source (17 MB, not Debian's 500 MB)
-#   venv    the pinned requirements and the surroundyou package (its C loop compiled) in a virtualenv
+#   venv    the pinned requirements and the surroundyou package (its C loops compiled) in a virtualenv
 #   final   Debian's python3, the two results, a non-root user
 
 FROM debian:trixie-slim AS ffmpeg
@@ -14,7 +14,7 @@ RUN build-ffmpeg.sh
 
 FROM debian:trixie-slim AS venv
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-# gcc, libc6-dev and python3-dev compile surroundyou/_ear.c; none of them reaches the final image.
+# gcc, libc6-dev and python3-dev compile surroundyou/*.c; none of them reaches the final image.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev python3-dev python3-venv \
     && rm -rf /var/lib/apt/lists/*
