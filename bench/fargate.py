@@ -30,26 +30,16 @@ from typing import Any
 from bench import BARE, machine, real_songs, seconds_of
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "container" / "tests")]
 from moto_s3 import moto_s3_server, new_bucket  # noqa: E402 - found through the path above
+from task_run import run_options, task_definition  # noqa: E402 - the image tests' way of running the task
 
 IMAGE = "localhost/surroundyou:test"
 
 
-def task_definition() -> dict[str, Any]:
-    return json.loads((ROOT / "infra" / "task-definition.json").read_text())
-
-
-def podman_args(task: dict[str, Any], environment: dict[str, str]) -> list[str]:
+def podman_run(task: dict[str, Any], environment: dict[str, str]) -> list[str]:
     """``podman run`` as the task definition runs the container, with its size as limits."""
-    container = task["containerDefinitions"][0]
-    args = ["podman", "run", "--rm", "--network=host", "--user", container["user"]]
-    args += [f"--cpus={int(task['cpu']) / 1024:g}", f"--memory={task['memory']}m"]
-    if container.get("readonlyRootFilesystem"):
-        args += ["--read-only", "--read-only-tmpfs=false"]
-    args += [arg for m in container["mountPoints"] for arg in ("-v", m["containerPath"])]
-    variables = {v["name"]: v["value"] for v in container["environment"]} | environment
-    return args + [arg for name, value in variables.items() for arg in ("-e", f"{name}={value}")]
+    return ["podman", "run", *run_options(task, environment, limits=True)]
 
 
 def timed(cmd: list[str]) -> tuple[float, str]:
@@ -82,9 +72,9 @@ def main() -> None:
             shutil.copy(src, songs / src.name)
             (songs / src.name).chmod(0o644)
             s3.upload_file(str(src), bucket, f"input/{src.name}")
-            bare = [*podman_args(task, {}), "-v", f"{songs}:/songs:ro", "--entrypoint", "python", args.image]
+            bare = [*podman_run(task, {}), "-v", f"{songs}:/songs:ro", "--entrypoint", "python", args.image]
             bare += ["-c", BARE, f"/songs/{src.name}", "/tmp/out.mp3"]
-            cloud = [*podman_args(task, aws | {"S3_BUCKET": bucket, "S3_KEY": f"input/{src.name}"}), args.image]
+            cloud = [*podman_run(task, aws | {"S3_BUCKET": bucket, "S3_KEY": f"input/{src.name}"}), args.image]
             walls: dict[str, list[float]] = {"bare": [], "task": []}
             logged: dict[str, list[float]] = {"processing_seconds": [], "conversion_seconds": []}
             for _ in range(args.repeat):

@@ -23,6 +23,7 @@ from audio import decode, drum_mix, loudness_lufs, pink_noise, true_peak_dbtp, w
 from checks import digests, one_line
 from conftest import MEASURED, ROOT, podman
 from moto_s3 import new_bucket
+from task_run import run_options, task_definition
 
 from surroundyou import __version__
 from surroundyou.settings import Settings
@@ -177,16 +178,8 @@ def run_like_fargate(
 ) -> subprocess.CompletedProcess[str]:
     """As infra/task-definition.json (or ``task``) runs the container: its user, read-only root, a volume at
     /tmp, its variables (``environment`` adds to them and wins)."""
-    task = task or json.loads((ROOT / "infra" / "task-definition.json").read_text())
-    container = task["containerDefinitions"][0]
-    args = ["run", "--rm", "--network=host", "--user", container["user"]]
-    if container.get("readonlyRootFilesystem"):
-        args += ["--read-only", "--read-only-tmpfs=false"]
-    args += [arg for m in container["mountPoints"] for arg in ("-v", m["containerPath"])]  # an anonymous volume
-    variables = {v["name"]: v["value"] for v in container["environment"] + environment}
-    for name, value in variables.items():
-        args += ["-e", f"{name}={value}"]
-    return podman(*args, *extra, image, timeout=300, check=False)
+    variables = {v["name"]: v["value"] for v in environment}
+    return podman("run", *run_options(task or task_definition(), variables), *extra, image, timeout=300, check=False)
 
 
 def test_cloud_mode_inside_the_container_end_to_end(
