@@ -17,10 +17,11 @@ The execution role may pull exactly the ECR repository that --image names.
 ``--mode queue`` deploys the queue-fed service instead of a task per upload: the
 upload rule sends its events to the work queue (which only that rule may write
 to, with a redrive policy into its own DLQ after 5 receives), an ECS service of
-workers in queue mode that prefers FARGATE_SPOT (4 Spot tasks to 1 on-demand,
-stopTimeout 120 s) and Application Auto Scaling from 0 to --max-tasks on the
-queue's backlog (a CloudWatch alarm per direction: tasks are added while songs
-wait, and all removed after 5 minutes with nothing waiting or in progress). The
+workers in queue mode (S3_BUCKET set to --bucket: the one bucket they convert)
+that prefers FARGATE_SPOT (4 Spot tasks to 1 on-demand, stopTimeout 120 s) and
+Application Auto Scaling from 0 to --max-tasks on the queue's backlog (a
+CloudWatch alarm per direction: tasks are added while songs wait, and all
+removed after 5 minutes with nothing waiting or in progress). The
 task role may then also receive, delete and renew messages of the work queue and
 report bad inputs to the failed queue; the events role is not needed.
 
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from surroundyou.aws import make_client  # the project's one client factory (the project is installed: ./dev)
+from surroundyou.settings import bucket_name_problem
 
 INFRA = Path(__file__).resolve().parent
 
@@ -180,7 +182,8 @@ def mode_rules(mode: str) -> tuple[tuple[str, str], ...]:
 
 
 def task_definition(values: Mapping[str, Any], mode: str) -> dict[str, Any]:
-    """RegisterTaskDefinition's input: queue mode's worker adds its variables and the longest stop timeout."""
+    """RegisterTaskDefinition's input: queue mode's worker adds its variables (the queues, and S3_BUCKET: in
+    queue mode the worker converts that bucket's objects only) and the longest stop timeout."""
     task: dict[str, Any] = load("task-definition.json", values)
     if mode == "queue":
         worker = load("queue/worker.json", values)
@@ -684,6 +687,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         image_repository = repository_arn(args.image) if args.image else ""
     except ValueError as exc:
         print(f"deploy.py: {exc}", file=sys.stderr)
+        return 2
+    problem = bucket_name_problem(args.bucket)
+    if problem:  # the queue-mode workers would refuse it at every start
+        print(f"deploy.py: --bucket must be a valid S3 bucket name ({problem}), got {args.bucket!r}", file=sys.stderr)
         return 2
     region = args.region or make_client("sts").meta.region_name
     account = args.account or make_client("sts").get_caller_identity()["Account"]

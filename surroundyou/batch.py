@@ -17,6 +17,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from .children import kill_all
 from .engine import Report, convert
 from .errors import EXIT_OK, Stopped, SurroundError, UsageError
 from .logs import event, setup
@@ -80,6 +81,7 @@ def _worker_init(json_lines: bool, verbose: bool) -> None:
 
     def stop(signum: int, _frame: object) -> None:
         if _busy:
+            kill_all()  # no decoder child may hold up the unwinding
             raise Stopped(signum)  # unwinds the conversion, removing its temporary files
         # Idle: nothing to clean up, so end at once, as SIGTERM's default would. (Raising SystemExit
         # here could land in the interpreter's own shutdown, after the pool's last task, and print

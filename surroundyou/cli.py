@@ -15,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 
 from . import __version__, demo
+from .children import kill_all
 from .errors import EXIT_INTERNAL, Stopped, SurroundError, UsageError
 from .logs import event, setup
 from .progress import Bar, TerminalBar
@@ -84,6 +85,13 @@ def _on_signal(signum: int, _frame: FrameType | None) -> None:
     raise Stopped(signum)
 
 
+def _on_signal_stop_now(signum: int, _frame: FrameType | None) -> None:
+    """A stop in every mode but queue mode (which lets songs finish and kills at its deadline):
+    the decoders' children are killed first, so that no ffmpeg holds up the unwinding."""
+    kill_all()
+    raise Stopped(signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
@@ -92,6 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup(json_lines=False, verbose=verbose)
     try:
         settings = build_settings(vars(args))
+        if not settings.queue:
+            signal.signal(signal.SIGTERM, _on_signal_stop_now)
+            signal.signal(signal.SIGINT, _on_signal_stop_now)
         json_lines = settings.json_logs
         setup(json_lines=json_lines, verbose=verbose)
         show_bars = not json_lines and sys.stderr.isatty() and settings.jobs == 1

@@ -1,11 +1,20 @@
 """Open any audio file as a stream of stereo float32 blocks at a chosen rate.
 
-The format is detected from the content, not the name. WAV, AIFF, FLAC,
-Ogg Vorbis and MP3 are decoded by pedalboard's streaming ``AudioFile`` (and
-resampled by its streaming resampler). Everything else (AAC/m4a, Opus, WMA,
-AC-3, ...) is probed with pydub's ffprobe wrapper and decoded by an ffmpeg
-process piping raw float32 to us: pydub's own ``AudioSegment`` loads whole
-files into memory, the pipe keeps memory flat. Memory: one block.
+The format is detected from the content, never the name, and only the containers
+in ``DEMUXERS`` are accepted: anything else (text, playlists, ffconcat scripts,
+unknown bytes) is refused before any decoder sees it. WAV, AIFF, FLAC, Ogg Vorbis
+and MP3 are decoded by pedalboard's streaming ``AudioFile`` (and resampled by its
+streaming resampler); JUCE finds the format from the content, so the file needs no
+suffix. Everything else (AAC/m4a, Opus, WMA, AC-3, ...) is probed by ffprobe and
+decoded by an ffmpeg process piping raw float32 to us. ffmpeg and ffprobe read only
+the file they are given: its demuxer is forced (``-f``, from our sniffing), no other
+demuxer may be opened (``-format_whitelist``), nor any protocol but a file or a pipe
+(``-protocol_whitelist``), and the path is given as ``file:/absolute/path``. Each runs
+in its own process group with a deadline (children.py). Memory: one block.
+
+Before decoding, a stream's sample rate and channel count are held to
+``MIN_RATE``–``MAX_RATE`` Hz and 1–``MAX_CHANNELS``: a header declaring 2 GHz would
+otherwise size the resampler's buffers (10 GB and more).
 
 pedalboard decodes damaged compressed data as audio the file does not hold:
 FLAC and MP3 frames that fail become digital silence (a FLAC cut to a few
@@ -20,9 +29,9 @@ bad input. Genuine silence decodes the same in both and converts.
 
 from __future__ import annotations
 
+import codecs
+import json
 import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,22 +40,90 @@ from typing import Protocol
 import numpy as np
 from pedalboard.io import AudioFile
 
+from . import children
 from .channels import to_stereo
 from .errors import InputError, UsageError
 from .logs import log
+from .tags import MAX_TAG_BYTES, metadata_bytes
 
 _SNIFF_BYTES = 512
+
+MIN_RATE = 8_000  # Hz: below this no music survives, and telephone speech is 8 kHz
+MAX_RATE = 384_000  # Hz: the highest rate studio formats use (DXD is 352.8 kHz)
+MAX_CHANNELS = 32  # third-order ambisonics has 16, Atmos beds 10; more is not a song
+
+# The containers we accept, by their sniffed name, and the ffmpeg demuxer each is read with.
+# Only demuxers that read the one file they are given: no playlists (hls, dash), scripts
+# (concat), image sequences or anything else that opens other files or URLs.
+DEMUXERS = {
+    "wav": "wav",  # RIFF, RF64 and BW64
+    "w64": "w64",  # Sony Wave64
+    "aiff": "aiff",
+    "flac": "flac",
+    "ogg": "ogg",  # Vorbis in Ogg
+    "ogg-other": "ogg",  # Opus, FLAC and Speex in Ogg
+    "mp3": "mp3",
+    "mp2": "mp3",  # MPEG audio layers I and II: ffmpeg's mp3 demuxer reads all three
+    "mp4": "mov",  # MP4, M4A, 3GP, QuickTime (an ftyp box)
+    "matroska": "matroska",  # Matroska and WebM
+    "asf": "asf",  # WMA
+    "aac": "aac",  # raw ADTS
+    "ac3": "ac3",
+    "eac3": "eac3",
+    "dts": "dts",
+    "caf": "caf",
+    "wv": "wv",  # WavPack
+    "tta": "tta",
+    "au": "au",
+    "amr": "amr",  # AMR-NB and AMR-WB
+}
+_ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
+_W64_GUID = bytes.fromhex("726966662e91cf11a5d628db04c10000")
+
+# Deadlines of the child processes, from what the file is. ffprobe reads headers and at most
+# scans the file: far faster than 10 MB/s. ffmpeg decodes 100x realtime or more, but into a
+# pipe that the conversion drains at its own pace (pass 1, the decode's consumer, runs about
+# 30x realtime on the task's 0.5 vCPU): 0.5 s per second of audio still allows a consumer
+# 15 times slower than that, 60 s covers a slow start on a loaded machine, 1 s per MB the
+# formats whose cost goes with their bytes more than their length.
+PROBE_BASE_S = 10.0
+PROBE_S_PER_MB = 0.1
+DECODE_BASE_S = 60.0
+DECODE_S_PER_MB = 1.0
+DECODE_S_PER_AUDIO_S = 0.5
+
+
+def probe_timeout_s(size: int) -> float:
+    """How long ffprobe may take on a file of ``size`` bytes."""
+    return PROBE_BASE_S + PROBE_S_PER_MB * size / 1e6
+
+
+def decode_timeout_s(size: int, seconds: float) -> float:
+    """How long an ffmpeg decode of a file of ``size`` bytes and ``seconds`` of audio may take."""
+    return DECODE_BASE_S + DECODE_S_PER_MB * size / 1e6 + DECODE_S_PER_AUDIO_S * seconds
 
 
 @dataclass(frozen=True)
 class SourceInfo:
     """What was found out about an input before decoding it."""
 
-    format: str  # sniffed container: wav, aiff, flac, ogg, mp3, other
+    format: str  # sniffed container: a key of DEMUXERS
     decoder: str  # "pedalboard" or "ffmpeg"
     rate: int  # Hz, as stored
     channels: int  # as stored
     seconds: float  # estimated duration (headers can lie; decoding decides)
+
+
+def bounded_info(name: str, kind: str, decoder: str, rate: float, channels: int, seconds: float) -> SourceInfo:
+    """The SourceInfo of a stream, if its rate and channels are within the limits; else InputError.
+
+    Checked before any decoding or resampling: a header's rate sizes the resampler's buffers.
+    """
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise InputError(f"{name}: sample rate {rate:.0f} Hz is outside {MIN_RATE}–{MAX_RATE} Hz")
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise InputError(f"{name}: {channels} channels is outside 1–{MAX_CHANNELS} channels")
+    return SourceInfo(kind, decoder, round(rate), channels, seconds)
 
 
 class AudioSource(Protocol):
@@ -58,21 +135,84 @@ class AudioSource(Protocol):
 
 
 def sniff(head: bytes) -> str:
-    """Container format from the first bytes of a file."""
-    if (head[:4] == b"RIFF" and head[8:12] == b"WAVE") or head[:4] in (b"RF64", b"BW64"):
+    """Container format from the first bytes of a file: a key of DEMUXERS, "text" or "unknown".
+
+    An ID3v2 tag says "mp3"; ``sniff_file`` looks past it.
+    """
+    four = head[:4]
+    if four in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE":
         return "wav"
-    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+    if head[:16] == _W64_GUID:
+        return "w64"
+    if four == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
         return "aiff"
-    if head[:4] == b"fLaC":
+    if four == b"fLaC":
         return "flac"
-    if head[:4] == b"OggS":
+    if four == b"OggS":
         return "ogg" if b"\x01vorbis" in head else "ogg-other"  # Opus, FLAC-in-Ogg: ffmpeg
-    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE6 == 0xE2):
-        return "mp3"  # ID3 tag, or an MPEG-1/2 layer III frame sync
-    stripped = head.lstrip()
-    if stripped[:1] == b"<" or (stripped and all(32 <= b < 127 or b in b"\t\r\n" for b in stripped)):
+    if head[4:8] == b"ftyp":
+        return "mp4"
+    if four == b"\x1a\x45\xdf\xa3":
+        return "matroska"
+    if head[:16] == _ASF_GUID:
+        return "asf"
+    simple = {b"caff": "caf", b"wvpk": "wv", b"TTA1": "tta", b".snd": "au", b"\x7f\xfe\x80\x01": "dts"}
+    if four in simple:
+        return simple[four]
+    if head.startswith((b"#!AMR\n", b"#!AMR-WB\n")):
+        return "amr"
+    if head[:2] == b"\x0b\x77" and len(head) > 5:
+        return "eac3" if head[5] >> 3 > 10 else "ac3"  # the bitstream id: up to 10 AC-3, 11-16 E-AC-3
+    if head[:3] == b"ID3":
+        return "mp3"
+    if frame := _mpeg_frame(head):
+        return frame
+    if _is_text(head):
         return "text"
-    return "other"
+    return "unknown"
+
+
+def _mpeg_frame(head: bytes) -> str | None:
+    """The kind ("mp3", "mp2" or "aac") if ``head`` starts with a valid MPEG audio or ADTS frame header."""
+    if len(head) < 3 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+        return None
+    layer = head[1] >> 1 & 3
+    if layer == 0:  # ADTS: sync 0xFFF, then MPEG version and layer 00; a sampling index up to 12
+        return "aac" if head[1] & 0xF6 == 0xF0 and head[2] >> 2 & 0xF <= 12 else None
+    if head[1] >> 3 & 3 == 1 or head[2] >> 4 == 15 or head[2] >> 2 & 3 == 3:  # reserved version, bad rates
+        return None
+    return "mp3" if layer == 1 else "mp2"
+
+
+def _is_text(head: bytes) -> bool:
+    """Markup, or UTF-8 (ASCII included) of printable characters and line breaks."""
+    if head.lstrip()[:1] == b"<":
+        return True
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(head)  # a character cut off at the end is fine
+    except UnicodeDecodeError:
+        return False
+    return bool(text.strip()) and all(c.isprintable() or c in "\t\r\n\ufeff" for c in text)
+
+
+def id3_end(head: bytes) -> int:
+    """Where the audio after an ID3v2 tag starts (0 without one); ``head``: the file's first 10 bytes or more."""
+    if head[:3] != b"ID3" or len(head) < 10:
+        return 0
+    size = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | (head[9] & 0x7F)
+    return 10 + size + (10 if head[5] & 0x10 else 0)  # and a footer
+
+
+def sniff_file(path: Path, head: bytes) -> str:
+    """``sniff`` of a file whose first bytes are ``head``, looking past an ID3v2 tag: FLAC and ADTS
+    AAC files carry them too. Behind a tag, anything but those is read as MP3."""
+    start = id3_end(head)
+    if not start:
+        return sniff(head)
+    with path.open("rb") as fh:
+        fh.seek(start)
+        behind = sniff(fh.read(_SNIFF_BYTES))
+    return behind if behind in ("flac", "aac", "mp2") else "mp3"
 
 
 _PEDALBOARD_FORMATS = {"wav", "aiff", "flac", "ogg", "mp3"}
@@ -90,11 +230,7 @@ def mp3_fraction_present(path: Path, size: int) -> float | None:
     or records no byte count.
     """
     with path.open("rb") as fh:
-        head = fh.read(10)
-        start = 0
-        if head[:3] == b"ID3" and len(head) == 10:
-            start = 10 + ((head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | (head[9] & 0x7F))
-            start += 10 if head[5] & 0x10 else 0  # footer
+        start = id3_end(fh.read(10))
         fh.seek(start)
         frame = fh.read(200)
     tag = max(frame.find(b"Xing"), frame.find(b"Info"))
@@ -139,10 +275,11 @@ class Census:
 CENSUS_BLOCK = 1 << 17  # frames per block while counting
 
 
-def ffmpeg_census(path: Path, rate: int) -> Census:
-    """Decode the whole file with ffmpeg at ``rate`` (the file's own), keeping only the length,
-    whether any sample is not zero, and the errors (memory: one block)."""
-    run = FfmpegRun(path, rate, CENSUS_BLOCK)
+def ffmpeg_census(path: Path, info: SourceInfo) -> Census:
+    """Decode the whole file with ffmpeg at its own rate, keeping only the length, whether any
+    sample is not zero, and the errors (memory: one block)."""
+    rate = info.rate
+    run = FfmpegRun(path, info.format, rate, CENSUS_BLOCK, info.seconds)
     frames = 0
     audible = False
     for block in run:
@@ -164,7 +301,7 @@ def check_with_ffmpeg(path: Path, info: SourceInfo, doubt: str, decoded_s: float
     """Return if ffmpeg decodes cleanly as long as pedalboard did (``decoded_s``; None: the header's
     length), so the doubt was genuine audio, e.g. silence; raise Damaged with an ffmpeg source for
     what decodes, or InputError if nothing audible does."""
-    census = ffmpeg_census(path, info.rate)
+    census = ffmpeg_census(path, info)
     kind, promised_s = info.format, info.seconds
     tolerance = max(0.1, LENGTH_TOLERANCE * promised_s)
     expected_s = promised_s if decoded_s is None else decoded_s
@@ -172,7 +309,7 @@ def check_with_ffmpeg(path: Path, info: SourceInfo, doubt: str, decoded_s: float
         log.debug("%s: %s, and ffmpeg decodes it the same: genuine", path.name, doubt)
         return
     if census.errors:
-        said = f"ffmpeg: {_strip_context(census.errors[0])}"
+        said = f"ffmpeg: {_tidy(census.errors[0], path)}"
     else:
         said = f"ffmpeg decodes {census.seconds:.1f} s" if census.seconds else "ffmpeg decodes nothing"
     if not census.audible:
@@ -184,9 +321,11 @@ def check_with_ffmpeg(path: Path, info: SourceInfo, doubt: str, decoded_s: float
     raise Damaged(reason, FfmpegSource(path, kind, max_seconds=census.seconds))
 
 
-def _strip_context(line: str) -> str:
-    """ "[flac @ 0x55d1ab19f480] invalid residual" -> "invalid residual"."""
-    return line.split("] ", 1)[1] if line.startswith("[") and "] " in line else line
+def _tidy(line: str, path: Path) -> str:
+    """An ffmpeg message for a user: "[flac @ 0x55d1ab19f480] invalid residual" -> "invalid residual",
+    and the input's "file:/its/absolute/path" -> its name."""
+    line = line.split("] ", 1)[1] if line.startswith("[") and "] " in line else line
+    return line.replace(f"file:{path.resolve()}", path.name)
 
 
 def open_source(path: Path, max_bytes: int) -> AudioSource:
@@ -205,9 +344,13 @@ def open_source(path: Path, max_bytes: int) -> AudioSource:
         raise InputError(f"{path.name}: empty file (0 bytes)")
     if size > max_bytes:
         raise InputError(f"{path.name}: {size} bytes is over the limit of {max_bytes} bytes (MAX_INPUT_BYTES)")
-    kind = sniff(head)
+    kind = sniff_file(path, head)
     if kind == "text":
         raise InputError(f"{path.name}: not audio (the file contains text or HTML)")
+    if kind not in DEMUXERS:
+        raise InputError(f"{path.name}: not a recognised audio format")
+    if kind not in _SKIPS_METADATA:
+        check_metadata(path)
     if kind in _PEDALBOARD_FORMATS:
         try:
             return PedalboardSource(path, kind)
@@ -227,6 +370,25 @@ def open_source(path: Path, max_bytes: int) -> AudioSource:
     return FfmpegSource(path, kind)
 
 
+# pedalboard skips MP3's ID3 tag and FLAC's metadata blocks without holding them; every other
+# decoder holds some metadata whole: libvorbis the Ogg comment header, JUCE a WAV's LIST, bext
+# and axml chunks, ffmpeg (and ffprobe) the tags and pictures of every format. So the check is
+# made before any decoder but pedalboard's MP3 and FLAC readers, and before every ffmpeg run
+# (also the fallbacks and damage checks of MP3 and FLAC).
+_SKIPS_METADATA = frozenset({"mp3", "flac"})
+
+
+def check_metadata(path: Path) -> None:
+    """Refuse a file whose metadata (tags, pictures, other chunks) is over MAX_TAG_BYTES: a decoder
+    that reads it would hold it in memory."""
+    size = metadata_bytes(path)
+    if size is not None and size > MAX_TAG_BYTES:
+        raise InputError(
+            f"{path.name}: {size >> 20} MB of tags and other metadata is over the limit of "
+            f"{MAX_TAG_BYTES >> 20} MB (decoding would hold it in memory)"
+        )
+
+
 _BYTES_PER_SAMPLE = {"int8": 1, "uint8": 1, "int16": 2, "int24": 3, "int32": 4, "float32": 4, "float64": 8}
 
 
@@ -244,15 +406,16 @@ class PedalboardSource:
     def __init__(self, path: Path, kind: str) -> None:
         self.path = path
         size = path.stat().st_size
-        with AudioFile(str(path)) as f:
-            if f.frames == 0 or f.samplerate <= 0:
+        with AudioFile(str(path)) as f:  # JUCE picks the reader by content: any name will do
+            info = bounded_info(path.name, kind, "pedalboard", f.samplerate, f.num_channels, f.duration)
+            if f.frames == 0:
                 raise InputError(f"{path.name}: the {kind} file holds no audio frames")
             width = _BYTES_PER_SAMPLE.get(str(f.file_dtype))
             if kind in ("wav", "aiff") and width and f.frames * f.num_channels * width > size:
                 raise HeaderLies(f.duration, size / (f.samplerate * f.num_channels * width))
             if kind == "mp3" and (present := mp3_fraction_present(path, size)) is not None:
                 raise HeaderLies(f.duration, f.duration * present)
-            self.info = SourceInfo(kind, "pedalboard", round(f.samplerate), f.num_channels, f.duration)
+            self.info = info
         self._checked = kind not in _COMPRESSED  # PCM holds exactly its samples: nothing to doubt
         if kind == "ogg" and not ogg_pages_follow(path):
             self._check("its Ogg pages do not follow each other")
@@ -309,11 +472,57 @@ def _silence(block: np.ndarray) -> tuple[int, bool]:
     return quiet, quiet < whole or bool(block[:, whole:].any())
 
 
-def _ffmpeg() -> str:
-    exe = shutil.which("ffmpeg")
+def _tool(name: str) -> str:
+    """The path of ffmpeg or ffprobe; UsageError if it is not installed."""
+    exe = shutil.which(name)
     if exe is None:
-        raise UsageError("ffmpeg is not installed; it is needed for formats such as AAC, Opus and WMA")
+        raise UsageError(f"{name} is not installed (it is part of ffmpeg, needed for formats such as AAC, Opus, WMA)")
     return exe
+
+
+def _input_args(path: Path, kind: str) -> list[str]:
+    """ffmpeg's and ffprobe's input options: only this file, read with the demuxer of its sniffed kind.
+
+    ``path`` is absolute, and ``file:`` makes it a plain file: neither a name starting with "-"
+    nor one looking like a URL or a protocol ("concat:", "subfile,,") means anything else.
+    """
+    demuxer = DEMUXERS[kind]
+    return ["-protocol_whitelist", "file,pipe", "-format_whitelist", demuxer, "-f", demuxer, "-i", f"file:{path}"]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What ffprobe says of a file's first audio stream."""
+
+    rate: float  # Hz
+    channels: int
+    seconds: float  # 0.0 when unknown
+
+
+def probe(path: Path, kind: str) -> Probe:
+    """ffprobe's word on the first audio stream (forced demuxer, a deadline from the size); InputError if none."""
+    check_metadata(path)
+    cmd = [_tool("ffprobe"), "-v", "error", "-of", "json", "-select_streams", "a:0"]
+    cmd += ["-show_entries", "stream=sample_rate,channels,duration:format=duration", *_input_args(path, kind)]
+    timeout_s = probe_timeout_s(path.stat().st_size)
+    done = children.run(cmd, timeout_s)
+    if done.timed_out:
+        raise InputError(f"{path.name}: ffprobe did not finish reading it within {timeout_s:.0f} s")
+    if done.code != 0:
+        detail = _tidy(done.errors[-1], path) if done.errors else f"exit {done.code}"
+        raise InputError(f"{path.name}: not a readable {kind} file (ffprobe: {detail})")
+    try:
+        found = json.loads(done.output)
+        streams = found.get("streams") or []
+        if not streams:
+            raise InputError(f"{path.name}: no audio stream in the {kind} file")
+        stream = streams[0]
+        rate = float(stream.get("sample_rate") or 0)
+        channels = int(stream.get("channels") or 0)
+        seconds = float(stream.get("duration") or (found.get("format") or {}).get("duration") or 0.0)
+    except (ValueError, TypeError, AttributeError, LookupError):  # cut off, not JSON, or not the shape asked for
+        raise InputError(f"{path.name}: ffprobe cannot describe its audio (unreadable answer)") from None
+    return Probe(rate, channels, seconds)
 
 
 class FfmpegSource:
@@ -321,69 +530,54 @@ class FfmpegSource:
 
     def __init__(self, path: Path, kind: str, max_seconds: float | None = None) -> None:
         """``max_seconds``: what the file can hold at most, when its header is known to claim more."""
-        self.path = path.resolve()  # absolute: a name cannot be read as an ffmpeg option or protocol
-        _ffmpeg()
-        if shutil.which("ffprobe") is None:
-            raise UsageError("ffprobe (part of ffmpeg) is not installed")
-        from pydub.utils import mediainfo_json  # pydub: only for what pedalboard cannot read
-
-        probe = mediainfo_json(str(self.path))
-        audio = [s for s in probe.get("streams", []) if s.get("codec_type") == "audio"]
-        if not audio:
-            raise InputError(f"{path.name}: not a recognised audio file")
-        stream = audio[0]
-        try:
-            rate = int(stream.get("sample_rate", 0))
-            channels = int(stream.get("channels", 0))
-            seconds = float(stream.get("duration") or probe.get("format", {}).get("duration") or 0.0)
-        except (TypeError, ValueError):
-            rate = channels = 0
-            seconds = 0.0
-        if rate <= 0 or channels <= 0:
-            raise InputError(f"{path.name}: audio stream without a sample rate or channels")
-        if max_seconds is not None:
-            seconds = min(seconds, max_seconds)
-        self.info = SourceInfo(kind, "ffmpeg", rate, channels, seconds)
+        self.path = path.resolve()  # absolute: see _input_args
+        _tool("ffmpeg")
+        found = probe(self.path, kind)
+        seconds = found.seconds if max_seconds is None else min(found.seconds, max_seconds)
+        self.info = bounded_info(path.name, kind, "ffmpeg", found.rate, found.channels, seconds)
 
     def blocks(self, frames: int, rate: int) -> Iterator[np.ndarray]:
-        run = FfmpegRun(self.path, rate, frames)
+        run = FfmpegRun(self.path, self.info.format, rate, frames, self.info.seconds)
         produced = 0
         for block in run:
             produced += block.shape[1]
             yield block
         if run.code != 0 or produced == 0:
-            detail = run.errors[-1] if run.errors else "no audio decoded"
+            detail = _tidy(run.errors[-1], self.path) if run.errors else "no audio decoded"
             raise InputError(f"{self.path.name}: ffmpeg could not decode it (exit {run.code}: {detail})")
 
 
 class FfmpegRun:
     """One decode by an ffmpeg subprocess piping f32le: iterating yields (2, <=frames) float32 blocks
-    at ``rate``; afterwards ``code`` and ``errors`` (its stderr lines) say how it ended."""
+    at ``rate``; afterwards ``code`` and ``errors`` (its stderr lines) say how it ended.
 
-    def __init__(self, path: Path, rate: int, frames: int) -> None:
-        self.path = path.resolve()  # absolute: a name cannot be read as an ffmpeg option or protocol
+    ``seconds``: the audio's expected length, from which (with the size) its deadline follows;
+    InputError if ffmpeg has not finished by then. ffmpeg is killed (with its process group)
+    when the iteration ends in any way, also when its consumer stops early.
+    """
+
+    def __init__(self, path: Path, kind: str, rate: int, frames: int, seconds: float) -> None:
+        check_metadata(path)
+        self.path = path.resolve()  # absolute: see _input_args
+        self.kind = kind
         self.rate = rate
         self.frames = frames
+        self.timeout_s = decode_timeout_s(self.path.stat().st_size, seconds)
         self.code: int | None = None
         self.errors: tuple[str, ...] = ()
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        cmd = [_ffmpeg(), "-nostdin", "-v", "error", "-i", str(self.path), "-map", "0:a:0", "-vn"]
+        cmd = [_tool("ffmpeg"), "-nostdin", "-v", "error", *_input_args(self.path, self.kind), "-map", "0:a:0", "-vn"]
         cmd += ["-f", "f32le", "-ac", "2", "-ar", str(self.rate), "pipe:1"]
         chunk = self.frames * 2 * 4
-        with tempfile.TemporaryFile() as errors:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL)
-            assert proc.stdout is not None  # for the type checker: PIPE was requested
-            try:
-                while data := proc.stdout.read(chunk):
-                    usable = len(data) - len(data) % 8
-                    yield np.ascontiguousarray(np.frombuffer(data[:usable], dtype="<f4").reshape(-1, 2).T)
-                self.code = proc.wait()
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-                proc.stdout.close()
-            errors.seek(0)
-            text = errors.read().decode("utf-8", "replace")
-        self.errors = tuple(ln.strip() for ln in text.splitlines() if ln.strip())
+        child = children.Child(cmd, self.timeout_s)
+        try:
+            while data := child.stdout.read(chunk):
+                usable = len(data) - len(data) % 8
+                yield np.ascontiguousarray(np.frombuffer(data[:usable], dtype="<f4").reshape(-1, 2).T)
+            self.code = child.wait()
+        finally:
+            child.close()
+            self.errors = child.errors
+        if child.timed_out:
+            raise InputError(f"ffmpeg did not finish decoding {self.path.name} within {self.timeout_s:.0f} s")

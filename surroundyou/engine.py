@@ -50,6 +50,13 @@ MIN_MEASURABLE_S = 0.4  # inputs shorter than one BS.1770 gating block are not n
 ENCODER_QUEUE = 3  # limited blocks waiting for the encoder, the slowest stage: it should never wait
 PIPELINE_DEPTH = 2  # rendered blocks waiting for the room and the limiter, at most
 LOUDNESS_TOLERANCE_LU = 0.5  # a miss larger than this is logged as a warning
+# Never a blast. Float files can go over full scale, a little; a decoder can be made to produce
+# any value, NaN and infinity included. Samples beyond this are not a recording: refused.
+MAX_PEAK = 1000.0  # times full scale: +60 dBFS (numerically far from float32's limits: squares 1e6)
+# An output louder than the target by more than this is not written: the gain came from a
+# prediction (sample.py) that real songs meet within 0.2 LU, so missing by 1 LU means the input
+# fooled the measurement, and a deterministic failure is better than a blast or a retry.
+OUTPUT_MARGIN_LU = 1.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,21 @@ class Report:
 
 def _duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def implausible(block: np.ndarray) -> str | None:
+    """Why a decoded block cannot be a recording (NaN or infinite samples, a peak over MAX_PEAK),
+    or None. Two reductions over the block, no copy."""
+    top, bottom = float(block.max(initial=0.0)), float(block.min(initial=0.0))
+    if not (math.isfinite(top) and math.isfinite(bottom)):  # NaN propagates through max and min
+        return "its samples include NaN or infinity"
+    peak = max(top, -bottom)
+    if peak > MAX_PEAK:
+        return (
+            f"its samples reach {peak:.3g} times full scale "
+            f"(+{20 * math.log10(peak):.0f} dBFS; at most +{20 * math.log10(MAX_PEAK):.0f} dBFS is accepted)"
+        )
+    return None
 
 
 def normalisation_gain_db(measured_lufs: float, target_lufs: float) -> float:
@@ -113,6 +135,7 @@ def _store(
     room: ScratchFile,
     sampler: Sampler,
     progress: Progress,
+    name: str = "input",
 ) -> Decoded:
     """Pass 1: decode the whole input into ``store``, measure its loudness, render the room into
     ``room`` (tail included) and the sample (``sampler``).
@@ -122,7 +145,7 @@ def _store(
     in pass 2. Three threads: the decoder reads ahead, the room (pedalboard's reverb, which
     releases the GIL) works beside this one, which measures and stores each block and renders the
     sample's segments once their room is stored. A ``Damaged`` source is found before the song is
-    spatialised."""
+    spatialised; a block that is not plausible audio (``implausible``) before anything uses it."""
     meter = LoudnessMeter(rate)
     reverb = RoomSend(rate, settings.reverb, settings.block_frames) if settings.reverb > 0 else None
     expected = max(1.0, source.info.seconds * rate)
@@ -141,6 +164,8 @@ def _store(
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="room") as rooms:
         for block in read_ahead(source.blocks(settings.block_frames, rate)):
+            if (reason := implausible(block)) is not None:
+                raise InputError(f"{name}: not plausible audio: {reason}")
             if reverb is not None:
                 end = store.frames + block.shape[1]
                 in_flight.append((rooms.submit(lambda b: room.append(reverb.process(b)), block), end))
@@ -267,6 +292,16 @@ def _warn(name: str, motion: Motion, output_lufs: float | None, target_lufs: flo
         )
 
 
+def _check_loudness(name: str, output_lufs: float, target_lufs: float) -> None:
+    """The last guard before an output is published: never louder than the target + OUTPUT_MARGIN_LU
+    (an output too short or too quiet to measure, -inf, passes)."""
+    if not output_lufs <= target_lufs + OUTPUT_MARGIN_LU:  # NaN fails too
+        raise InputError(
+            f"{name}: not written: it would be {output_lufs:.1f} LUFS, more than {OUTPUT_MARGIN_LU:g} LU over "
+            f"the {target_lufs:g} LUFS target (the input's loudness could not be measured reliably)"
+        )
+
+
 def _span(progress: Progress, start: float, width: float) -> Progress:
     return lambda fraction: progress(start + width * fraction)
 
@@ -323,7 +358,7 @@ def _convert(
             return TruePeakLimiter(rate, ceiling)
 
         try:
-            decoded = _store(source, rate, settings, store, room, sampler, _span(progress, 0.0, 0.3))
+            decoded = _store(source, rate, settings, store, room, sampler, _span(progress, 0.0, 0.3), name)
             input_lufs = decoded.loudness.integrated()
             mix_lufs, gain_db = _gain(decoded, input_lufs, sampler.sample, settings.target_lufs, limiter)
         finally:
@@ -336,8 +371,9 @@ def _convert(
             out_meter = _render(
                 store, room, spatial, gain_db, final, encoder.write, motion_meter, _span(progress, 0.3, 0.7)
             )
+            output_lufs = out_meter.integrated()
+            _check_loudness(name, output_lufs, settings.target_lufs)
             encoder.commit(tags)
-    output_lufs = out_meter.integrated()
     motion = motion_meter.summary()
     _warn(name, motion, output_lufs if gain_db != 0.0 else None, settings.target_lufs, final.max_reduction_db)
     return Report(

@@ -28,13 +28,15 @@ class UsageError(SurroundError):
 
 
 class InputError(SurroundError):
-    """The audio (or its object key) cannot be converted: empty, corrupt, unsupported."""
+    """The audio, its object or its key cannot be converted, and retrying cannot change that: empty,
+    corrupt, unsupported, over a limit, missing, or an output key that belongs to another input."""
 
     exit_code = EXIT_BAD_INPUT
 
 
 class StorageError(SurroundError):
-    """S3 or the local file system failed: missing object, denied, network."""
+    """S3 or the local file system failed in a way that retrying may cure: 5xx, throttling, network,
+    a full disk."""
 
     exit_code = EXIT_STORAGE
 

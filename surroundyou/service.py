@@ -1,14 +1,18 @@
 """Queue mode: a long-running worker that converts the S3 uploads an SQS queue announces.
 
-Started with QUEUE_URL set (on Fargate: an ECS service, ``infra/deploy.py --mode queue``). Each
-message is an S3 "Object Created" event, as EventBridge delivers it to SQS or as an S3 event
-notification (``Records[]``); each object it names is converted as in cloud mode
-(``cloud.convert_object``: the same conditional write, metadata and skip rules). Then:
+Started with QUEUE_URL and S3_BUCKET set (on Fargate: an ECS service, ``infra/deploy.py --mode
+queue``). Each message is an S3 "Object Created" event, as EventBridge delivers it to SQS or as an S3
+event notification (``Records[]``, keys form-encoded); each object it names is converted as in cloud
+mode (``cloud.convert_object``: the same checks, conditional write, metadata and skip rules), and only
+objects of S3_BUCKET: a message naming another bucket is bad input. Each object of a message is tried,
+whatever became of the others. Then the message is:
 
-  converted or skipped            the message is deleted
-  bad input (exit-3 class)        deleted, logged, and sent to FAILED_QUEUE_URL (key and reason)
-  storage fault (exit 4), or an   left alone: it comes back when its visibility lapses, and the
-  internal error                  queue's redrive policy moves it to the DLQ after a few receives
+  all converted, skipped or bad   deleted; each bad one (exit-3 class: not an S3 event, another
+  input                           bucket, a missing object, not audio, ...) logged and sent to
+                                  FAILED_QUEUE_URL (key and reason)
+  any storage fault (exit 4) or   left alone: it comes back when its visibility lapses (the objects
+  internal error                  done are skipped then), and the queue's redrive policy moves it
+                                  to the DLQ after a few receives
   SIGTERM while converting        finished if it can end within STOP_TIMEOUT_SECONDS, otherwise
                                   made visible again at once (nothing is written)
 
@@ -30,10 +34,11 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from . import children
 from .aws import make_client
 from .cloud import Converter, convert_object
 from .engine import Report, convert
@@ -41,6 +46,7 @@ from .errors import EXIT_OK, EXIT_STORAGE, InputError, Stopped, StorageError, Su
 from .logs import event
 from .progress import Progress
 from .settings import Settings
+from .storage import bounded, shown
 
 POLL_S = 20  # SQS's longest long poll: the fewest empty receives
 BATCH = 10  # SQS's most messages per receive
@@ -56,23 +62,33 @@ def run_service(settings: Settings) -> int:
     return Service(settings, sqs, make_client("s3")).run()
 
 
-def targets(body: str) -> list[tuple[str, str]]:
-    """The (bucket, key) pairs a message names: one for an EventBridge "Object Created" event, one per
-    ObjectCreated record of an S3 notification, none for S3's test event. InputError for anything else."""
+class Target(NamedTuple):
+    """An object a message names."""
+
+    bucket: str
+    key: str  # as the message has it
+    form_encoded: bool  # S3 notifications form-encode keys; EventBridge's encoding is open (storage.locate)
+
+
+def targets(body: str) -> list[Target]:
+    """The objects a message names: one for an EventBridge "Object Created" event, one per ObjectCreated
+    record of an S3 notification, none for S3's test event. InputError for anything else."""
     try:
         doc = json.loads(body)
     except ValueError:
         raise InputError("the message is not JSON, so not an S3 event") from None
+    except RecursionError:  # json's parser recurses per level of nesting
+        raise InputError("the message is JSON nested too deeply to be an S3 event") from None
     if not isinstance(doc, dict):
         raise InputError("the message is not an S3 event")
     if doc.get("Event") == "s3:TestEvent":  # sent once when S3 notifications are configured
         return []
     if doc.get("source") == "aws.s3" and doc.get("detail-type") == "Object Created":
-        return [(_text(doc, "detail", "bucket", "name"), _text(doc, "detail", "object", "key"))]
+        return [Target(_text(doc, "detail", "bucket", "name"), _text(doc, "detail", "object", "key"), False)]
     records = doc.get("Records")
     if isinstance(records, list):
         return [
-            (_text(r, "s3", "bucket", "name"), _text(r, "s3", "object", "key"))
+            Target(_text(r, "s3", "bucket", "name"), _text(r, "s3", "object", "key"), True)
             for r in records
             if isinstance(r, dict) and str(r.get("eventName", "")).startswith("ObjectCreated:")
         ]
@@ -156,6 +172,7 @@ class Service:
         self._convert_file = convert_file
         self._clock = clock
         self._deadline: float | None = None  # once stopping: when SIGKILL is due, less the cleanup
+        self._children_killed = False  # at the deadline: what they were decoding is returned, not failed
         self._last_work = clock()  # when a message was last received or finished
         self.counts: Counter[str] = Counter()
         self._counting = threading.Lock()  # the jobs' threads count
@@ -195,7 +212,11 @@ class Service:
                 for signum in STOP_SIGNALS:  # a second signal waits for the cleanup too
                     signal.signal(signum, lambda *_: None)
                 event("stopping", f"stopped by signal {stop.signum}: finishing or returning {len(running)} message(s)")
-                wait(running)
+                wait(running, timeout=max(0.0, self._deadline - self._clock()))
+                if any(not job.done() for job in running):  # held up in a child (ffmpeg) past the deadline
+                    self._children_killed = True
+                    children.kill_all()
+                    wait(running)
                 return self._finish(stop.exit_code, f"stopped by signal {stop.signum}")
             except StorageError as exc:  # the queue cannot be read: what runs may still finish
                 wait(running)
@@ -234,13 +255,13 @@ class Service:
             if self._deadline is not None:
                 raise Stopped(signal.SIGTERM)
             try:
-                pairs = targets(message["Body"])
+                objects = targets(message["Body"])
             except InputError as exc:  # the message names nothing convertible: retrying cannot help
                 self._failed(fields, "", "", exc)
-                pairs = []
-            for bucket, key in pairs:
-                self._convert(bucket, key, fields)
-            self._delete(receipt)
+                objects = []
+            finished = [self._convert(target, fields) for target in objects]  # each one, whatever the others do
+            if all(finished):
+                self._delete(receipt)
         except Stopped:
             leases.drop(receipt)
             self._visible_now(receipt)
@@ -258,13 +279,40 @@ class Service:
             leases.drop(receipt)
             self._last_work = self._clock()  # idle time counts from the end of the last message
 
-    def _convert(self, bucket: str, key: str, fields: dict[str, Any]) -> None:
-        """One object; a bad one is reported (and the message's other objects still converted)."""
+    def _convert(self, target: Target, fields: dict[str, Any]) -> bool:
+        """One object: True when done with (converted, skipped, or bad input reported), False when it
+        met a fault a retry may mend (the message is then left to come back)."""
+        bucket, key = target.bucket, target.key
         try:
-            outcome = convert_object(self.s3, self.settings, bucket, key, self._converter_until_stop(), fields)
+            converter = self._converter_until_stop()
+            outcome = convert_object(self.s3, self.settings, bucket, key, converter, fields, target.form_encoded)
             self._count(outcome.status)
+            return True
         except InputError as exc:
             self._failed(fields, bucket, key, exc)
+            return True
+        except SurroundError as exc:
+            self._left(target, fields, str(exc), exc.exit_code, type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - one object's bug must not stop the service
+            why = f"internal error: {type(exc).__name__}: {exc}"
+            self._left(target, fields, why, 1, type(exc).__name__, exc_info=self.settings.verbose)
+        return False
+
+    def _left(
+        self, target: Target, fields: dict[str, Any], why: str, code: int, error: str, exc_info: bool = False
+    ) -> None:
+        """Log an object that met a fault a retry may mend: its message is left in the queue."""
+        self._count("failed")
+        _log_failure(
+            f"s3://{shown(target.bucket)}/{shown(target.key)}: {why}; the message is left in the queue, it comes "
+            "back when its visibility lapses",
+            code,
+            exc_info=exc_info,
+            error=error,
+            bucket=bounded(target.bucket),
+            key=bounded(target.key),
+            **fields,
+        )
 
     def _converter_until_stop(self) -> Converter:
         """The converter, with progress that gives up (raising Stopped) once a stop is under way and the
@@ -281,19 +329,25 @@ class Service:
                 if now + remaining > self._deadline:
                     raise Stopped(signal.SIGTERM)
 
-            return self._convert_file(src, dst, settings, progress)
+            try:
+                return self._convert_file(src, dst, settings, progress)
+            except SurroundError:
+                if self._children_killed:  # its decoder was killed at the stop's deadline, not by the file
+                    raise Stopped(signal.SIGTERM) from None
+                raise
 
         return converter
 
     def _failed(self, fields: dict[str, Any], bucket: str, key: str, exc: SurroundError) -> None:
         self._count("bad_input")
-        where = f"s3://{bucket}/{key}: " if key else f"message {fields['message_id']}: "
+        where = f"s3://{shown(bucket)}/{shown(key)}: " if key else f"message {fields['message_id']}: "
+        bucket_field, key_field = bounded(bucket) or None, bounded(key) or None
         _log_failure(
-            f"{where}{exc}", exc.exit_code, error=type(exc).__name__, bucket=bucket or None, key=key or None, **fields
+            f"{where}{exc}", exc.exit_code, error=type(exc).__name__, bucket=bucket_field, key=key_field, **fields
         )
         if not self.settings.failed_queue_url:
             return
-        body = {"bucket": bucket or None, "key": key or None, "reason": str(exc), "exit_code": exc.exit_code, **fields}
+        body = {"bucket": bucket_field, "key": key_field, "reason": str(exc), "exit_code": exc.exit_code, **fields}
         try:
             self.sqs.send_message(QueueUrl=self.settings.failed_queue_url, MessageBody=json.dumps(body))
         except (BotoCoreError, ClientError) as send_error:

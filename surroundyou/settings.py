@@ -39,6 +39,10 @@ TARGET_RANGE = (-40.0, -6.0)  # LUFS
 CEILING_RANGE = (-9.0, 0.0)  # dBTP
 BLOCK_RANGE = (1, 1 << 20)  # frames
 LOG_FORMATS = ("auto", "json", "text")
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_IPV4_RE = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
+BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 _QUALITY_RE = re.compile(r"^(V[0-9]|(32|40|48|56|64|80|96|112|128|160|192|224|256|320))$")
 
 T = TypeVar("T")
@@ -87,24 +91,41 @@ class Settings:
             prefix = getattr(self, name)
             if prefix and not prefix.endswith("/"):
                 raise UsageError(f"{name.upper()} must end with '/', got {prefix!r}")
-        if bool(self.bucket) != bool(self.key):  # half of cloud mode would silently run local mode
+        if self.queue_url:
+            self._check_queue_mode()
+        elif bool(self.bucket) != bool(self.key):  # half of cloud mode would silently run local mode
             given, missing = (ENV_BUCKET, ENV_KEY) if self.bucket else (ENV_KEY, ENV_BUCKET)
             raise UsageError(f"{given} is set but {missing} is not: cloud mode needs both, local mode neither")
-        if self.queue_url and (self.bucket or self.key):
-            raise UsageError(f"{ENV_QUEUE} and {ENV_BUCKET}/{ENV_KEY} are both set: queue mode or cloud mode, not both")
         if self.failed_queue_url and not self.queue_url:
             raise UsageError(f"FAILED_QUEUE_URL is set but {ENV_QUEUE} is not: it belongs to queue mode")
-        if self.input_prefix == self.output_prefix:
-            raise UsageError("INPUT_PREFIX and OUTPUT_PREFIX must differ, or outputs would trigger new runs")
+        inputs, outputs = self.input_prefix, self.output_prefix
+        if inputs.startswith(outputs) or outputs.startswith(inputs):  # equal, nested, or one of them empty
+            raise UsageError(
+                f"INPUT_PREFIX {inputs!r} and OUTPUT_PREFIX {outputs!r} overlap (equal, or one inside the other): "
+                "outputs would land among the inputs and trigger new runs"
+            )
+
+    def _check_queue_mode(self) -> None:
+        """Queue mode converts the objects of one bucket, S3_BUCKET; its keys come from the messages. A bad
+        bucket name fails here, at the start, rather than making every message look like bad input."""
+        if self.key:
+            raise UsageError(f"{ENV_QUEUE} and {ENV_KEY} are both set: queue mode or cloud mode, not both")
+        if not self.bucket:
+            raise UsageError(
+                f"{ENV_QUEUE} is set but {ENV_BUCKET} is not: queue mode converts the objects of that one bucket"
+            )
+        problem = bucket_name_problem(self.bucket)
+        if problem:
+            raise UsageError(f"{ENV_BUCKET} must be a valid S3 bucket name ({problem}), got {self.bucket!r}")
 
     @property
     def cloud(self) -> bool:
-        """Cloud mode: both S3 variables set and non-empty."""
+        """Cloud mode: both S3 variables set and non-empty (and QUEUE_URL not)."""
         return bool(self.bucket and self.key)
 
     @property
     def queue(self) -> bool:
-        """Queue mode: QUEUE_URL set (and the S3 variables not)."""
+        """Queue mode: QUEUE_URL set, with S3_BUCKET (and S3_KEY not)."""
         return bool(self.queue_url)
 
     @property
@@ -296,11 +317,17 @@ OPTIONS: tuple[Option, ...] = (
     # Where the songs come from and go to.
     Option("input_dir", "folder mode: the songs", env=ENV_INPUT_DIR, parse=Path),
     Option("output_dir", "local mode: where the outputs go", env="OUTPUT_DIR", parse=Path),
-    Option("bucket", "cloud mode: the bucket", env=ENV_BUCKET),
+    Option(
+        "bucket", "cloud mode: the object's bucket; queue mode: the one bucket converted (required)", env=ENV_BUCKET
+    ),
     Option("key", "cloud mode: the object's key", env=ENV_KEY, strip=False),  # spaces are legal in keys
     Option("input_prefix", "cloud mode: where inputs are", env="INPUT_PREFIX"),
     Option("output_prefix", "cloud mode: where outputs go", env="OUTPUT_PREFIX"),
-    Option("queue_url", "queue mode: the SQS queue of S3 upload events to convert", env=ENV_QUEUE),
+    Option(
+        "queue_url",
+        "queue mode: the SQS queue of S3 upload events to convert (objects of S3_BUCKET only)",
+        env=ENV_QUEUE,
+    ),
     Option("failed_queue_url", "queue mode: where the key and reason of each bad input go", env="FAILED_QUEUE_URL"),
     Option(
         "idle_exit_s",
@@ -334,6 +361,26 @@ OPTIONS: tuple[Option, ...] = (
 SOUND_FIELDS = frozenset(option.field for option in OPTIONS if option.sound)
 # Every variable the worker reads: the options' and the AWS client's (aws.py).
 VARIABLES = (*(option.env for option in OPTIONS if option.env), ENV_S3_READ_TIMEOUT)
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """Why ``name`` breaks S3's naming rules for general purpose buckets, or None if it keeps them.
+
+    S3's rules: 3-63 characters of lowercase letters, digits, dots and hyphens, a letter or digit at
+    each end, no two dots in a row, not an IPv4 address, none of the reserved prefixes and suffixes.
+    (Buckets made in us-east-1 before March 2018 could have capitals and underscores; S3 sends such
+    legacy names no events that this worker could be started by.)"""
+    if not _BUCKET_RE.fullmatch(name):
+        return "3-63 lowercase letters, digits, dots and hyphens, a letter or digit at each end"
+    if ".." in name:
+        return "no two dots in a row"
+    if _IPV4_RE.fullmatch(name):
+        return "not an IP address"
+    if name.startswith(BUCKET_RESERVED_PREFIXES) or name.endswith(BUCKET_RESERVED_SUFFIXES):
+        return f"none of S3's reserved prefixes {', '.join(BUCKET_RESERVED_PREFIXES)} or suffixes " + ", ".join(
+            BUCKET_RESERVED_SUFFIXES
+        )
+    return None
 
 
 def _check_range(flag: str, value: float, bounds: tuple[float, float], unit: str) -> None:

@@ -1,13 +1,17 @@
-"""S3: key mapping, download, idempotency check, upload (clients come from ``aws.make_client``).
+"""S3: key mapping, the checks made before any download, download, idempotency check, upload
+(clients come from ``aws.make_client``).
 
-Nothing here touches the input object except to read it.
+Nothing here touches the input object except to read it. Errors are classified for retrying: what no
+retry can mend (a key S3 cannot hold, a missing object or bucket, metadata over S3's limit) is an
+InputError; S3 faults that may pass (5xx, throttling, timeouts, connections, a denied write) are a
+StorageError.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,36 +22,78 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .aws import max_attempts
 from .errors import InputError, StorageError
 from .logs import log
+from .settings import bucket_name_problem
 
-MAX_KEY_BYTES = 1024
+MAX_KEY_BYTES = 1024  # S3's longest key, in UTF-8 bytes
+MAX_METADATA_BYTES = 2048  # S3's user metadata: the UTF-8 bytes of every name and value, summed
+SHOWN_CHARS = 100  # of a key, in messages (a message may name a 200 KB "key")
 DOWNLOAD_CHUNK = 1 << 20
-_SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,5}$")
-_MISSING = {"404", "403", "NoSuchKey", "NotFound", "AccessDenied"}
+_SUFFIX = re.compile(r"[A-Za-z0-9]{1,5}")  # a name's suffix that the output's ".mp3" replaces
+_MISSING = {"404", "403", "NoSuchKey", "NoSuchBucket", "NotFound", "AccessDenied"}  # 403: no s3:ListBucket
+_GONE = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}  # a GET after a HEAD that found it: deleted meanwhile
+_UNFIXABLE = {"InvalidBucketName", "KeyTooLongError", "MetadataTooLarge", "InvalidObjectState"}
+
+
+def shown(key: str) -> str:
+    """A key as messages quote it: whole up to SHOWN_CHARS characters, else cut there with an ellipsis."""
+    return key if len(key) <= SHOWN_CHARS else key[:SHOWN_CHARS] + "…"
+
+
+def bounded(key: str) -> str:
+    """A key as a log field or a report carries it: whole if S3 could hold it (every real key), else cut."""
+    return key if len(key.encode("utf-8", "surrogatepass")) <= MAX_KEY_BYTES else key[: MAX_KEY_BYTES // 4] + "…"
+
+
+def check_bucket(bucket: str) -> None:
+    """InputError unless ``bucket`` keeps S3's naming rules: checked before any S3 call."""
+    problem = bucket_name_problem(bucket)
+    if problem:
+        raise InputError(f"{shown(bucket)!r} is not a valid S3 bucket name ({problem})")
 
 
 def output_key(key: str, input_prefix: str, output_prefix: str, suffix: str = ".mp3") -> str:
-    """``input/a/song.wav`` -> ``processed/a/song.mp3``; refuses keys outside the input prefix."""
+    """``input/a/song.wav`` -> ``processed/a/song.mp3``. Refuses keys S3 cannot hold, keys outside the
+    input prefix, and keys that would need normalising: an empty segment (``input//x.mp3`` would map to
+    ``input/x.mp3``'s output). Only a clean suffix (1-5 letters or digits) is replaced; any other name
+    keeps its whole self: ``x.mp3 `` (a trailing space) -> ``x.mp3 .mp3``."""
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InputError(
+            f"object key {shown(key)!r} is not valid Unicode (a lone surrogate): S3 keys are UTF-8"
+        ) from None
+    if size > MAX_KEY_BYTES:
+        raise InputError(f"object key {shown(key)!r} is {size} bytes, over S3's {MAX_KEY_BYTES}-byte limit")
     if not key.startswith(input_prefix):
-        raise InputError(f"object key {key!r} is outside the input prefix {input_prefix!r}")
+        raise InputError(f"object key {shown(key)!r} is outside the input prefix {input_prefix!r}")
     rest = key[len(input_prefix) :]
     if not rest or rest.endswith("/"):
-        raise InputError(f"object key {key!r} names a folder, not a file")
+        raise InputError(f"object key {shown(key)!r} names a folder, not a file")
     if any(ord(c) < 32 or ord(c) == 127 for c in key):
-        raise InputError(f"object key {key!r} contains control characters")
-    if any(part in (".", "..") for part in rest.split("/")):
-        raise InputError(f"object key {key!r} has '.' or '..' segments")
+        raise InputError(f"object key {shown(key)!r} contains control characters")
+    parts = rest.split("/")
+    if "" in parts:
+        raise InputError(f"object key {shown(key)!r} has an empty segment ('//' or a leading '/'); not normalised")
+    if any(part in (".", "..") for part in parts):
+        raise InputError(f"object key {shown(key)!r} has '.' or '..' segments")
     folder, _, name = rest.rpartition("/")
-    stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
-    out = f"{output_prefix}{folder + '/' if folder else ''}{stem}{suffix}"
+    stem, dot, ext = name.rpartition(".")
+    base = stem if dot and stem.lstrip(".") and _SUFFIX.fullmatch(ext) else name
+    out = f"{output_prefix}{folder + '/' if folder else ''}{base}{suffix}"
     if len(out.encode("utf-8")) > MAX_KEY_BYTES:
-        raise InputError(f"the output key for {key[:40]!r}... would be over S3's {MAX_KEY_BYTES}-byte limit")
+        raise InputError(f"the output key for {shown(key)!r} would be over S3's {MAX_KEY_BYTES}-byte limit")
     return out
 
 
-def local_suffix(key: str) -> str:
-    """A harmless file suffix for the downloaded copy (the key never names a local path)."""
-    suffix = Path(key.rsplit("/", 1)[-1]).suffix
-    return suffix.lower() if _SAFE_SUFFIX.match(suffix) else ""
+def check_metadata(key: str, metadata: Mapping[str, str]) -> None:
+    """InputError if ``metadata`` is over S3's user-metadata limit (found before the download, not at
+    the upload after the whole conversion). ``key``: the source, named in the message."""
+    size = sum(len(name.encode("utf-8")) + len(value.encode("utf-8")) for name, value in metadata.items())
+    if size > MAX_METADATA_BYTES:
+        raise InputError(
+            f"{shown(key)!r}: the output's metadata (the source key, percent-encoded) would be {size} bytes, "
+            f"over S3's {MAX_METADATA_BYTES}-byte limit for user metadata; use a shorter key"
+        )
 
 
 @dataclass(frozen=True)
@@ -55,37 +101,75 @@ class SourceObject:
     key: str  # the key that exists
     etag: str
     size: int
-    decoded: bool  # True if the event's key had to be URL-decoded
 
 
-def _error(action: str, bucket: str, key: str, exc: Exception) -> StorageError:
+def _error(action: str, bucket: str, key: str, exc: Exception, unfixable: Iterable[str] = _UNFIXABLE) -> Exception:
+    """An S3 failure as one line: InputError if its code is one no retry mends, else StorageError."""
+    code = _code(exc) if isinstance(exc, ClientError) else ""
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
-        detail = f"{err.get('Code', '?')}: {err.get('Message') or 'no message'}"
+        detail = f"{code or '?'}: {err.get('Message') or 'no message'}"
     else:
         detail = str(exc)
-    return StorageError(f"{action} s3://{bucket}/{key} failed ({detail})")
+    kind = InputError if code in unfixable else StorageError
+    return kind(f"{action} s3://{bucket}/{shown(key)} failed ({detail})")
 
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def locate(client: Any, bucket: str, key: str) -> SourceObject:
-    """Find the object under the key as given, then URL-decoded (events may encode it)."""
-    candidates = [key] + ([unquote_plus(key)] if unquote_plus(key) != key else [])
-    for candidate in candidates:
-        try:
-            head = client.head_object(Bucket=bucket, Key=candidate)
-        except ClientError as exc:
-            if _code(exc) in _MISSING:
-                continue
-            raise _error("reading", bucket, candidate, exc) from None
-        except BotoCoreError as exc:
-            raise _error("reading", bucket, candidate, exc) from None
-        return SourceObject(candidate, head["ETag"], int(head["ContentLength"]), candidate != key)
-    tried = " or ".join(repr(c) for c in candidates)
-    raise StorageError(f"s3://{bucket}: no object {tried} (missing, or not readable by this role)")
+def _head(client: Any, bucket: str, key: str, action: str) -> dict[str, Any] | None:
+    """The object's HEAD answer, or None if it does not exist (or is not readable: see _MISSING)."""
+    try:
+        head: dict[str, Any] = client.head_object(Bucket=bucket, Key=key)
+        return head
+    except ClientError as exc:
+        if _code(exc) in _MISSING:
+            return None
+        raise _error(action, bucket, key, exc) from None
+    except BotoCoreError as exc:
+        raise _error(action, bucket, key, exc) from None
+
+
+def form_decoded(key: str) -> str | None:
+    """``key`` decoded as S3 form-encodes keys in its notifications ('+' a space, %XX UTF-8 bytes), or
+    None if it is no such encoding."""
+    try:
+        return unquote_plus(key, errors="strict")
+    except UnicodeDecodeError:
+        return None
+
+
+def event_key(key: str, form_encoded: bool) -> str:
+    """The key an event names: decoded if the event is known to form-encode it (S3's notifications),
+    else as given (EventBridge's encoding is open: ``locate`` tries both spellings)."""
+    if not form_encoded:
+        return key
+    decoded = form_decoded(key)
+    if decoded is None:
+        raise InputError(f"the event's key {shown(key)!r} is not form-encoded UTF-8 as S3 encodes keys")
+    return decoded
+
+
+def locate(client: Any, bucket: str, key: str, exact: bool = False) -> SourceObject:
+    """Find the object an event names. ``exact``: ``key`` is the object's key (decoded by ``event_key``,
+    or read from S3): only it is looked up. Otherwise (EventBridge, whose encoding AWS leaves open) the
+    key as given and its form-decoded spelling are both tried: one must exist; if both do, which one
+    the event meant is unknown and it is refused."""
+    decoded = None if exact else form_decoded(key)
+    candidates = [key] if decoded is None or decoded == key else [key, decoded]
+    found = [(c, head) for c in candidates if (head := _head(client, bucket, c, "reading")) is not None]
+    if not found:
+        tried = " or ".join(repr(shown(c)) for c in candidates)
+        raise InputError(f"s3://{bucket}: no object {tried} (missing, or not readable by this role)")
+    if len(found) > 1:
+        raise InputError(
+            f"ambiguous key: both {shown(candidates[1])!r} and {shown(key)!r} exist; the event may name either "
+            "(S3 writes a space as '+'), so neither is converted: rename one"
+        )
+    candidate, head = found[0]
+    return SourceObject(candidate, head["ETag"], int(head["ContentLength"]))
 
 
 @dataclass(frozen=True)
@@ -100,15 +184,8 @@ class WriteConflict(Exception):
 
 def existing_output(client: Any, bucket: str, key: str) -> ExistingOutput | None:
     """The output already under ``key``, or None if there is none."""
-    try:
-        head = client.head_object(Bucket=bucket, Key=key)
-        return ExistingOutput(head["ETag"], head.get("Metadata", {}))
-    except ClientError as exc:
-        if _code(exc) in _MISSING:
-            return None
-        raise _error("checking", bucket, key, exc) from None
-    except BotoCoreError as exc:
-        raise _error("checking", bucket, key, exc) from None
+    head = _head(client, bucket, key, "checking")
+    return None if head is None else ExistingOutput(head["ETag"], head.get("Metadata", {}))
 
 
 def download(client: Any, bucket: str, obj: SourceObject, dest: Path) -> None:
@@ -123,14 +200,14 @@ def download(client: Any, bucket: str, obj: SourceObject, dest: Path) -> None:
             with dest.open("wb") as out:
                 shutil.copyfileobj(response["Body"], out, DOWNLOAD_CHUNK)
             if dest.stat().st_size != obj.size:
-                raise StorageError(f"s3://{bucket}/{obj.key}: got {dest.stat().st_size} of {obj.size} bytes")
+                raise StorageError(f"s3://{bucket}/{shown(obj.key)}: got {dest.stat().st_size} of {obj.size} bytes")
             return
         except ClientError as exc:
-            raise _error("downloading", bucket, obj.key, exc) from None
+            raise _error("downloading", bucket, obj.key, exc, _UNFIXABLE | _GONE) from None
         except (BotoCoreError, OSError, StorageError) as exc:
             if attempt == attempts:
                 raise _error("downloading", bucket, obj.key, exc) from None
-            log.warning("download of %s interrupted (%s); retrying (%d/%d)", obj.key, exc, attempt, attempts)
+            log.warning("download of %s interrupted (%s); retrying (%d/%d)", shown(obj.key), exc, attempt, attempts)
 
 
 def upload(client: Any, bucket: str, key: str, path: Path, metadata: Mapping[str, str], replaces: str | None) -> None:

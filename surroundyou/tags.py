@@ -7,13 +7,26 @@ format keeps them: ID3 frames for MP3 and WAV, Vorbis comments with a FLAC
 picture block for FLAC and Ogg.
 Tags are a courtesy: a tag that cannot be read or written is logged and the
 conversion goes on.
+
+Memory: bounded, whatever the file. Before mutagen reads anything, the metadata's
+size is measured from the file's own headers (``metadata_bytes``: the ID3v2 tag,
+FLAC's metadata blocks, Ogg's header pages, the chunks of WAV and AIFF besides the
+audio, MP4's atoms besides ``mdat``, ASF's header object); over ``MAX_TAG_BYTES``
+the tags are skipped with a warning. Headers can lie (mutagen trusts a FLAC
+picture's own length over its block's), so mutagen then reads through
+``_Budget``, which refuses to hand it more than ``MAX_TAG_BYTES`` in all. An output
+carries a cover of at most ``MAX_COVER_BYTES`` and text values of at most
+``MAX_TEXT_CHARS``, ``MAX_VALUES`` per field.
 """
 
 from __future__ import annotations
 
 import base64
+import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 from .logs import log
 
@@ -29,6 +42,12 @@ ID3_FRAMES = {
 FIELDS = tuple(ID3_FRAMES)
 FRONT_COVER = 3  # the picture type both ID3 and FLAC use for a front cover
 MARKER = "SurroundYou"  # a user text tag on our outputs: the settings and the input they came from
+
+MAX_TAG_BYTES = 32 << 20  # metadata mutagen may read (a few covers' worth); more is skipped with a warning
+MAX_COVER_BYTES = 8 << 20  # the largest cover an output carries (a 3000 px JPEG is 1-3 MB)
+MAX_TEXT_CHARS = 1000  # a longer text value is cut to this
+MAX_VALUES = 16  # text values kept per field
+MAX_PIECES = 10_000  # chunks, blocks, atoms or pages walked to measure metadata; more: not measured
 
 
 @dataclass(frozen=True)
@@ -48,24 +67,114 @@ class Tags:
 
 
 def read_tags(path: Path) -> Tags:
-    """The input's tags; empty if it has none or they cannot be read."""
-    import mutagen
-
-    try:
-        audio = mutagen.File(path)
-        tags = getattr(audio, "tags", None)
-        if tags is None:
-            return Tags(cover=_read_cover(audio))
-        if hasattr(tags, "getall"):  # ID3, also inside WAV and AIFF, where mutagen has no "easy" view
-            found = {name: [str(t) for t in tags[frame].text] for name, frame in ID3_FRAMES.items() if frame in tags}
-        else:
-            easy = mutagen.File(path, easy=True)
-            found = {name: [str(v) for v in easy.tags[name]] for name in FIELDS if _has(easy.tags, name)}
-        text = {name: [v.strip() for v in values if v.strip()] for name, values in found.items()}
-        return Tags({name: values for name, values in text.items() if values}, _read_cover(audio))
-    except Exception as exc:  # noqa: BLE001 - mutagen raises many kinds on damaged tags; tags are optional
-        log.warning("%s: its tags cannot be read (%s); the output will have none", path.name, exc)
+    """The input's tags; empty if it has none, they cannot be read, or they are over MAX_TAG_BYTES."""
+    size = metadata_bytes(path)
+    if size is not None and size > MAX_TAG_BYTES:
+        log.warning(
+            "%s: its tags take %s, over the limit of %s: the output will have none",
+            path.name,
+            _mb(size),
+            _mb(MAX_TAG_BYTES),
+        )
         return Tags()
+    try:
+        with _Budget(path) as budget:
+            try:
+                return _read(path.name, budget)
+            except Exception as exc:  # noqa: BLE001 - mutagen raises many kinds on damaged tags; tags are optional
+                why = f"they take more than {_mb(MAX_TAG_BYTES)}" if budget.exceeded else str(exc)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+    log.warning("%s: its tags cannot be read (%s); the output will have none", path.name, why)
+    return Tags()
+
+
+def _read(file_name: str, budget: _Budget) -> Tags:
+    audio = budget.open()
+    tags = getattr(audio, "tags", None)
+    if tags is None:
+        return Tags(cover=_bounded_cover(file_name, _read_cover(audio)))
+    if hasattr(tags, "getall"):  # ID3, also inside WAV and AIFF, where mutagen has no "easy" view
+        found = {name: [str(t) for t in tags[frame].text] for name, frame in ID3_FRAMES.items() if frame in tags}
+    else:
+        easy = budget.open(easy=True)
+        found = {name: [str(v) for v in easy.tags[name]] for name in FIELDS if _has(easy.tags, name)}
+    return Tags(_bounded_text(file_name, found), _bounded_cover(file_name, _read_cover(audio)))
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1 << 20):.0f} MB" if size >= 1 << 20 else f"{size} bytes"
+
+
+def _bounded_text(name: str, found: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The non-empty values of each field, at most MAX_VALUES of at most MAX_TEXT_CHARS each."""
+    text = {key: [v.strip() for v in values if v.strip()] for key, values in found.items()}
+    text = {key: values for key, values in text.items() if values}
+    bounded = {key: [v[:MAX_TEXT_CHARS] for v in values[:MAX_VALUES]] for key, values in text.items()}
+    if bounded != text:
+        log.warning("%s: tag values over %d characters or %d per field were cut", name, MAX_TEXT_CHARS, MAX_VALUES)
+    return bounded
+
+
+def _bounded_cover(name: str, cover: Cover | None) -> Cover | None:
+    if cover is not None and len(cover.data) > MAX_COVER_BYTES:
+        log.warning(
+            "%s: its cover of %s is over the limit of %s: the output has none (its text tags are kept)",
+            name,
+            _mb(len(cover.data)),
+            _mb(MAX_COVER_BYTES),
+        )
+        return None
+    return cover
+
+
+class _OverBudget(Exception):
+    """mutagen asked for more of a file than ``_Budget`` allows."""
+
+
+class _Budget:
+    """The file as mutagen reads it: at most ``budget`` bytes per ``open``, then every read raises.
+
+    A read that would pass the budget is refused before anything is allocated for it, so a
+    lying length field (or a read to the end of a huge file) costs nothing."""
+
+    def __init__(self, path: Path, budget: int = MAX_TAG_BYTES) -> None:
+        self.name = str(path)
+        self._file: IO[bytes] = path.open("rb")
+        self._budget = self._left = budget
+        self.exceeded = False  # a read was refused (mutagen may wrap what we raise)
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            here = self._file.tell()
+            size = max(0, self._file.seek(0, 2) - here)
+            self._file.seek(here)
+        if size > self._left:
+            self.exceeded = True
+            raise _OverBudget(f"a read of {size} bytes with {self._left} left of {self._budget}")
+        data = self._file.read(size)
+        self._left -= len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def open(self, easy: bool = False) -> Any:
+        """mutagen's view of the file (None if it knows no such format), from a full budget."""
+        import mutagen
+
+        self._file.seek(0)
+        self._left = self._budget
+        return mutagen.File(self, easy=easy)
+
+    def __enter__(self) -> _Budget:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
 
 
 def _has(tags: object, name: str) -> bool:
@@ -161,10 +270,12 @@ def _write_vorbis(path: Path, tags: Tags, suffix: str) -> None:
 
 def read_marker(path: Path) -> str:
     """The MARKER tag of one of our outputs; empty if there is none or the file cannot be read."""
-    import mutagen
-
     try:
-        tags = getattr(mutagen.File(path), "tags", None)
+        size = metadata_bytes(path)
+        if size is not None and size > MAX_TAG_BYTES:
+            return ""  # not one of ours as it is now
+        with _Budget(path) as budget:
+            tags = getattr(budget.open(), "tags", None)
         if tags is None:
             return ""
         if hasattr(tags, "getall"):  # ID3
@@ -174,3 +285,149 @@ def read_marker(path: Path) -> str:
         return str(values[0]) if values else ""
     except Exception:  # noqa: BLE001 - an unreadable output is simply not up to date
         return ""
+
+
+# ---- How much metadata a file holds, from its own headers ----
+
+_ASF_HEADER = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
+_AUDIO_CHUNKS = frozenset({b"data", b"SSND"})  # WAV's and AIFF's audio
+# Their format, and padding that every reader skips: not metadata.
+_SKIPPED_CHUNKS = _AUDIO_CHUNKS | {b"fmt ", b"COMM", b"JUNK", b"junk", b"PAD ", b"FLLR"}
+_AUDIO_ATOMS = frozenset({b"mdat", b"free", b"skip", b"wide", b"ftyp"})  # MP4's that are not metadata
+
+
+def metadata_bytes(path: Path) -> int | None:
+    """Bytes of metadata (tags, pictures, other chunks) in the file at ``path``, from its headers,
+    without reading the metadata itself; None when the format is not one measured here or its
+    pieces are too many to walk (MAX_PIECES) before they pass MAX_TAG_BYTES (then a lower bound).
+    A decoder that reads the metadata itself should take None as too much."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+            size = f.seek(0, 2)
+            return _measure(f, head, size)
+    except (OSError, struct.error):
+        return None
+
+
+def _measure(f: IO[bytes], head: bytes, size: int) -> int | None:
+    start = 0
+    if head[:3] == b"ID3":  # ahead of MP3 (or AAC, or FLAC) data
+        start = min(_id3_bytes(head), size)  # what is there of it: a length can promise more
+        f.seek(start)
+        head = f.read(16)
+    walk: Callable[[IO[bytes], int, int], int | None] | None = None
+    if head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE":
+        walk = _riff_chunks
+    elif head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        walk = _aiff_chunks
+    elif head[:4] == b"fLaC":
+        walk = _flac_blocks
+    elif head[:4] == b"OggS":
+        walk = _ogg_headers
+    elif head[4:8] == b"ftyp":
+        walk = _mp4_atoms
+    elif head[:16] == _ASF_HEADER:
+        return start + min(int.from_bytes(_read_at(f, start + 16, 8), "little"), size - start)  # its header object
+    if walk is None:
+        return start if start else None  # an ID3 tag ahead of MP3 frames, or a format not measured
+    found = walk(f, start, size)
+    return None if found is None else start + found
+
+
+def _too_many(total: int) -> int | None:
+    """After MAX_PIECES pieces: what they hold if that is already over the limit (a lower bound),
+    else None (not measured)."""
+    return total if total > MAX_TAG_BYTES else None
+
+
+def _read_at(f: IO[bytes], offset: int, count: int) -> bytes:
+    f.seek(offset)
+    data = f.read(count)
+    if len(data) < count:
+        raise struct.error("truncated")
+    return data
+
+
+def _id3_bytes(header: bytes) -> int:
+    """The size of an ID3v2 tag from its 10-byte header (synchsafe size, plus a footer if flagged)."""
+    body = 0
+    for byte in header[6:10]:
+        body = body << 7 | (byte & 0x7F)
+    return 10 + body + (10 if header[5] & 0x10 else 0)
+
+
+def _chunks(f: IO[bytes], start: int, size: int, order: str) -> int | None:
+    """WAV's (``order`` "<") or AIFF's (">") chunks after the 12-byte form header: the bytes of all but
+    the audio, format and padding chunks. An audio chunk that runs to the end (RF64, streaming) ends
+    the walk."""
+    offset, total = start + 12, 0
+    for _ in range(MAX_PIECES):
+        if offset + 8 > size:
+            return total
+        chunk, length = struct.unpack(order + "4sI", _read_at(f, offset, 8))
+        if chunk in _AUDIO_CHUNKS and (length == 0xFFFFFFFF or offset + 8 + length > size):
+            return total
+        if chunk not in _SKIPPED_CHUNKS:
+            total += min(8 + length, size - offset)  # what is there of it: a length can promise more
+        offset += 8 + length + (length & 1)  # chunks are padded to even lengths
+    return _too_many(total)
+
+
+def _riff_chunks(f: IO[bytes], start: int, size: int) -> int | None:
+    return _chunks(f, start, size, "<")
+
+
+def _aiff_chunks(f: IO[bytes], start: int, size: int) -> int | None:
+    return _chunks(f, start, size, ">")
+
+
+def _flac_blocks(f: IO[bytes], start: int, size: int) -> int | None:
+    """FLAC's metadata blocks: each has a 4-byte header with a 24-bit length and a last-block flag."""
+    offset, total = start + 4, 4
+    for _ in range(MAX_PIECES):
+        header = _read_at(f, offset, 4)
+        length = 4 + int.from_bytes(header[1:4], "big")
+        total += length
+        offset += length
+        if header[0] & 0x80 or offset >= size:
+            return min(total, size - start)
+    return _too_many(total)
+
+
+def _ogg_headers(f: IO[bytes], start: int, size: int) -> int | None:
+    """Ogg's header pages (comments and pictures are in the header packets): the pages from the
+    start up to the first that ends an audio packet (a positive granule position)."""
+    offset, total = start, 0
+    for _ in range(MAX_PIECES):
+        if offset + 27 > size:
+            return total
+        header = _read_at(f, offset, 27)
+        if header[:4] != b"OggS":
+            return total
+        if struct.unpack("<q", header[6:14])[0] > 0:
+            return total
+        length = 27 + header[26] + sum(_read_at(f, offset + 27, header[26]))
+        total += length
+        offset += length
+    return _too_many(total)
+
+
+def _mp4_atoms(f: IO[bytes], start: int, size: int) -> int | None:
+    """MP4's top-level atoms besides the audio (``mdat``) and padding: ``moov`` (its sample tables
+    and ``udta``/``meta`` tags), ``meta``, ``uuid``... Sizes are 32-bit, 64-bit (1) or to the end (0)."""
+    offset, total = start, 0
+    for _ in range(MAX_PIECES):
+        if offset + 8 > size:
+            return total
+        length, atom = struct.unpack(">I4s", _read_at(f, offset, 8))
+        if length == 1:
+            length = struct.unpack(">Q", _read_at(f, offset + 8, 8))[0]
+        elif length == 0:
+            length = size - offset
+        if length < 8:
+            return total  # damaged: what was measured is all mutagen can find
+        if atom not in _AUDIO_ATOMS:
+            total += min(length, size - offset)  # what is there of it: a length can promise more
+        offset += length
+    return _too_many(total)

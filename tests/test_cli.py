@@ -329,14 +329,15 @@ def test_without_a_virtualenv_it_says_how_to_make_one(tmp_path: Path, bare_pytho
 
 
 def test_the_exit_code_table_says_what_a_missing_input_does(tmp_path: Path) -> None:
-    """A named local file that does not exist is bad input (3); a missing S3 object is storage (4,
-    tested in test_cloud); the README's table says exactly that."""
+    """A named local file that does not exist is bad input (3), and so is a missing S3 object (retrying
+    cannot bring it back; tested in test_cloud); the README's table says exactly that."""
     result = run_cli(str(tmp_path / "nowhere.mp3"), "-o", str(tmp_path / "out.mp3"))
     assert result.returncode == 3 and "no such file" in one_line(result.stderr)
     table = (ROOT / "README.md").read_text().split("## Exit codes", 1)[1].split("\n## ", 1)[0]
     rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ")}
     assert "a named local file that does not exist" in rows["3"]
-    assert "an object that does not exist" in rows["4"]
+    assert "an S3 object or bucket that does not exist" in rows["3"]
+    assert "does not exist" not in rows["4"]
 
 
 def test_the_plot_smooths_the_ear_levels_so_the_alternation_shows() -> None:

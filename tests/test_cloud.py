@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from audio import decode, loudness_lufs, pink_noise, true_peak_dbtp, write
-from helpers import run_cli
+from helpers import run_cli, start_cli, wait_until
+from hostile_files import hanging_ffmpeg, m4a, running
 
 from surroundyou.settings import Settings
 
@@ -104,10 +107,11 @@ def test_corrupt_upload_fails_with_bad_input_code_and_no_output(s3, tmp_path: Pa
     assert client.list_objects_v2(Bucket=bucket, Prefix="processed/")["KeyCount"] == 0
 
 
-def test_missing_object_is_a_storage_error(s3) -> None:
+def test_missing_object_is_bad_input(s3) -> None:
+    """No retry brings it back (a deleted upload, or a key this role may not read): exit 3, not 4."""
     _, bucket, env = s3
     result = run_worker(env, bucket, "input/nothing-here.mp3")
-    assert result.returncode == 4
+    assert result.returncode == 3
     assert "no object" in logs(result.stderr)[-1]["message"]
 
 
@@ -136,7 +140,7 @@ def test_credentials_never_reach_the_logs(s3, tmp_path: Path, key: str) -> None:
         key,
         LOG_FORMAT="json",
     )
-    assert result.returncode == (0 if key.endswith("song.mp3") else 4), result.stderr
+    assert result.returncode == (0 if key.endswith("song.mp3") else 3), result.stderr
     for value in fake.values():
         assert value not in result.stderr + result.stdout
 
@@ -156,3 +160,24 @@ def test_a_mistyped_storage_variable_is_a_usage_error(s3, variable: str, value: 
     assert result.returncode == 2, result.stderr
     records = logs(result.stderr)
     assert len(records) == 1 and hint in records[0]["message"], records
+
+
+def test_sigterm_while_the_decoder_hangs_ends_the_run_and_leaves_no_process(s3, tmp_path: Path) -> None:
+    """A decoder stuck on a file (a stand-in ffmpeg that never writes) held the worker past its SIGTERM,
+    and its process outlived the worker: a stop now kills every child's process group first."""
+    client, bucket, env = s3
+    client.put_object(Bucket=bucket, Key="input/song.m4a", Body=m4a(tmp_path / "song.m4a").read_bytes())
+    path, marker = hanging_ffmpeg(tmp_path / "bin")
+    worker = start_cli(env={**env, **path, "S3_BUCKET": bucket, "S3_KEY": "input/song.m4a"})
+    try:
+        assert wait_until(lambda: bool(running(marker))), "the stand-in decoder never started"
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=30)
+    finally:
+        worker.kill()
+        left = running(marker)
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+    assert worker.returncode == 143, stderr
+    assert left == []
+    assert "Contents" not in client.list_objects_v2(Bucket=bucket, Prefix="processed/")

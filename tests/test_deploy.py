@@ -201,6 +201,15 @@ def test_an_image_outside_ecr_is_refused(image: str) -> None:
     assert result.returncode == 2 and "not an ECR image URI" in result.stderr, result.stderr
 
 
+@pytest.mark.parametrize("bucket", ["My_Songs", "songs..bucket", "192.168.0.1", "xn--songs"])
+def test_a_bucket_name_s3_refuses_is_refused_before_any_call(bucket: str) -> None:
+    """Queue-mode workers refuse an invalid S3_BUCKET at every start: deploy.py refuses it first."""
+    image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/surroundyou-worker:1"
+    result = _deploy_cli(*DRY_RUN, "--bucket", bucket, "--subnets", "s", "--security-groups", "g", "--image", image)
+    assert result.returncode == 2 and "--bucket must be a valid S3 bucket name" in result.stderr, result.stderr
+    assert "would call" not in result.stdout
+
+
 def test_dry_run_needs_account_and_region() -> None:
     result = _deploy_cli("--dry-run", "--bucket", "b", "--subnets", "s", "--security-groups", "g", "--image", "i")
     assert result.returncode == 2 and "--account and --region" in result.stderr
@@ -231,6 +240,7 @@ def test_queue_mode_deploys_the_service_and_its_scaling_and_tears_them_down() ->
     task = ecs.describe_task_definition(taskDefinition="surroundyou")["taskDefinition"]
     env = {e["name"]: e["value"] for e in task["containerDefinitions"][0]["environment"]}
     assert env["QUEUE_URL"].endswith("/surroundyou-work")
+    assert env["S3_BUCKET"] == bucket  # the one bucket the workers convert
     sqs = client("sqs")
     work = sqs.get_queue_url(QueueName=deploy.WORK_QUEUE)["QueueUrl"]
     redrive = json.loads(

@@ -24,7 +24,7 @@ from surroundyou.encode import output_rate
         (b"\xff\xfb\x90\x44", "mp3"),
         (b"<!DOCTYPE html><html>", "text"),
         (b"hello world\n", "text"),
-        (b"\x00\x00\x00\x20ftypM4A ", "other"),
+        (b"\x00\x00\x00\x20ftypM4A ", "mp4"),
     ],
 )
 def test_sniff_detects_the_container_from_content(head: bytes, kind: str) -> None:

@@ -81,7 +81,7 @@ def in_process(s3, tmp_path: Path):
 
 
 def _output_meta(settings: Settings, etag: str) -> dict[str, str]:
-    return {"source-etag": etag, "settings": settings.fingerprint()}
+    return {"source-key": "input/song.wav", "source-etag": etag, "settings": settings.fingerprint()}
 
 
 def test_losing_the_race_to_the_same_work_is_a_skip(in_process) -> None:

@@ -11,13 +11,15 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import boto3
 import numpy as np
 import pytest
 from audio import decode, pink_noise, sine, write
 from faults import FaultProxy
-from helpers import start_cli
+from helpers import start_cli, wait_until
+from hostile_files import hanging_ffmpeg, m4a, running
 
 from surroundyou.errors import InputError
 from surroundyou.service import targets
@@ -34,11 +36,11 @@ def bridge_event(bucket: str, key: str) -> str:
 
 
 def notification(bucket: str, key: str) -> str:
-    """The body of an S3 event notification sent straight to SQS (keys form-encoded)."""
+    """The body of an S3 event notification sent straight to SQS (S3 form-encodes its keys)."""
     record = {
         "eventSource": "aws:s3",
         "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": bucket}, "object": {"key": key.replace(" ", "+"), "size": 1}},
+        "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key, safe="/"), "size": 1}},
     }
     return json.dumps({"Records": [record]})
 
@@ -63,7 +65,7 @@ def queues(s3, moto_server: str) -> Iterator[dict[str, Any]]:
         "bucket": bucket,
         "url": url,
         "failed": failed,
-        "env": {**env, "QUEUE_URL": url, "FAILED_QUEUE_URL": failed, "IDLE_EXIT_SECONDS": "1.5"},
+        "env": {**env, "S3_BUCKET": bucket, "QUEUE_URL": url, "FAILED_QUEUE_URL": failed, "IDLE_EXIT_SECONDS": "1.5"},
     }
 
 
@@ -97,8 +99,8 @@ def outputs(q: dict[str, Any]) -> list[str]:
 
 
 def test_message_bodies_name_their_objects() -> None:
-    assert targets(bridge_event("b", "input/a b.mp3")) == [("b", "input/a b.mp3")]
-    assert targets(notification("b", "input/a b.mp3")) == [("b", "input/a+b.mp3")]  # locate() decodes it
+    assert targets(bridge_event("b", "input/a b.mp3")) == [("b", "input/a b.mp3", False)]  # either encoding
+    assert targets(notification("b", "input/a b.mp3")) == [("b", "input/a+b.mp3", True)]  # locate() decodes it
     removed = json.dumps({"Records": [{"eventName": "ObjectRemoved:Delete", "s3": {}}]})
     assert targets(removed) == []
     assert targets(json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"})) == []
@@ -276,3 +278,28 @@ def test_jobs_converts_several_messages_at_once(queues, tmp_path: Path) -> None:
     order = [r["event"] for r in records if r["event"] in ("received", "converted")]
     assert order[:2] == ["received", "received"]  # the second taken before the first was done
     assert Counter(r["key"] for r in events(records, "converted")) == Counter(keys) and queue_is_empty(q)
+
+
+def test_a_decoder_hung_at_the_stop_deadline_is_killed_and_its_message_returned(queues, tmp_path: Path) -> None:
+    """A song whose decoder never makes progress gives the stop no progress call to act on: the worker
+    waited for it forever. At the deadline (STOP_TIMEOUT_SECONDS less 5 s) its process group is killed
+    and the message returned, not reported as bad input."""
+    q = queues
+    q["s3"].put_object(Bucket=q["bucket"], Key="input/song.m4a", Body=m4a(tmp_path / "song.m4a").read_bytes())
+    send(q, bridge_event(q["bucket"], "input/song.m4a"))
+    path, marker = hanging_ffmpeg(tmp_path / "bin")
+    worker = start_cli(env={**q["env"], **path, "STOP_TIMEOUT_SECONDS": "7", "IDLE_EXIT_SECONDS": "0"})
+    try:
+        assert wait_until(lambda: bool(running(marker))), "the stand-in decoder never started"
+        worker.send_signal(signal.SIGTERM)
+        code, records = finish(worker, timeout=30)
+    finally:
+        worker.kill()
+        left = running(marker)
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+    assert code == 143 and left == []
+    assert [r["event"] for r in records if r["event"] in ("returned", "converted", "failed")] == ["returned"]
+    assert q["sqs"].receive_message(QueueUrl=q["failed"], WaitTimeSeconds=1).get("Messages", []) == []
+    again = q["sqs"].receive_message(QueueUrl=q["url"], WaitTimeSeconds=1, MessageSystemAttributeNames=["All"])
+    assert again["Messages"][0]["Attributes"]["ApproximateReceiveCount"] == "2"

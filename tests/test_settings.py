@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from surroundyou.errors import UsageError
-from surroundyou.settings import OPTIONS, Option, Settings, build_settings
+from surroundyou.settings import OPTIONS, Option, Settings, bucket_name_problem, build_settings
 
 
 def test_settings_resolve_flag_then_environment_then_default() -> None:
@@ -32,7 +32,10 @@ def test_settings_resolve_flag_then_environment_then_default() -> None:
         ({"ceiling_dbtp": 0.5}, "--ceiling must be -9–0 dBTP"),
         ({"quality": "320k"}, "--quality"),
         ({"input_prefix": "input"}, "must end with '/'"),
-        ({"input_prefix": "x/", "output_prefix": "x/"}, "must differ"),
+        ({"input_prefix": "x/", "output_prefix": "x/"}, "INPUT_PREFIX 'x/' and OUTPUT_PREFIX 'x/' overlap"),
+        ({"output_prefix": "input/out/"}, "INPUT_PREFIX 'input/' and OUTPUT_PREFIX 'input/out/' overlap"),
+        ({"input_prefix": "processed/new/"}, "INPUT_PREFIX 'processed/new/' and OUTPUT_PREFIX 'processed/' overlap"),
+        ({"input_prefix": ""}, "overlap"),  # every key is under the empty prefix
     ],
 )
 def test_settings_reject_bad_values_with_units(kwargs: dict[str, object], hint: str) -> None:
@@ -79,7 +82,6 @@ OTHER_VALUES = {
     "verbose": True,
     "max_input_bytes": 5,
     "max_duration_s": 5.0,
-    "queue_url": "https://sqs.eu-west-1.amazonaws.com/123456789012/q",
 }
 
 
@@ -88,8 +90,8 @@ def test_the_fingerprint_changes_with_what_changes_the_sound_and_only_that(optio
     base = Settings()
     if option.field in ("bucket", "key"):  # cloud mode needs both
         changed = dataclasses.replace(base, bucket="b", key="k")
-    elif option.field == "failed_queue_url":  # only in queue mode
-        changed = dataclasses.replace(base, queue_url="q", failed_queue_url="f")
+    elif option.field in ("queue_url", "failed_queue_url"):  # queue mode needs its bucket
+        changed = dataclasses.replace(base, queue_url="q", bucket="songs", failed_queue_url="f")
     elif option.field in OTHER_VALUES:
         changed = dataclasses.replace(base, **{option.field: OTHER_VALUES[option.field]})
     else:
@@ -100,12 +102,43 @@ def test_the_fingerprint_changes_with_what_changes_the_sound_and_only_that(optio
     assert (changed.fingerprint() != base.fingerprint()) == option.sound, option.field
 
 
-def test_queue_mode_excludes_cloud_mode_and_owns_its_failed_queue() -> None:
-    with pytest.raises(UsageError, match="queue mode or cloud mode"):
-        build_settings({}, {"QUEUE_URL": "q", "S3_BUCKET": "b", "S3_KEY": "k"})
+def test_queue_mode_converts_one_bucket_excludes_cloud_mode_and_owns_its_failed_queue() -> None:
+    with pytest.raises(UsageError, match="QUEUE_URL and S3_KEY are both set: queue mode or cloud mode"):
+        build_settings({}, {"QUEUE_URL": "q", "S3_BUCKET": "songs", "S3_KEY": "k"})
+    with pytest.raises(UsageError, match="QUEUE_URL is set but S3_BUCKET is not"):
+        build_settings({}, {"QUEUE_URL": "q"})
+    with pytest.raises(UsageError, match=r"S3_BUCKET must be a valid S3 bucket name \(.*\), got 'My_Songs'"):
+        build_settings({}, {"QUEUE_URL": "q", "S3_BUCKET": "My_Songs"})
     with pytest.raises(UsageError, match="belongs to queue mode"):
         build_settings({}, {"FAILED_QUEUE_URL": "f"})
     with pytest.raises(UsageError, match="VISIBILITY_SECONDS must be 3–43200 s"):
-        build_settings({}, {"QUEUE_URL": "q", "VISIBILITY_SECONDS": "1"})
-    settings = build_settings({}, {"QUEUE_URL": "q", "IDLE_EXIT_SECONDS": "30"})
+        build_settings({}, {"QUEUE_URL": "q", "S3_BUCKET": "songs", "VISIBILITY_SECONDS": "1"})
+    settings = build_settings({}, {"QUEUE_URL": "q", "S3_BUCKET": "songs", "IDLE_EXIT_SECONDS": "30"})
     assert settings.queue and not settings.cloud and settings.json_logs and settings.idle_exit_s == 30.0
+    assert settings.bucket == "songs"
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("songs", None),
+        ("my.songs-2024", None),
+        ("abc", None),
+        ("a" * 63, None),
+        ("ab", "3-63"),
+        ("a" * 64, "3-63"),
+        ("Songs", "3-63"),
+        ("my_songs", "3-63"),
+        ("-songs", "3-63"),
+        ("songs.", "3-63"),
+        ("songs\n", "3-63"),  # $ in a regular expression would let a trailing newline through
+        ("so..ngs", "two dots"),
+        ("192.168.1.1", "IP address"),
+        ("xn--songs", "reserved"),
+        ("songs-s3alias", "reserved"),
+        ("songs--x-s3", "reserved"),
+    ],
+)
+def test_bucket_names_follow_s3s_rules(name: str, problem: str | None) -> None:
+    found = bucket_name_problem(name)
+    assert found is None if problem is None else problem in (found or ""), found

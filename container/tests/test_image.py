@@ -22,6 +22,7 @@ import pytest
 from audio import decode, drum_mix, loudness_lufs, pink_noise, true_peak_dbtp, write
 from checks import digests, one_line
 from conftest import MEASURED, ROOT, podman
+from hostile_files import LIVE_PLAYLIST, PLAYLIST, noise_bytes, wav_declaring
 from moto_s3 import new_bucket
 from task_run import run_options, task_definition
 
@@ -115,7 +116,7 @@ print("\\n".join(sorted(missing)))
     count, *missing = result.stdout.strip().splitlines()
     assert int(count) > 100  # the wheels' extension modules were found
     assert missing == []
-    imports = "import boto3, h5py, mutagen, numpy, pedalboard, pydub, scipy.signal, tqdm, surroundyou.cli"
+    imports = "import boto3, h5py, mutagen, numpy, pedalboard, scipy.signal, tqdm, surroundyou.cli"
     podman("run", "--rm", "--entrypoint", "python", image, "-c", imports)
 
 
@@ -244,7 +245,7 @@ def test_queue_mode_inside_the_container_drains_the_queue(
         event["detail"]["bucket"]["name"], event["detail"]["object"]["key"] = bucket, key
         sqs.send_message(QueueUrl=work, MessageBody=json.dumps(event))
     sqs.send_message(QueueUrl=work, MessageBody="not an S3 event")
-    variables = {"QUEUE_URL": work, "FAILED_QUEUE_URL": failed, "IDLE_EXIT_SECONDS": "3", **aws}
+    variables = {"S3_BUCKET": bucket, "QUEUE_URL": work, "FAILED_QUEUE_URL": failed, "IDLE_EXIT_SECONDS": "3", **aws}
     started = time.perf_counter()
     result = run_like_fargate(
         image,
@@ -399,3 +400,38 @@ def test_formats_pedalboard_cannot_read_convert_with_the_images_ffmpeg(image: st
         assert lufs == pytest.approx(-14.0, abs=0.5) or (
             missed is not None and lufs == pytest.approx(-14.0, abs=1.0)
         ), name
+
+
+def test_hostile_files_are_refused_by_the_image_under_the_tasks_memory(image: str, tmp_path: Path) -> None:
+    """Issue 27's findings 1 and 2 with the image's own ffmpeg build, in a container with the task's
+    1 GB: playlists naming a file of the container, and a header declaring 200 MHz, fail with one line
+    each; a good M4A beside them converts through the image's ffmpeg with its forced demuxer."""
+    songs = tmp_path / "input"
+    songs.mkdir()
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    write(secret / "secret.mp3", pink_noise(2.0, 44100), quality="V2")
+    (songs / "list.m3u8").write_bytes(PLAYLIST.format(comment="café ü", segment="/secret/secret.mp3").encode())
+    (songs / "live.m3u8").write_text(LIVE_PLAYLIST.format(segment="/secret/secret.mp3"))
+    wav_declaring(songs / "rate.wav", 200_000_000, 2, noise_bytes(44100))
+    source = write(tmp_path / "good.wav", drum_mix(3.0, 44100))
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(source), "-c:a", "aac", str(songs / "good.m4a")], check=True)
+    out = owned_folder(tmp_path / "output")
+    mounts = ("-v", f"{songs}:/input:ro", "-v", f"{out}:/output", "-v", f"{secret}:/secret:ro")
+    names = ("list.m3u8", "live.m3u8", "rate.wav", "good.m4a")
+    started = time.monotonic()
+    result = podman(
+        "run", "--rm", "--user", f"{UID}:{UID}", "--memory=1024m", *mounts, image,
+        *(f"/input/{name}" for name in names), check=False, timeout=300,
+    )  # fmt: skip
+    took = time.monotonic() - started
+    assert result.returncode == 3, result.stderr
+    failed = [ln for ln in result.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(failed) == 3, result.stderr
+    assert "Traceback" not in result.stderr
+    assert any("list.m3u8: not a recognised audio format" in ln for ln in failed), result.stderr
+    assert any("live.m3u8: not a recognised audio format" in ln for ln in failed), result.stderr
+    assert any("rate.wav: sample rate 200000000 Hz is outside 8000–384000 Hz" in ln for ln in failed), result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["good_8d.mp3"]
+    assert 2.9 <= seconds_of(out / "good_8d.mp3") <= 3.0 + 4.2
+    MEASURED["hostile files in the image"] = f"3 refused, 1 converted in {took:.1f} s (podman run, --memory=1024m)"
