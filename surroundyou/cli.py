@@ -30,7 +30,7 @@ DESCRIPTION = """Turn songs into 8D audio: the sound circles slowly around your 
 
 Modes:
   S3_BUCKET and S3_KEY set    convert that S3 object into OUTPUT_PREFIX (cloud mode)
-  QUEUE_URL set               convert the S3 objects the queue's upload events name (queue mode)
+  QUEUE_URL and S3_BUCKET     convert the objects of that bucket the queue's upload events name (queue mode)
   no arguments                convert every audio file in ./input (INPUT_DIR) into ./output (OUTPUT_DIR)
   FILE [FILE ...] [-o OUT]    convert the named files
   --demo                      convert a built-in synthesised song"""

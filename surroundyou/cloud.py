@@ -25,21 +25,20 @@ from . import __version__
 from .aws import make_client
 from .engine import Report, convert
 from .errors import InputError, StorageError
-from .logs import event
+from .logs import event, short
 from .settings import ENV_BUCKET, Settings
 from .storage import (
     ExistingOutput,
     SourceObject,
     WriteConflict,
     check_bucket,
-    check_metadata,
+    check_user_metadata,
     download,
     event_key,
     existing_output,
     locate,
     metadata_value,
     output_key,
-    shown,
     upload,
 )
 from .summary import describe, log_converted
@@ -80,7 +79,7 @@ def convert_object(
     check_bucket(bucket)
     if bucket != settings.bucket:
         raise InputError(
-            f"the event names bucket {shown(bucket)!r}; this worker converts only {ENV_BUCKET} {settings.bucket!r}"
+            f"the event names bucket {short(bucket)!r}; this worker converts only {ENV_BUCKET} {settings.bucket!r}"
         )
     named = event_key(key, form_encoded)
     # Refuse a key outside the input prefix before touching S3 (an event's URL-encoding leaves the
@@ -90,7 +89,7 @@ def convert_object(
     decoded = obj.key != key
     event(
         "located",
-        f"found s3://{bucket}/{obj.key}" + (" (key was URL-encoded in the event)" if decoded else ""),
+        f"found s3://{bucket}/{short(obj.key)}" + (" (key was URL-encoded in the event)" if decoded else ""),
         bucket=bucket,
         key=obj.key,
         key_as_given=key,
@@ -100,7 +99,7 @@ def convert_object(
     )
     out_key = output_key(obj.key, settings.input_prefix, settings.output_prefix)
     if obj.size > settings.max_input_bytes:
-        raise InputError(f"{shown(obj.key)}: {obj.size} bytes is over the limit of {settings.max_input_bytes} bytes")
+        raise InputError(f"{short(obj.key)}: {obj.size} bytes is over the limit of {settings.max_input_bytes} bytes")
     fingerprint = settings.fingerprint()
     metadata = {
         "source-key": metadata_value(obj.key),
@@ -108,10 +107,10 @@ def convert_object(
         "settings": fingerprint,
         "surroundyou-version": __version__,
     }
-    check_metadata(obj.key, metadata)
+    check_user_metadata(obj.key, metadata)
 
     def skipped(why: str) -> Outcome:
-        message = f"s3://{bucket}/{out_key}: {why}"
+        message = f"s3://{bucket}/{short(out_key)}: {why}"
         event("skipped", message, bucket=bucket, key=obj.key, output_key=out_key, status="skipped", **context)
         return Outcome("skipped", message)
 
@@ -127,7 +126,7 @@ def convert_object(
         lost = publish(client, bucket, obj, out_key, dst, metadata, previous)
         if lost is not None:
             return skipped(lost)
-    message = f"s3://{bucket}/{obj.key} -> s3://{bucket}/{out_key}: {describe(report)}"
+    message = f"s3://{bucket}/{short(obj.key)} -> s3://{bucket}/{short(out_key)}: {describe(report)}"
     log_converted(
         report,
         time.perf_counter() - started,
@@ -177,11 +176,11 @@ def _check_ours(existing: ExistingOutput | None, out_key: str, key: str, metadat
         return
     source = existing.metadata.get("source-key")
     if source is None:
-        raise InputError(f"{shown(out_key)} exists and was not made by SurroundYou; not overwritten")
+        raise InputError(f"{short(out_key)} exists and was not made by SurroundYou; not overwritten")
     if source != metadata["source-key"]:
         raise InputError(
-            f"{shown(out_key)} holds the output of {shown(unquote(source))}; not overwritten with the output of "
-            f"{shown(key)} (both map to this output key: rename one)"
+            f"{short(out_key)} holds the output of {short(unquote(source))}; not overwritten with the output of "
+            f"{short(key)} (both map to this output key: rename one)"
         )
 
 

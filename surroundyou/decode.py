@@ -1,8 +1,8 @@
 """Open any audio file as a stream of stereo float32 blocks at a chosen rate.
 
-The format is detected from the content, never the name, and only the containers
-in ``DEMUXERS`` are accepted: anything else (text, playlists, ffconcat scripts,
-unknown bytes) is refused before any decoder sees it. WAV, AIFF, FLAC, Ogg Vorbis
+The format is detected from the content, never the name (containers.py), and only
+the containers in ``DEMUXERS`` are accepted: anything else (text, playlists, ffconcat
+scripts, unknown bytes) is refused before any decoder sees it. WAV, AIFF, FLAC, Ogg Vorbis
 and MP3 are decoded by pedalboard's streaming ``AudioFile`` (and resampled by its
 streaming resampler); JUCE finds the format from the content, so the file needs no
 suffix. Everything else (AAC/m4a, Opus, WMA, AC-3, ...) is probed by ffprobe and
@@ -29,7 +29,6 @@ bad input. Genuine silence decodes the same in both and converts.
 
 from __future__ import annotations
 
-import codecs
 import json
 import shutil
 from collections.abc import Iterator
@@ -42,43 +41,22 @@ from pedalboard.io import AudioFile
 
 from . import children
 from .channels import to_stereo
+from .containers import (
+    DEMUXERS,
+    MAX_TAG_BYTES,
+    SNIFF_BYTES,
+    metadata_bytes,
+    mp3_fraction_present,
+    ogg_pages_follow,
+    sniff_file,
+)
 from .errors import InputError, UsageError
 from .logs import log
-from .tags import MAX_TAG_BYTES, metadata_bytes
-
-_SNIFF_BYTES = 512
 
 MIN_RATE = 8_000  # Hz: below this no music survives, and telephone speech is 8 kHz
 MAX_RATE = 384_000  # Hz: the highest rate studio formats use (DXD is 352.8 kHz)
 MAX_CHANNELS = 32  # third-order ambisonics has 16, Atmos beds 10; more is not a song
 
-# The containers we accept, by their sniffed name, and the ffmpeg demuxer each is read with.
-# Only demuxers that read the one file they are given: no playlists (hls, dash), scripts
-# (concat), image sequences or anything else that opens other files or URLs.
-DEMUXERS = {
-    "wav": "wav",  # RIFF, RF64 and BW64
-    "w64": "w64",  # Sony Wave64
-    "aiff": "aiff",
-    "flac": "flac",
-    "ogg": "ogg",  # Vorbis in Ogg
-    "ogg-other": "ogg",  # Opus, FLAC and Speex in Ogg
-    "mp3": "mp3",
-    "mp2": "mp3",  # MPEG audio layers I and II: ffmpeg's mp3 demuxer reads all three
-    "mp4": "mov",  # MP4, M4A, 3GP, QuickTime (an ftyp box)
-    "matroska": "matroska",  # Matroska and WebM
-    "asf": "asf",  # WMA
-    "aac": "aac",  # raw ADTS
-    "ac3": "ac3",
-    "eac3": "eac3",
-    "dts": "dts",
-    "caf": "caf",
-    "wv": "wv",  # WavPack
-    "tta": "tta",
-    "au": "au",
-    "amr": "amr",  # AMR-NB and AMR-WB
-}
-_ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
-_W64_GUID = bytes.fromhex("726966662e91cf11a5d628db04c10000")
 
 # Deadlines of the child processes, from what the file is. ffprobe reads headers and at most
 # scans the file: far faster than 10 MB/s. ffmpeg decodes 100x realtime or more, but into a
@@ -98,9 +76,13 @@ def probe_timeout_s(size: int) -> float:
     return PROBE_BASE_S + PROBE_S_PER_MB * size / 1e6
 
 
+UNKNOWN_LENGTH_S = 3 * 3600.0  # a stream whose length ffprobe cannot tell (a browser's WebM) may be this long
+
+
 def decode_timeout_s(size: int, seconds: float) -> float:
-    """How long an ffmpeg decode of a file of ``size`` bytes and ``seconds`` of audio may take."""
-    return DECODE_BASE_S + DECODE_S_PER_MB * size / 1e6 + DECODE_S_PER_AUDIO_S * seconds
+    """How long an ffmpeg decode of a file of ``size`` bytes and ``seconds`` of audio may take
+    (``seconds`` 0: unknown, taken as UNKNOWN_LENGTH_S, which the default duration limit also is)."""
+    return DECODE_BASE_S + DECODE_S_PER_MB * size / 1e6 + DECODE_S_PER_AUDIO_S * (seconds or UNKNOWN_LENGTH_S)
 
 
 @dataclass(frozen=True)
@@ -134,132 +116,11 @@ class AudioSource(Protocol):
         ...
 
 
-def sniff(head: bytes) -> str:
-    """Container format from the first bytes of a file: a key of DEMUXERS, "text" or "unknown".
-
-    An ID3v2 tag says "mp3"; ``sniff_file`` looks past it.
-    """
-    four = head[:4]
-    if four in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE":
-        return "wav"
-    if head[:16] == _W64_GUID:
-        return "w64"
-    if four == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-        return "aiff"
-    if four == b"fLaC":
-        return "flac"
-    if four == b"OggS":
-        return "ogg" if b"\x01vorbis" in head else "ogg-other"  # Opus, FLAC-in-Ogg: ffmpeg
-    if head[4:8] == b"ftyp":
-        return "mp4"
-    if four == b"\x1a\x45\xdf\xa3":
-        return "matroska"
-    if head[:16] == _ASF_GUID:
-        return "asf"
-    simple = {b"caff": "caf", b"wvpk": "wv", b"TTA1": "tta", b".snd": "au", b"\x7f\xfe\x80\x01": "dts"}
-    if four in simple:
-        return simple[four]
-    if head.startswith((b"#!AMR\n", b"#!AMR-WB\n")):
-        return "amr"
-    if head[:2] == b"\x0b\x77" and len(head) > 5:
-        return "eac3" if head[5] >> 3 > 10 else "ac3"  # the bitstream id: up to 10 AC-3, 11-16 E-AC-3
-    if head[:3] == b"ID3":
-        return "mp3"
-    if frame := _mpeg_frame(head):
-        return frame
-    if _is_text(head):
-        return "text"
-    return "unknown"
-
-
-def _mpeg_frame(head: bytes) -> str | None:
-    """The kind ("mp3", "mp2" or "aac") if ``head`` starts with a valid MPEG audio or ADTS frame header."""
-    if len(head) < 3 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
-        return None
-    layer = head[1] >> 1 & 3
-    if layer == 0:  # ADTS: sync 0xFFF, then MPEG version and layer 00; a sampling index up to 12
-        return "aac" if head[1] & 0xF6 == 0xF0 and head[2] >> 2 & 0xF <= 12 else None
-    if head[1] >> 3 & 3 == 1 or head[2] >> 4 == 15 or head[2] >> 2 & 3 == 3:  # reserved version, bad rates
-        return None
-    return "mp3" if layer == 1 else "mp2"
-
-
-def _is_text(head: bytes) -> bool:
-    """Markup, or UTF-8 (ASCII included) of printable characters and line breaks."""
-    if head.lstrip()[:1] == b"<":
-        return True
-    try:
-        text = codecs.getincrementaldecoder("utf-8")().decode(head)  # a character cut off at the end is fine
-    except UnicodeDecodeError:
-        return False
-    return bool(text.strip()) and all(c.isprintable() or c in "\t\r\n\ufeff" for c in text)
-
-
-def id3_end(head: bytes) -> int:
-    """Where the audio after an ID3v2 tag starts (0 without one); ``head``: the file's first 10 bytes or more."""
-    if head[:3] != b"ID3" or len(head) < 10:
-        return 0
-    size = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | (head[9] & 0x7F)
-    return 10 + size + (10 if head[5] & 0x10 else 0)  # and a footer
-
-
-def sniff_file(path: Path, head: bytes) -> str:
-    """``sniff`` of a file whose first bytes are ``head``, looking past an ID3v2 tag: FLAC and ADTS
-    AAC files carry them too. Behind a tag, anything but those is read as MP3."""
-    start = id3_end(head)
-    if not start:
-        return sniff(head)
-    with path.open("rb") as fh:
-        fh.seek(start)
-        behind = sniff(fh.read(_SNIFF_BYTES))
-    return behind if behind in ("flac", "aac", "mp2") else "mp3"
-
-
 _PEDALBOARD_FORMATS = {"wav", "aiff", "flac", "ogg", "mp3"}
 _COMPRESSED = {"flac", "ogg", "mp3"}  # where a decoder must make up samples for data it cannot decode
 SUSPECT_SILENCE_S = 1.0  # this much exact digital silence from a compressed stream is checked with ffmpeg
 SILENCE_CHUNK = 4096  # frames: the unit in which exact silence is counted
 LENGTH_TOLERANCE = 0.01  # a decoded length this far (relative) from the promised one is checked too
-
-
-def mp3_fraction_present(path: Path, size: int) -> float | None:
-    """The share of the bytes its Xing/Info header promises that an MP3 holds, if it is short of them.
-
-    pedalboard trusts that header's frame count and pads a cut-off file with
-    silence up to it; ffmpeg stops where the data stops. None: the file is whole,
-    or records no byte count.
-    """
-    with path.open("rb") as fh:
-        start = id3_end(fh.read(10))
-        fh.seek(start)
-        frame = fh.read(200)
-    tag = max(frame.find(b"Xing"), frame.find(b"Info"))
-    if tag < 0 or len(frame) < tag + 16:
-        return None
-    flags = int.from_bytes(frame[tag + 4 : tag + 8], "big")
-    if not flags & 0x2:  # no byte count recorded
-        return None
-    offset = tag + 8 + (4 if flags & 0x1 else 0)
-    claimed = int.from_bytes(frame[offset : offset + 4], "big")
-    present = size - start
-    return present / claimed if present < claimed * 0.99 else None
-
-
-def ogg_pages_follow(path: Path) -> bool:
-    """Whether the file is Ogg pages back to back to its last byte (a gap or garbage breaks the chain)."""
-    with path.open("rb") as fh:
-        size = fh.seek(0, 2)
-        offset = 0
-        while offset < size:
-            fh.seek(offset)
-            header = fh.read(27)
-            if len(header) < 27 or header[:4] != b"OggS":
-                return False
-            lacing = fh.read(header[26])
-            if len(lacing) < header[26]:
-                return False
-            offset += 27 + header[26] + sum(lacing)
-        return offset == size
 
 
 @dataclass(frozen=True)
@@ -333,7 +194,7 @@ def open_source(path: Path, max_bytes: int) -> AudioSource:
     try:
         size = path.stat().st_size
         with path.open("rb") as fh:
-            head = fh.read(_SNIFF_BYTES)
+            head = fh.read(SNIFF_BYTES)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -350,7 +211,7 @@ def open_source(path: Path, max_bytes: int) -> AudioSource:
     if kind not in DEMUXERS:
         raise InputError(f"{path.name}: not a recognised audio format")
     if kind not in _SKIPS_METADATA:
-        check_metadata(path)
+        check_embedded_metadata(path)
     if kind in _PEDALBOARD_FORMATS:
         try:
             return PedalboardSource(path, kind)
@@ -378,11 +239,16 @@ def open_source(path: Path, max_bytes: int) -> AudioSource:
 _SKIPS_METADATA = frozenset({"mp3", "flac"})
 
 
-def check_metadata(path: Path) -> None:
-    """Refuse a file whose metadata (tags, pictures, other chunks) is over MAX_TAG_BYTES: a decoder
-    that reads it would hold it in memory."""
+def embedded_metadata_over_limit(path: Path) -> int | None:
+    """The size of the file's metadata (tags, pictures, other chunks) if its headers say it is over
+    MAX_TAG_BYTES, else None (also for the formats tags.metadata_bytes cannot measure)."""
     size = metadata_bytes(path)
-    if size is not None and size > MAX_TAG_BYTES:
+    return size if size is not None and size > MAX_TAG_BYTES else None
+
+
+def check_embedded_metadata(path: Path) -> None:
+    """Refuse a file whose metadata is over MAX_TAG_BYTES: a decoder that reads it would hold it in memory."""
+    if (size := embedded_metadata_over_limit(path)) is not None:
         raise InputError(
             f"{path.name}: {size >> 20} MB of tags and other metadata is over the limit of "
             f"{MAX_TAG_BYTES >> 20} MB (decoding would hold it in memory)"
@@ -426,6 +292,9 @@ class PedalboardSource:
         self._checked = True
         if shutil.which("ffmpeg") is None:
             log.warning("%s: %s; without ffmpeg it cannot be checked for damage", self.path.name, doubt)
+            return
+        if embedded_metadata_over_limit(self.path):  # ffmpeg would hold it; pedalboard skips it
+            log.warning("%s: %s; with this much metadata it is not checked for damage", self.path.name, doubt)
             return
         check_with_ffmpeg(self.path, self.info, doubt, decoded_s)
 
@@ -501,7 +370,7 @@ class Probe:
 
 def probe(path: Path, kind: str) -> Probe:
     """ffprobe's word on the first audio stream (forced demuxer, a deadline from the size); InputError if none."""
-    check_metadata(path)
+    check_embedded_metadata(path)
     cmd = [_tool("ffprobe"), "-v", "error", "-of", "json", "-select_streams", "a:0"]
     cmd += ["-show_entries", "stream=sample_rate,channels,duration:format=duration", *_input_args(path, kind)]
     timeout_s = probe_timeout_s(path.stat().st_size)
@@ -557,7 +426,7 @@ class FfmpegRun:
     """
 
     def __init__(self, path: Path, kind: str, rate: int, frames: int, seconds: float) -> None:
-        check_metadata(path)
+        check_embedded_metadata(path)
         self.path = path.resolve()  # absolute: see _input_args
         self.kind = kind
         self.rate = rate

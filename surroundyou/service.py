@@ -43,10 +43,9 @@ from .aws import make_client
 from .cloud import Converter, convert_object
 from .engine import Report, convert
 from .errors import EXIT_OK, EXIT_STORAGE, InputError, Stopped, StorageError, SurroundError
-from .logs import event
+from .logs import MAX_FIELD_CHARS, event, short
 from .progress import Progress
 from .settings import Settings
-from .storage import bounded, shown
 
 POLL_S = 20  # SQS's longest long poll: the fewest empty receives
 BATCH = 10  # SQS's most messages per receive
@@ -304,13 +303,13 @@ class Service:
         """Log an object that met a fault a retry may mend: its message is left in the queue."""
         self._count("failed")
         _log_failure(
-            f"s3://{shown(target.bucket)}/{shown(target.key)}: {why}; the message is left in the queue, it comes "
+            f"s3://{short(target.bucket)}/{short(target.key)}: {why}; the message is left in the queue, it comes "
             "back when its visibility lapses",
             code,
             exc_info=exc_info,
             error=error,
-            bucket=bounded(target.bucket),
-            key=bounded(target.key),
+            bucket=short(target.bucket, MAX_FIELD_CHARS),
+            key=short(target.key, MAX_FIELD_CHARS),
             **fields,
         )
 
@@ -340,8 +339,8 @@ class Service:
 
     def _failed(self, fields: dict[str, Any], bucket: str, key: str, exc: SurroundError) -> None:
         self._count("bad_input")
-        where = f"s3://{shown(bucket)}/{shown(key)}: " if key else f"message {fields['message_id']}: "
-        bucket_field, key_field = bounded(bucket) or None, bounded(key) or None
+        where = f"s3://{short(bucket)}/{short(key)}: " if key else f"message {fields['message_id']}: "
+        bucket_field, key_field = short(bucket, MAX_FIELD_CHARS) or None, short(key, MAX_FIELD_CHARS) or None
         _log_failure(
             f"{where}{exc}", exc.exit_code, error=type(exc).__name__, bucket=bucket_field, key=key_field, **fields
         )

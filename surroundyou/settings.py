@@ -321,8 +321,8 @@ OPTIONS: tuple[Option, ...] = (
         "bucket", "cloud mode: the object's bucket; queue mode: the one bucket converted (required)", env=ENV_BUCKET
     ),
     Option("key", "cloud mode: the object's key", env=ENV_KEY, strip=False),  # spaces are legal in keys
-    Option("input_prefix", "cloud mode: where inputs are", env="INPUT_PREFIX"),
-    Option("output_prefix", "cloud mode: where outputs go", env="OUTPUT_PREFIX"),
+    Option("input_prefix", "cloud and queue mode: where inputs are", env="INPUT_PREFIX"),
+    Option("output_prefix", "cloud and queue mode: where outputs go", env="OUTPUT_PREFIX"),
     Option(
         "queue_url",
         "queue mode: the SQS queue of S3 upload events to convert (objects of S3_BUCKET only)",

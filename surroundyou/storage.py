@@ -21,12 +21,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .aws import max_attempts
 from .errors import InputError, StorageError
-from .logs import log
+from .logs import log, short
 from .settings import bucket_name_problem
 
 MAX_KEY_BYTES = 1024  # S3's longest key, in UTF-8 bytes
 MAX_METADATA_BYTES = 2048  # S3's user metadata: the UTF-8 bytes of every name and value, summed
-SHOWN_CHARS = 100  # of a key, in messages (a message may name a 200 KB "key")
 DOWNLOAD_CHUNK = 1 << 20
 _SUFFIX = re.compile(r"[A-Za-z0-9]{1,5}")  # a name's suffix that the output's ".mp3" replaces
 _MISSING = {"404", "403", "NoSuchKey", "NoSuchBucket", "NotFound", "AccessDenied"}  # 403: no s3:ListBucket
@@ -34,21 +33,11 @@ _GONE = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}  # a GET after a HEAD t
 _UNFIXABLE = {"InvalidBucketName", "KeyTooLongError", "MetadataTooLarge", "InvalidObjectState"}
 
 
-def shown(key: str) -> str:
-    """A key as messages quote it: whole up to SHOWN_CHARS characters, else cut there with an ellipsis."""
-    return key if len(key) <= SHOWN_CHARS else key[:SHOWN_CHARS] + "…"
-
-
-def bounded(key: str) -> str:
-    """A key as a log field or a report carries it: whole if S3 could hold it (every real key), else cut."""
-    return key if len(key.encode("utf-8", "surrogatepass")) <= MAX_KEY_BYTES else key[: MAX_KEY_BYTES // 4] + "…"
-
-
 def check_bucket(bucket: str) -> None:
     """InputError unless ``bucket`` keeps S3's naming rules: checked before any S3 call."""
     problem = bucket_name_problem(bucket)
     if problem:
-        raise InputError(f"{shown(bucket)!r} is not a valid S3 bucket name ({problem})")
+        raise InputError(f"{short(bucket)!r} is not a valid S3 bucket name ({problem})")
 
 
 def output_key(key: str, input_prefix: str, output_prefix: str, suffix: str = ".mp3") -> str:
@@ -60,38 +49,38 @@ def output_key(key: str, input_prefix: str, output_prefix: str, suffix: str = ".
         size = len(key.encode("utf-8"))
     except UnicodeEncodeError:
         raise InputError(
-            f"object key {shown(key)!r} is not valid Unicode (a lone surrogate): S3 keys are UTF-8"
+            f"object key {short(key)!r} is not valid Unicode (a lone surrogate): S3 keys are UTF-8"
         ) from None
     if size > MAX_KEY_BYTES:
-        raise InputError(f"object key {shown(key)!r} is {size} bytes, over S3's {MAX_KEY_BYTES}-byte limit")
+        raise InputError(f"object key {short(key)!r} is {size} bytes, over S3's {MAX_KEY_BYTES}-byte limit")
     if not key.startswith(input_prefix):
-        raise InputError(f"object key {shown(key)!r} is outside the input prefix {input_prefix!r}")
+        raise InputError(f"object key {short(key)!r} is outside the input prefix {input_prefix!r}")
     rest = key[len(input_prefix) :]
     if not rest or rest.endswith("/"):
-        raise InputError(f"object key {shown(key)!r} names a folder, not a file")
+        raise InputError(f"object key {short(key)!r} names a folder, not a file")
     if any(ord(c) < 32 or ord(c) == 127 for c in key):
-        raise InputError(f"object key {shown(key)!r} contains control characters")
+        raise InputError(f"object key {short(key)!r} contains control characters")
     parts = rest.split("/")
     if "" in parts:
-        raise InputError(f"object key {shown(key)!r} has an empty segment ('//' or a leading '/'); not normalised")
+        raise InputError(f"object key {short(key)!r} has an empty segment ('//' or a leading '/'); not normalised")
     if any(part in (".", "..") for part in parts):
-        raise InputError(f"object key {shown(key)!r} has '.' or '..' segments")
+        raise InputError(f"object key {short(key)!r} has '.' or '..' segments")
     folder, _, name = rest.rpartition("/")
     stem, dot, ext = name.rpartition(".")
     base = stem if dot and stem.lstrip(".") and _SUFFIX.fullmatch(ext) else name
     out = f"{output_prefix}{folder + '/' if folder else ''}{base}{suffix}"
     if len(out.encode("utf-8")) > MAX_KEY_BYTES:
-        raise InputError(f"the output key for {shown(key)!r} would be over S3's {MAX_KEY_BYTES}-byte limit")
+        raise InputError(f"the output key for {short(key)!r} would be over S3's {MAX_KEY_BYTES}-byte limit")
     return out
 
 
-def check_metadata(key: str, metadata: Mapping[str, str]) -> None:
+def check_user_metadata(key: str, metadata: Mapping[str, str]) -> None:
     """InputError if ``metadata`` is over S3's user-metadata limit (found before the download, not at
     the upload after the whole conversion). ``key``: the source, named in the message."""
     size = sum(len(name.encode("utf-8")) + len(value.encode("utf-8")) for name, value in metadata.items())
     if size > MAX_METADATA_BYTES:
         raise InputError(
-            f"{shown(key)!r}: the output's metadata (the source key, percent-encoded) would be {size} bytes, "
+            f"{short(key)!r}: the output's metadata (the source key, percent-encoded) would be {size} bytes, "
             f"over S3's {MAX_METADATA_BYTES}-byte limit for user metadata; use a shorter key"
         )
 
@@ -112,7 +101,7 @@ def _error(action: str, bucket: str, key: str, exc: Exception, unfixable: Iterab
     else:
         detail = str(exc)
     kind = InputError if code in unfixable else StorageError
-    return kind(f"{action} s3://{bucket}/{shown(key)} failed ({detail})")
+    return kind(f"{action} s3://{bucket}/{short(key)} failed ({detail})")
 
 
 def _code(exc: ClientError) -> str:
@@ -148,7 +137,7 @@ def event_key(key: str, form_encoded: bool) -> str:
         return key
     decoded = form_decoded(key)
     if decoded is None:
-        raise InputError(f"the event's key {shown(key)!r} is not form-encoded UTF-8 as S3 encodes keys")
+        raise InputError(f"the event's key {short(key)!r} is not form-encoded UTF-8 as S3 encodes keys")
     return decoded
 
 
@@ -161,11 +150,11 @@ def locate(client: Any, bucket: str, key: str, exact: bool = False) -> SourceObj
     candidates = [key] if decoded is None or decoded == key else [key, decoded]
     found = [(c, head) for c in candidates if (head := _head(client, bucket, c, "reading")) is not None]
     if not found:
-        tried = " or ".join(repr(shown(c)) for c in candidates)
+        tried = " or ".join(repr(short(c)) for c in candidates)
         raise InputError(f"s3://{bucket}: no object {tried} (missing, or not readable by this role)")
     if len(found) > 1:
         raise InputError(
-            f"ambiguous key: both {shown(candidates[1])!r} and {shown(key)!r} exist; the event may name either "
+            f"ambiguous key: both {short(candidates[1])!r} and {short(key)!r} exist; the event may name either "
             "(S3 writes a space as '+'), so neither is converted: rename one"
         )
     candidate, head = found[0]
@@ -200,14 +189,14 @@ def download(client: Any, bucket: str, obj: SourceObject, dest: Path) -> None:
             with dest.open("wb") as out:
                 shutil.copyfileobj(response["Body"], out, DOWNLOAD_CHUNK)
             if dest.stat().st_size != obj.size:
-                raise StorageError(f"s3://{bucket}/{shown(obj.key)}: got {dest.stat().st_size} of {obj.size} bytes")
+                raise StorageError(f"s3://{bucket}/{short(obj.key)}: got {dest.stat().st_size} of {obj.size} bytes")
             return
         except ClientError as exc:
             raise _error("downloading", bucket, obj.key, exc, _UNFIXABLE | _GONE) from None
         except (BotoCoreError, OSError, StorageError) as exc:
             if attempt == attempts:
                 raise _error("downloading", bucket, obj.key, exc) from None
-            log.warning("download of %s interrupted (%s); retrying (%d/%d)", shown(obj.key), exc, attempt, attempts)
+            log.warning("download of %s interrupted (%s); retrying (%d/%d)", short(obj.key), exc, attempt, attempts)
 
 
 def upload(client: Any, bucket: str, key: str, path: Path, metadata: Mapping[str, str], replaces: str | None) -> None:

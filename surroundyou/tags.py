@@ -22,12 +22,11 @@ carries a cover of at most ``MAX_COVER_BYTES`` and text values of at most
 from __future__ import annotations
 
 import base64
-import struct
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from .containers import MAX_TAG_BYTES, metadata_bytes
 from .logs import log
 
 # The fields carried over, by mutagen's "easy" name, and the ID3 frame that holds each.
@@ -43,11 +42,9 @@ FIELDS = tuple(ID3_FRAMES)
 FRONT_COVER = 3  # the picture type both ID3 and FLAC use for a front cover
 MARKER = "SurroundYou"  # a user text tag on our outputs: the settings and the input they came from
 
-MAX_TAG_BYTES = 32 << 20  # metadata mutagen may read (a few covers' worth); more is skipped with a warning
 MAX_COVER_BYTES = 8 << 20  # the largest cover an output carries (a 3000 px JPEG is 1-3 MB)
 MAX_TEXT_CHARS = 1000  # a longer text value is cut to this
 MAX_VALUES = 16  # text values kept per field
-MAX_PIECES = 10_000  # chunks, blocks, atoms or pages walked to measure metadata; more: not measured
 
 
 @dataclass(frozen=True)
@@ -288,146 +285,3 @@ def read_marker(path: Path) -> str:
 
 
 # ---- How much metadata a file holds, from its own headers ----
-
-_ASF_HEADER = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
-_AUDIO_CHUNKS = frozenset({b"data", b"SSND"})  # WAV's and AIFF's audio
-# Their format, and padding that every reader skips: not metadata.
-_SKIPPED_CHUNKS = _AUDIO_CHUNKS | {b"fmt ", b"COMM", b"JUNK", b"junk", b"PAD ", b"FLLR"}
-_AUDIO_ATOMS = frozenset({b"mdat", b"free", b"skip", b"wide", b"ftyp"})  # MP4's that are not metadata
-
-
-def metadata_bytes(path: Path) -> int | None:
-    """Bytes of metadata (tags, pictures, other chunks) in the file at ``path``, from its headers,
-    without reading the metadata itself; None when the format is not one measured here or its
-    pieces are too many to walk (MAX_PIECES) before they pass MAX_TAG_BYTES (then a lower bound).
-    A decoder that reads the metadata itself should take None as too much."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(16)
-            size = f.seek(0, 2)
-            return _measure(f, head, size)
-    except (OSError, struct.error):
-        return None
-
-
-def _measure(f: IO[bytes], head: bytes, size: int) -> int | None:
-    start = 0
-    if head[:3] == b"ID3":  # ahead of MP3 (or AAC, or FLAC) data
-        start = min(_id3_bytes(head), size)  # what is there of it: a length can promise more
-        f.seek(start)
-        head = f.read(16)
-    walk: Callable[[IO[bytes], int, int], int | None] | None = None
-    if head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE":
-        walk = _riff_chunks
-    elif head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-        walk = _aiff_chunks
-    elif head[:4] == b"fLaC":
-        walk = _flac_blocks
-    elif head[:4] == b"OggS":
-        walk = _ogg_headers
-    elif head[4:8] == b"ftyp":
-        walk = _mp4_atoms
-    elif head[:16] == _ASF_HEADER:
-        return start + min(int.from_bytes(_read_at(f, start + 16, 8), "little"), size - start)  # its header object
-    if walk is None:
-        return start if start else None  # an ID3 tag ahead of MP3 frames, or a format not measured
-    found = walk(f, start, size)
-    return None if found is None else start + found
-
-
-def _too_many(total: int) -> int | None:
-    """After MAX_PIECES pieces: what they hold if that is already over the limit (a lower bound),
-    else None (not measured)."""
-    return total if total > MAX_TAG_BYTES else None
-
-
-def _read_at(f: IO[bytes], offset: int, count: int) -> bytes:
-    f.seek(offset)
-    data = f.read(count)
-    if len(data) < count:
-        raise struct.error("truncated")
-    return data
-
-
-def _id3_bytes(header: bytes) -> int:
-    """The size of an ID3v2 tag from its 10-byte header (synchsafe size, plus a footer if flagged)."""
-    body = 0
-    for byte in header[6:10]:
-        body = body << 7 | (byte & 0x7F)
-    return 10 + body + (10 if header[5] & 0x10 else 0)
-
-
-def _chunks(f: IO[bytes], start: int, size: int, order: str) -> int | None:
-    """WAV's (``order`` "<") or AIFF's (">") chunks after the 12-byte form header: the bytes of all but
-    the audio, format and padding chunks. An audio chunk that runs to the end (RF64, streaming) ends
-    the walk."""
-    offset, total = start + 12, 0
-    for _ in range(MAX_PIECES):
-        if offset + 8 > size:
-            return total
-        chunk, length = struct.unpack(order + "4sI", _read_at(f, offset, 8))
-        if chunk in _AUDIO_CHUNKS and (length == 0xFFFFFFFF or offset + 8 + length > size):
-            return total
-        if chunk not in _SKIPPED_CHUNKS:
-            total += min(8 + length, size - offset)  # what is there of it: a length can promise more
-        offset += 8 + length + (length & 1)  # chunks are padded to even lengths
-    return _too_many(total)
-
-
-def _riff_chunks(f: IO[bytes], start: int, size: int) -> int | None:
-    return _chunks(f, start, size, "<")
-
-
-def _aiff_chunks(f: IO[bytes], start: int, size: int) -> int | None:
-    return _chunks(f, start, size, ">")
-
-
-def _flac_blocks(f: IO[bytes], start: int, size: int) -> int | None:
-    """FLAC's metadata blocks: each has a 4-byte header with a 24-bit length and a last-block flag."""
-    offset, total = start + 4, 4
-    for _ in range(MAX_PIECES):
-        header = _read_at(f, offset, 4)
-        length = 4 + int.from_bytes(header[1:4], "big")
-        total += length
-        offset += length
-        if header[0] & 0x80 or offset >= size:
-            return min(total, size - start)
-    return _too_many(total)
-
-
-def _ogg_headers(f: IO[bytes], start: int, size: int) -> int | None:
-    """Ogg's header pages (comments and pictures are in the header packets): the pages from the
-    start up to the first that ends an audio packet (a positive granule position)."""
-    offset, total = start, 0
-    for _ in range(MAX_PIECES):
-        if offset + 27 > size:
-            return total
-        header = _read_at(f, offset, 27)
-        if header[:4] != b"OggS":
-            return total
-        if struct.unpack("<q", header[6:14])[0] > 0:
-            return total
-        length = 27 + header[26] + sum(_read_at(f, offset + 27, header[26]))
-        total += length
-        offset += length
-    return _too_many(total)
-
-
-def _mp4_atoms(f: IO[bytes], start: int, size: int) -> int | None:
-    """MP4's top-level atoms besides the audio (``mdat``) and padding: ``moov`` (its sample tables
-    and ``udta``/``meta`` tags), ``meta``, ``uuid``... Sizes are 32-bit, 64-bit (1) or to the end (0)."""
-    offset, total = start, 0
-    for _ in range(MAX_PIECES):
-        if offset + 8 > size:
-            return total
-        length, atom = struct.unpack(">I4s", _read_at(f, offset, 8))
-        if length == 1:
-            length = struct.unpack(">Q", _read_at(f, offset + 8, 8))[0]
-        elif length == 0:
-            length = size - offset
-        if length < 8:
-            return total  # damaged: what was measured is all mutagen can find
-        if atom not in _AUDIO_ATOMS:
-            total += min(length, size - offset)  # what is there of it: a length can promise more
-        offset += length
-    return _too_many(total)

@@ -1,9 +1,12 @@
-"""Fixtures: a moto S3 server over HTTP and a fresh bucket on it (helpers.py runs process_audio.py)."""
+"""Fixtures: a moto S3 server over HTTP, a fresh bucket on it, and queues beside it."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from typing import Any
 
+import boto3
 import pytest
 from moto_s3 import moto_s3_server, new_bucket
 
@@ -19,3 +22,27 @@ def s3(moto_server: str) -> Iterator[tuple[object, str, dict[str, str]]]:
     """(client, bucket, env for the worker): a fresh bucket on the moto server."""
     client, bucket, env = new_bucket(moto_server, "us-east-1", "testing", "testing")
     yield client, bucket, env
+
+
+@pytest.fixture
+def queues(s3, moto_server: str) -> Iterator[dict[str, Any]]:
+    """A bucket, a work queue and a failed queue on the moto server, and the worker's environment."""
+    client, bucket, env = s3
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=moto_server,
+        region_name=env["AWS_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+    name = f"work-{os.urandom(4).hex()}"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    failed = sqs.create_queue(QueueName=f"{name}-failed")["QueueUrl"]
+    yield {
+        "s3": client,
+        "sqs": sqs,
+        "bucket": bucket,
+        "url": url,
+        "failed": failed,
+        "env": {**env, "S3_BUCKET": bucket, "QUEUE_URL": url, "FAILED_QUEUE_URL": failed, "IDLE_EXIT_SECONDS": "1.5"},
+    }

@@ -9,7 +9,6 @@ decoded output, and its true peak to the ceiling.
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ import pytest
 from audio import decode, pink_noise, true_peak_dbtp, write
 from checks import one_line
 from helpers import run_cli
-from test_hostile import build_corpus
+from hostile_files import build_corpus, float_wav
 
 from surroundyou.errors import InputError
 from surroundyou.loudness import LoudnessMeter
@@ -29,16 +28,6 @@ MARGIN_LU = 1.0  # an output may be this much louder than the target, no more
 # MP3 decoders overshoot the PCM they were given: the limiter keeps the codec's margin below the
 # ceiling (encode.CODEC_MARGIN_DB), and the true peak is read at 8x here, stricter than the limiter's 4x.
 PEAK_TOLERANCE_DB = 0.5
-
-
-def float_wav(path: Path, x: np.ndarray, bits: int = 32, rate: int = RATE) -> Path:
-    """(channels, n) samples as an IEEE-float WAV (format tag 3) of ``bits`` 32 or 64, values as given."""
-    data = np.ascontiguousarray(x.T, dtype="<f4" if bits == 32 else "<f8").tobytes()
-    channels, width = x.shape[0], bits // 8
-    fmt = struct.pack("<HHIIHH", 3, channels, rate, rate * channels * width, channels * width, bits)
-    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
-    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
-    return path
 
 
 def measured_lufs(path: Path) -> tuple[float, float]:

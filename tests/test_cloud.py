@@ -2,40 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from pathlib import Path
-from typing import Any
 
 import pytest
 from audio import decode, loudness_lufs, pink_noise, true_peak_dbtp, write
-from helpers import run_cli, start_cli, wait_until
+from cloud_helpers import fetch, logs, put_song, run_worker
+from helpers import start_cli, wait_until
 from hostile_files import hanging_ffmpeg, m4a, running
 
 from surroundyou.settings import Settings
-
-
-def logs(stderr: str) -> list[dict[str, Any]]:
-    """Every stderr line must be one JSON object."""
-    return [json.loads(line) for line in stderr.splitlines() if line.strip()]
-
-
-def put_song(client: Any, bucket: str, key: str, tmp_path: Path, seconds: float = 3.0) -> bytes:
-    data = write(tmp_path / "song.mp3", pink_noise(seconds, 44100), quality="V2").read_bytes()
-    client.put_object(Bucket=bucket, Key=key, Body=data)
-    return data
-
-
-def run_worker(env: dict[str, str], bucket: str, key: str, **extra: str):
-    return run_cli(env={**env, "S3_BUCKET": bucket, "S3_KEY": key, **extra})
-
-
-def fetch(client: Any, bucket: str, key: str, tmp_path: Path) -> tuple[dict[str, Any], Path]:
-    obj = client.get_object(Bucket=bucket, Key=key)
-    path = tmp_path / "fetched.mp3"
-    path.write_bytes(obj["Body"].read())
-    return obj, path
 
 
 @pytest.mark.parametrize("given", ["input/my song+1.mp3", "input/my+song%2B1.mp3"])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from surroundyou.channels import to_stereo
-from surroundyou.decode import sniff
+from surroundyou.containers import sniff
 from surroundyou.encode import output_rate
 
 

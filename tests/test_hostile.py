@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from audio import decode, pink_noise, write
 from checks import digests
 from helpers import run_cli
+from hostile_files import build_corpus, mp3_bytes, xing_claims
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,78 +22,6 @@ from surroundyou.errors import InputError, UsageError
 from surroundyou.storage import MAX_KEY_BYTES, output_key
 
 RATE = 44100
-
-
-def _mp3(path: Path, seconds: float) -> bytes:
-    return write(path, pink_noise(seconds, RATE), quality="V2").read_bytes()
-
-
-def _claims(wav: bytes, data_bytes: int) -> bytes:
-    """The same WAV with a header that claims ``data_bytes`` of audio."""
-    out = bytearray(wav)
-    at = out.find(b"data")
-    out[at + 4 : at + 8] = struct.pack("<I", data_bytes)
-    out[4:8] = struct.pack("<I", min(0xFFFFFFFF, data_bytes + at))
-    return bytes(out)
-
-
-def _xing_claims(mp3: bytes, byte_count: int) -> bytes:
-    out = bytearray(mp3)
-    tag = max(out.find(b"Xing"), out.find(b"Info"))
-    flags = int.from_bytes(out[tag + 4 : tag + 8], "big")
-    at = tag + 8 + (4 if flags & 1 else 0)
-    out[at : at + 4] = byte_count.to_bytes(4, "big")
-    return bytes(out)
-
-
-def build_corpus(folder: Path, scratch: Path) -> tuple[dict[str, float], set[str]]:
-    """Writes the corpus; returns {good file: expected seconds} and the names that must fail."""
-    folder.mkdir()
-    mp3 = _mp3(scratch / "a.mp3", 4.0)
-    wav = write(scratch / "one.wav", pink_noise(1.0, RATE)).read_bytes()
-    files = {
-        "zero.mp3": b"",
-        "readme.mp3": b"This is not music.\n" * 50,
-        "page.mp3": b"<!DOCTYPE html><html><body>404</body></html>",
-        "truncated.mp3": mp3[:300],
-        "header-only.wav": wav[:44],
-        "half.mp3": mp3[: len(mp3) // 2],
-        "claims-gigabytes.wav": _claims(wav, 0xFFFFFFF0),
-        "claims-an-hour.wav": _claims(wav, 3600 * RATE * 4),
-        "claims-hours.mp3": _xing_claims(_mp3(scratch / "b.mp3", 1.0), 10**9),
-    }
-    for name, data in files.items():
-        (folder / name).write_bytes(data)
-    write(folder / "silence.wav", np.zeros((2, RATE * 3), np.float32))
-    write(folder / "one-second.wav", pink_noise(1.0, RATE, seed=1))
-    write(folder / "8k-mono.wav", pink_noise(2.0, 8000, channels=1), rate=8000)
-    write(folder / "hires.flac", pink_noise(2.0, 96000), rate=96000, bit_depth=24)
-    write(folder / "six-channels.wav", pink_noise(2.0, RATE, channels=6))
-    write(folder / "ü ñ spaced name.wav", pink_noise(1.5, RATE, seed=2))
-    source = write(scratch / "src.wav", pink_noise(2.0, 48000, seed=3), rate=48000)
-    for name, args in (
-        ("vorbis-named.mp3", ["-c:a", "libvorbis", "-f", "ogg"]),
-        ("song.m4a", ["-c:a", "aac"]),
-        ("song.opus", ["-c:a", "libopus"]),
-    ):
-        subprocess.run(["ffmpeg", "-v", "error", "-i", str(source), *args, str(folder / name)], check=True)
-    good = {
-        "half.mp3": 2.0,
-        "claims-gigabytes.wav": 1.0,
-        "claims-an-hour.wav": 1.0,
-        "claims-hours.mp3": 1.0,
-        "silence.wav": 3.0,
-        "one-second.wav": 1.0,
-        "8k-mono.wav": 2.0,
-        "hires.flac": 2.0,
-        "six-channels.wav": 2.0,
-        "ü ñ spaced name.wav": 1.5,
-        "vorbis-named.mp3": 2.0,
-        "song.m4a": 2.0,
-        "song.opus": 2.0,
-    }
-    bad = {"zero.mp3", "readme.mp3", "page.mp3", "truncated.mp3", "header-only.wav"}
-    return good, bad
 
 
 def test_hostile_corpus_converts_what_decodes_and_fails_the_rest_cleanly(tmp_path: Path) -> None:
@@ -198,7 +126,7 @@ def test_fuzz_decoding_raises_only_documented_errors(tmp_path: Path, header: byt
 
 
 def test_an_mp3_whose_header_claims_hours_is_measured_by_what_it_holds(tmp_path: Path) -> None:
-    data = bytearray(_xing_claims(_mp3(tmp_path / "a.mp3", 1.0), 10**9))
+    data = bytearray(xing_claims(mp3_bytes(tmp_path / "a.mp3", 1.0), 10**9))
     tag = max(data.find(b"Xing"), data.find(b"Info"))
     assert int.from_bytes(data[tag + 4 : tag + 8], "big") & 1  # a frame count is recorded: claim hours
     data[tag + 8 : tag + 12] = (3 * 3600 * 44100 // 1152).to_bytes(4, "big")

@@ -12,20 +12,19 @@ from typing import Any
 
 import pytest
 from audio import pink_noise, write
+from cloud_helpers import logs, put_song, run_worker
 from faults import FaultProxy
 from helpers import run_cli, start_cli
-from test_cloud import logs, put_song, run_worker
-from test_service import (
+from queue_helpers import (
     bridge_event,
     events,
     finish,
     notification,
     outputs,
     queue_is_empty,
-    queues,  # noqa: F401 - a fixture, used by q
     send,
 )
-from test_service import put_song as queue_song
+from queue_helpers import put_song as queue_song
 
 from surroundyou import cloud
 from surroundyou.engine import Report, convert
@@ -36,7 +35,7 @@ LINE_BOUND = 4000  # characters: no log line or report may echo a whole hostile 
 
 
 @pytest.fixture
-def q(queues: dict[str, Any]) -> dict[str, Any]:  # noqa: F811 - test_service's fixture, imported above
+def q(queues: dict[str, Any]) -> dict[str, Any]:
     """A bucket, a work queue and a failed queue on the moto server, and the worker's environment."""
     return queues
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-from audio import pink_noise, write
+from audio import decode, pink_noise, write
 from checks import one_line
 from helpers import Measured, run_measured
 from hostile_files import LIVE_PLAYLIST, PLAYLIST, noise_bytes, wav_declaring
@@ -247,7 +247,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_each_accepted_container_is_sniffed_from_its_content(corpus: Path) -> None:
-    from surroundyou.decode import DEMUXERS, sniff_file
+    from surroundyou.containers import DEMUXERS, sniff_file
 
     for name, (kind, _, _) in ALLOWED.items():
         path = corpus / name
@@ -291,7 +291,7 @@ def test_every_accepted_container_converts_whatever_its_name(corpus: Path, tmp_p
     ],
 )
 def test_sniff_refuses_what_is_not_an_accepted_container(head: bytes, kind: str) -> None:
-    from surroundyou.decode import sniff
+    from surroundyou.containers import sniff
 
     assert sniff(head) == kind
 
@@ -435,3 +435,21 @@ def test_a_decode_past_its_deadline_is_bad_input(tmp_path: Path, monkeypatch: py
         for _ in blocks:
             pass
     assert children.running() == [] and left_running(tmp_path) == []
+
+
+def test_an_mp3_behind_bytes_that_are_not_audio_still_converts(tmp_path: Path) -> None:
+    """Zero padding or junk before the first frame: ffmpeg's mp3 demuxer skips it, so the sniffing
+    looks for two MPEG frames in a row rather than refusing an unknown start; random bytes stay refused."""
+    from surroundyou.containers import id3_end
+
+    mp3 = write(tmp_path / "plain.mp3", pink_noise(2.0, RATE), quality="V2").read_bytes()
+    padded = tmp_path / "padded.mp3"
+    padded.write_bytes(bytes(3000) + mp3[id3_end(mp3) :])
+    run = run_worker(str(padded), "-o", str(tmp_path / "out.mp3"))
+    assert run.code == 0, run.stderr
+    y, rate = decode(tmp_path / "out.mp3")
+    assert y.shape[1] / rate >= 1.9
+    noise = tmp_path / "noise.mp3"
+    noise.write_bytes(np.random.default_rng(5).bytes(64 << 10))
+    run = run_worker(str(noise), "-o", str(tmp_path / "noise-out.mp3"))
+    assert run.code == 3 and one_line(run.stderr) == "error: noise.mp3: not a recognised audio format"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import mutagen
+import numpy as np
 import pytest
 from audio import decode, pink_noise, write
 from helpers import Measured, run_measured
@@ -89,9 +90,11 @@ def _vorbis_comment(entries: list[bytes]) -> bytes:
     return body + b"".join(struct.pack("<I", len(e)) + e for e in entries)
 
 
-def flac_with_pictures(path: Path, count: int, block_bytes: int = FLAC_MAX_BLOCK) -> Path:
-    """A 5 s FLAC with a title and ``count`` PNG picture blocks of ``block_bytes`` each."""
-    streaminfo, frames = _flac_parts(write(path.with_suffix(".plain.flac"), pink_noise(5.0, RATE)))
+def flac_with_pictures(path: Path, count: int, block_bytes: int = FLAC_MAX_BLOCK, lead_in_s: float = 0.0) -> Path:
+    """A 5 s FLAC with a title and ``count`` PNG picture blocks of ``block_bytes`` each (after
+    ``lead_in_s`` of digital silence)."""
+    audio = np.concatenate((np.zeros((2, int(lead_in_s * RATE)), np.float32), pink_noise(5.0, RATE)), axis=1)
+    streaminfo, frames = _flac_parts(write(path.with_suffix(".plain.flac"), audio))
     mime = b"image/png"
     head = struct.pack(">II", 3, len(mime)) + mime + struct.pack(">5I", 0, 1, 1, 24, 0)  # no description, 1x1
     data_bytes = block_bytes - len(head) - 4
@@ -232,6 +235,18 @@ def test_huge_tags_are_skipped_and_the_song_converts_in_bounded_memory(tmp_path:
     assert mutagen.File(dst).tags is None or not mutagen.File(dst).tags.getall("APIC")
 
 
+def test_a_silent_lead_in_beside_huge_pictures_converts_without_the_damage_check(tmp_path: Path) -> None:
+    """Two seconds of digital silence make the decoder check a FLAC with ffmpeg, which would hold its
+    48 MB of pictures: the check is skipped with a warning, and the song converts."""
+    dst = tmp_path / "out.mp3"
+    run, lines = _converted(flac_with_pictures(tmp_path / "quiet.flac", 3, lead_in_s=2.0), dst)
+    assert run.code == 0, run.stderr[-500:]
+    assert run.peak_mb < PEAK_LIMIT_MB, run.peak_mb
+    assert any("with this much metadata it is not checked for damage" in line for line in lines), lines
+    y, rate = decode(dst)
+    assert y.shape[1] / rate >= 7.0
+
+
 @pytest.mark.parametrize(
     ("name", "build"),
     [
@@ -279,7 +294,7 @@ def wav_with_chunk(path: Path, chunk: bytes, size: int) -> Path:
 
 
 def test_metadata_is_measured_from_the_headers(tmp_path: Path) -> None:
-    from surroundyou.tags import metadata_bytes
+    from surroundyou.containers import metadata_bytes
 
     mp3 = mp3_with_cover(tmp_path / "c.mp3", 1000)
     assert metadata_bytes(mp3) == 10 + (10 + 1 + 9) + (10 + 19 + 1000)  # the tag's header, TIT2, APIC
@@ -296,7 +311,8 @@ def test_a_picture_that_lies_about_its_length_is_read_within_the_budget(tmp_path
     read to the end of the file. The budget refuses the read before anything is allocated."""
     import tracemalloc
 
-    from surroundyou.tags import MAX_TAG_BYTES, read_tags
+    from surroundyou.containers import MAX_TAG_BYTES
+    from surroundyou.tags import read_tags
 
     flac = flac_with_pictures(tmp_path / "p.flac", 1, 5000)
     data = bytearray(flac.read_bytes())

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from surroundyou.errors import InputError
-from surroundyou.storage import MAX_METADATA_BYTES, check_metadata, form_decoded, metadata_value, output_key
+from surroundyou.storage import MAX_METADATA_BYTES, check_user_metadata, form_decoded, metadata_value, output_key
 
 
 @pytest.mark.parametrize(
@@ -71,12 +71,12 @@ def test_metadata_over_s3s_2_kb_is_refused_and_just_under_it_is_not() -> None:
     # S3 counts the UTF-8 bytes of each name and value (without the x-amz-meta- prefix).
     fixed = {"source-etag": '"' + "0" * 32 + '"', "settings": "0" * 16}
     used = sum(len(k) + len(v) for k, v in fixed.items()) + len("source-key")
-    check_metadata("k", {**fixed, "source-key": "x" * (MAX_METADATA_BYTES - used)})
+    check_user_metadata("k", {**fixed, "source-key": "x" * (MAX_METADATA_BYTES - used)})
     with pytest.raises(InputError, match="over S3's 2048-byte limit for user metadata"):
-        check_metadata("k", {**fixed, "source-key": "x" * (MAX_METADATA_BYTES - used + 1)})
+        check_user_metadata("k", {**fixed, "source-key": "x" * (MAX_METADATA_BYTES - used + 1)})
     cjk = "input/" + "音" * 225 + ".mp3"  # 685 bytes as a key; 9 bytes a character once percent-encoded
     with pytest.raises(InputError):
-        check_metadata(cjk, {**fixed, "source-key": metadata_value(cjk)})
+        check_user_metadata(cjk, {**fixed, "source-key": metadata_value(cjk)})
 
 
 def test_source_key_metadata_is_encoded_as_the_readme_says() -> None:

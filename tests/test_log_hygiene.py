@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 from audio import pink_noise, write
 from helpers import run_cli, start_cli
-from test_blast import float_wav
-from test_service import bridge_event, queues, send  # noqa: F401 - queues is a fixture
+from hostile_files import float_wav
+from queue_helpers import bridge_event, send
 
 from surroundyou import logs
 
@@ -57,7 +57,7 @@ def _bounded_key_is_named(records: list[dict[str, Any]], key: str) -> None:
     assert any(key[:30] in text for text in texts), records
 
 
-def test_a_200_kb_key_in_a_message_makes_no_long_log_line(queues: dict[str, Any]) -> None:  # noqa: F811
+def test_a_200_kb_key_in_a_message_makes_no_long_log_line(queues: dict[str, Any]) -> None:
     key = "input/" + "q" * 200_000 + ".mp3"
     send(queues, bridge_event(queues["bucket"], key))
     worker = start_cli(env=queues["env"])

@@ -5,97 +5,31 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
 
-import boto3
 import numpy as np
 import pytest
-from audio import decode, pink_noise, sine, write
+from audio import decode, sine, write
 from faults import FaultProxy
 from helpers import start_cli, wait_until
 from hostile_files import hanging_ffmpeg, m4a, running
+from queue_helpers import (
+    bridge_event,
+    events,
+    finish,
+    notification,
+    outputs,
+    put_song,
+    queue_is_empty,
+    read_until,
+    send,
+)
 
 from surroundyou.errors import InputError
 from surroundyou.service import targets
-
-EVENT = json.loads((Path(__file__).parent / "events" / "s3-object-created.json").read_text())
-
-
-def bridge_event(bucket: str, key: str) -> str:
-    """The body EventBridge gives SQS for an S3 upload."""
-    body = json.loads(json.dumps(EVENT))
-    body["detail"]["bucket"]["name"] = bucket
-    body["detail"]["object"]["key"] = key
-    return json.dumps(body)
-
-
-def notification(bucket: str, key: str) -> str:
-    """The body of an S3 event notification sent straight to SQS (S3 form-encodes its keys)."""
-    record = {
-        "eventSource": "aws:s3",
-        "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key, safe="/"), "size": 1}},
-    }
-    return json.dumps({"Records": [record]})
-
-
-@pytest.fixture
-def queues(s3, moto_server: str) -> Iterator[dict[str, Any]]:
-    """A bucket, a work queue and a failed queue on the moto server, and the worker's environment."""
-    client, bucket, env = s3
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=moto_server,
-        region_name=env["AWS_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
-    name = f"work-{os.urandom(4).hex()}"
-    url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    failed = sqs.create_queue(QueueName=f"{name}-failed")["QueueUrl"]
-    yield {
-        "s3": client,
-        "sqs": sqs,
-        "bucket": bucket,
-        "url": url,
-        "failed": failed,
-        "env": {**env, "S3_BUCKET": bucket, "QUEUE_URL": url, "FAILED_QUEUE_URL": failed, "IDLE_EXIT_SECONDS": "1.5"},
-    }
-
-
-def put_song(q: dict[str, Any], key: str, tmp_path: Path, seconds: float = 2.0, seed: int = 0) -> None:
-    path = write(tmp_path / f"song{seed}.mp3", pink_noise(seconds, 44100, seed=seed), quality="V2")
-    q["s3"].put_object(Bucket=q["bucket"], Key=key, Body=path.read_bytes())
-
-
-def send(q: dict[str, Any], body: str) -> None:
-    q["sqs"].send_message(QueueUrl=q["url"], MessageBody=body)
-
-
-def finish(worker: subprocess.Popen[str], timeout: float = 120) -> tuple[int, list[dict[str, Any]]]:
-    """Wait for a worker; (exit code, its JSON log records)."""
-    _, stderr = worker.communicate(timeout=timeout)
-    return worker.returncode, [json.loads(line) for line in stderr.splitlines() if line.strip()]
-
-
-def events(records: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
-    return [r for r in records if r.get("event") == name]
-
-
-def queue_is_empty(q: dict[str, Any], url: str | None = None) -> bool:
-    attributes = q["sqs"].get_queue_attributes(QueueUrl=url or q["url"], AttributeNames=["All"])["Attributes"]
-    return attributes["ApproximateNumberOfMessages"] == attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
-
-
-def outputs(q: dict[str, Any]) -> list[str]:
-    listing = q["s3"].list_objects_v2(Bucket=q["bucket"], Prefix="processed/")
-    return sorted(o["Key"] for o in listing.get("Contents", []))
 
 
 def test_message_bodies_name_their_objects() -> None:
@@ -193,17 +127,6 @@ def long_song(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     chord = sum(sine(hz, seconds, amplitude=0.15) for hz in (220.0, 277.2, 329.6))
     path = write(tmp_path_factory.mktemp("long") / "long.mp3", np.repeat(chord, 2, axis=0), quality="V9")
     return path.read_bytes()
-
-
-def read_until(worker: subprocess.Popen[str], name: str) -> list[dict[str, Any]]:
-    """The worker's log records up to and including the first ``name`` event."""
-    assert worker.stderr is not None
-    records = []
-    for line in worker.stderr:
-        records.append(json.loads(line))
-        if records[-1].get("event") == name:
-            return records
-    raise AssertionError(f"the worker ended before logging {name!r}: {records[-3:]}")
 
 
 def sigterm_mid_song(q: dict[str, Any], long_song: bytes, stop_timeout_s: str, waiting: int = 0) -> list[str]:
