@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 from audio import decode, drum_mix, ild_swing_db, loudness_lufs, pink_noise, true_peak_dbtp, write
 from checks import digest, digests, one_line
-from helpers import ROOT, SCRIPT, run_cli
+from helpers import ROOT, SCRIPT, run_cli, run_measured
+
+from surroundyou.settings import Settings
 
 
 def test_demo_runs_on_a_fresh_folder(tmp_path: Path) -> None:
@@ -358,16 +360,11 @@ def test_the_plot_smooths_the_ear_levels_so_the_alternation_shows() -> None:
 
 
 def _peak_rss_mb(*args: str) -> float:
-    """Peak resident memory of one conversion, a whole process as a user starts it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "AWS_", "INPUT_", "OUTPUT_"))}
-    proc = subprocess.Popen(
-        [sys.executable, str(SCRIPT), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
-    )
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, err.decode(errors="replace")[-500:]
-    return usage.ru_maxrss / 1024
+    """Peak resident memory of one conversion with the default settings, a whole process as a user
+    starts it (measured by run_measured: forked from pytest, it would report pytest's own size)."""
+    run = run_measured(*args, env={"REVERB_AMOUNT": f"{Settings().reverb:g}"})
+    assert run.code == 0, run.stderr[-500:]
+    return run.peak_mb
 
 
 def test_memory_does_not_grow_with_the_songs_length(tmp_path: Path) -> None:
