@@ -241,6 +241,13 @@ def metadata_bytes(path: Path) -> int | None:
         return None
 
 
+def metadata_over_limit(path: Path) -> int | None:
+    """The size of the file's metadata if its headers say it is over MAX_TAG_BYTES, else None (also
+    for the formats ``metadata_bytes`` cannot measure): what no decoder or tag reader should hold."""
+    size = metadata_bytes(path)
+    return size if size is not None and size > MAX_TAG_BYTES else None
+
+
 def _measure(f: IO[bytes], head: bytes, size: int) -> int | None:
     start = 0
     if head[:3] == b"ID3":  # ahead of MP3 (or AAC, or FLAC) data

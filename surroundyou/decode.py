@@ -45,7 +45,7 @@ from .containers import (
     DEMUXERS,
     MAX_TAG_BYTES,
     SNIFF_BYTES,
-    metadata_bytes,
+    metadata_over_limit,
     mp3_fraction_present,
     ogg_pages_follow,
     sniff_file,
@@ -239,16 +239,9 @@ def open_source(path: Path, max_bytes: int) -> AudioSource:
 _SKIPS_METADATA = frozenset({"mp3", "flac"})
 
 
-def embedded_metadata_over_limit(path: Path) -> int | None:
-    """The size of the file's metadata (tags, pictures, other chunks) if its headers say it is over
-    MAX_TAG_BYTES, else None (also for the formats tags.metadata_bytes cannot measure)."""
-    size = metadata_bytes(path)
-    return size if size is not None and size > MAX_TAG_BYTES else None
-
-
 def check_embedded_metadata(path: Path) -> None:
     """Refuse a file whose metadata is over MAX_TAG_BYTES: a decoder that reads it would hold it in memory."""
-    if (size := embedded_metadata_over_limit(path)) is not None:
+    if (size := metadata_over_limit(path)) is not None:
         raise InputError(
             f"{path.name}: {size >> 20} MB of tags and other metadata is over the limit of "
             f"{MAX_TAG_BYTES >> 20} MB (decoding would hold it in memory)"
@@ -293,7 +286,7 @@ class PedalboardSource:
         if shutil.which("ffmpeg") is None:
             log.warning("%s: %s; without ffmpeg it cannot be checked for damage", self.path.name, doubt)
             return
-        if embedded_metadata_over_limit(self.path):  # ffmpeg would hold it; pedalboard skips it
+        if metadata_over_limit(self.path):  # ffmpeg would hold it; pedalboard skips it
             log.warning("%s: %s; with this much metadata it is not checked for damage", self.path.name, doubt)
             return
         check_with_ffmpeg(self.path, self.info, doubt, decoded_s)
@@ -349,12 +342,15 @@ def _tool(name: str) -> str:
     return exe
 
 
-def _input_args(path: Path, kind: str) -> list[str]:
-    """ffmpeg's and ffprobe's input options: only this file, read with the demuxer of its sniffed kind.
+def _ffmpeg_input(path: Path, kind: str) -> list[str]:
+    """ffmpeg's and ffprobe's input options: only this file, read with the demuxer of its sniffed kind;
+    InputError if its metadata is over the limit (both read it whole). Every ffmpeg and ffprobe run
+    takes its input from here.
 
     ``path`` is absolute, and ``file:`` makes it a plain file: neither a name starting with "-"
     nor one looking like a URL or a protocol ("concat:", "subfile,,") means anything else.
     """
+    check_embedded_metadata(path)
     demuxer = DEMUXERS[kind]
     return ["-protocol_whitelist", "file,pipe", "-format_whitelist", demuxer, "-f", demuxer, "-i", f"file:{path}"]
 
@@ -370,9 +366,8 @@ class Probe:
 
 def probe(path: Path, kind: str) -> Probe:
     """ffprobe's word on the first audio stream (forced demuxer, a deadline from the size); InputError if none."""
-    check_embedded_metadata(path)
     cmd = [_tool("ffprobe"), "-v", "error", "-of", "json", "-select_streams", "a:0"]
-    cmd += ["-show_entries", "stream=sample_rate,channels,duration:format=duration", *_input_args(path, kind)]
+    cmd += ["-show_entries", "stream=sample_rate,channels,duration:format=duration", *_ffmpeg_input(path, kind)]
     timeout_s = probe_timeout_s(path.stat().st_size)
     done = children.run(cmd, timeout_s)
     if done.timed_out:
@@ -399,7 +394,7 @@ class FfmpegSource:
 
     def __init__(self, path: Path, kind: str, max_seconds: float | None = None) -> None:
         """``max_seconds``: what the file can hold at most, when its header is known to claim more."""
-        self.path = path.resolve()  # absolute: see _input_args
+        self.path = path.resolve()  # absolute: see _ffmpeg_input
         _tool("ffmpeg")
         found = probe(self.path, kind)
         seconds = found.seconds if max_seconds is None else min(found.seconds, max_seconds)
@@ -426,8 +421,7 @@ class FfmpegRun:
     """
 
     def __init__(self, path: Path, kind: str, rate: int, frames: int, seconds: float) -> None:
-        check_embedded_metadata(path)
-        self.path = path.resolve()  # absolute: see _input_args
+        self.path = path.resolve()  # absolute: see _ffmpeg_input
         self.kind = kind
         self.rate = rate
         self.frames = frames
@@ -436,7 +430,7 @@ class FfmpegRun:
         self.errors: tuple[str, ...] = ()
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        cmd = [_tool("ffmpeg"), "-nostdin", "-v", "error", *_input_args(self.path, self.kind), "-map", "0:a:0", "-vn"]
+        cmd = [_tool("ffmpeg"), "-nostdin", "-v", "error", *_ffmpeg_input(self.path, self.kind), "-map", "0:a:0", "-vn"]
         cmd += ["-f", "f32le", "-ac", "2", "-ar", str(self.rate), "pipe:1"]
         chunk = self.frames * 2 * 4
         child = children.Child(cmd, self.timeout_s)

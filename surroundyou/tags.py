@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .containers import MAX_TAG_BYTES, metadata_bytes
+from .containers import MAX_TAG_BYTES, metadata_over_limit
 from .logs import log
 
 # The fields carried over, by mutagen's "easy" name, and the ID3 frame that holds each.
@@ -65,8 +65,7 @@ class Tags:
 
 def read_tags(path: Path) -> Tags:
     """The input's tags; empty if it has none, they cannot be read, or they are over MAX_TAG_BYTES."""
-    size = metadata_bytes(path)
-    if size is not None and size > MAX_TAG_BYTES:
+    if (size := metadata_over_limit(path)) is not None:
         log.warning(
             "%s: its tags take %s, over the limit of %s: the output will have none",
             path.name,
@@ -268,8 +267,7 @@ def _write_vorbis(path: Path, tags: Tags, suffix: str) -> None:
 def read_marker(path: Path) -> str:
     """The MARKER tag of one of our outputs; empty if there is none or the file cannot be read."""
     try:
-        size = metadata_bytes(path)
-        if size is not None and size > MAX_TAG_BYTES:
+        if metadata_over_limit(path) is not None:
             return ""  # not one of ours as it is now
         with _Budget(path) as budget:
             tags = getattr(budget.open(), "tags", None)

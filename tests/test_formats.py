@@ -25,9 +25,21 @@ from surroundyou.encode import output_rate
         (b"<!DOCTYPE html><html>", "text"),
         (b"hello world\n", "text"),
         (b"\x00\x00\x00\x20ftypM4A ", "mp4"),
+        # What is not an accepted container, and the containers only ffmpeg reads (issue 27)
+        (b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nx.m3u8\n", "text"),
+        (b"ffconcat version 1.0\n# caf\xc3\xa9\nfile a.mp3\n", "text"),
+        (b"#EXTM3U\n# caf\xe9\nx.ts\n", "unknown"),  # not UTF-8, so not text either
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "unknown"),
+        (b"\xff\xf1\x50\x80\x24\x9f\xfc", "aac"),
+        (b"\xff\xfd\xe0\x04", "mp2"),
+        (b"\xff\xff\xff\xff", "unknown"),  # a frame sync with reserved fields
+        (b"\x0b\x77\x28\x00\x54\x40", "ac3"),
+        (b"\x0b\x77\x01\xa0\x74\x87", "eac3"),
+        (b"\x1a\x45\xdf\xa3\x9f", "matroska"),
+        (b"RF64\xff\xff\xff\xffWAVEds64", "wav"),
     ],
 )
-def test_sniff_detects_the_container_from_content(head: bytes, kind: str) -> None:
+def test_sniff_detects_the_container_from_content_and_refuses_the_rest(head: bytes, kind: str) -> None:
     assert sniff(head) == kind
 
 

@@ -274,28 +274,6 @@ def test_every_accepted_container_converts_whatever_its_name(corpus: Path, tmp_p
         assert (out / f"{Path(name).stem}_8d.mp3").stat().st_size > 1000, name
 
 
-@pytest.mark.parametrize(
-    ("head", "kind"),
-    [
-        (b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nx.m3u8\n", "text"),
-        (b"ffconcat version 1.0\n# caf\xc3\xa9\nfile a.mp3\n", "text"),
-        (b"#EXTM3U\n# caf\xe9\nx.ts\n", "unknown"),  # not UTF-8, so not text either
-        (b"\x89PNG\r\n\x1a\n\x00\x00", "unknown"),
-        (b"\xff\xf1\x50\x80\x24\x9f\xfc", "aac"),
-        (b"\xff\xfd\xe0\x04", "mp2"),
-        (b"\xff\xff\xff\xff", "unknown"),  # a frame sync with reserved fields
-        (b"\x0b\x77\x28\x00\x54\x40", "ac3"),
-        (b"\x0b\x77\x01\xa0\x74\x87", "eac3"),
-        (b"\x1a\x45\xdf\xa3\x9f", "matroska"),
-        (b"RF64\xff\xff\xff\xffWAVEds64", "wav"),
-    ],
-)
-def test_sniff_refuses_what_is_not_an_accepted_container(head: bytes, kind: str) -> None:
-    from surroundyou.containers import sniff
-
-    assert sniff(head) == kind
-
-
 # ffprobe's answers and failures.
 
 
