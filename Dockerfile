@@ -8,13 +8,13 @@
 FROM debian:trixie-slim AS ffmpeg
 RUN sed -i 's/^Types: deb$/Types: deb deb-src/' /etc/apt/sources.list.d/debian.sources \
     && apt-get update \
-    && apt-get install -y --no-install-recommends dpkg-dev gcc libc6-dev libspeex-dev make nasm pkgconf xz-utils
+    && apt-get install -y --no-install-recommends dpkg-dev gcc libc6-dev libopus-dev libspeex-dev make nasm pkgconf xz-utils
 COPY container/build-ffmpeg.sh /usr/local/bin/
 RUN build-ffmpeg.sh
 
 FROM debian:trixie-slim AS venv
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-# gcc, libc6-dev and python3-dev compile surroundyou/*.c; none of them reaches the final image.
+# gcc, libc6-dev and python3-dev compile surroundyou/dsp/*.c; none of them reaches the final image.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev python3-dev python3-venv \
     && rm -rf /var/lib/apt/lists/*
@@ -30,9 +30,9 @@ RUN /opt/venv/bin/pip install --no-cache-dir --no-deps /tmp/src \
 
 FROM debian:trixie-slim
 # libatomic1: pedalboard's native module links it and does not bundle it (slim images lack it).
-# libspeex1: ffmpeg's Speex decoder.
+# libspeex1: ffmpeg's Speex decoder; libopus0: its Opus encoder (--format opus).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libatomic1 libspeex1 python3 \
+    && apt-get install -y --no-install-recommends libatomic1 libopus0 libspeex1 python3 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=ffmpeg /opt/ffmpeg/bin/ffmpeg /opt/ffmpeg/bin/ffprobe /usr/local/bin/
 COPY --from=venv /opt/venv /opt/venv

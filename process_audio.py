@@ -25,6 +25,6 @@ if __name__ == "__main__":
             "then ./process_audio.py\n"
         )
         sys.exit(2)
-    from surroundyou.cli import main
+    from surroundyou.run.cli import main
 
     sys.exit(main())

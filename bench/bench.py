@@ -5,7 +5,7 @@ Every figure comes from a fresh process (start-up and imports included), run
 alternately with the others in the same round, median of ``--repeat`` rounds:
   bare      python -c <pedalboard decode + MP3 V2 encode, block by block>: the codec floor
   binaural  python process_audio.py IN -o OUT (the default conversion)
-  pan       the same with --mode pan
+  pan       the same with --renderer pan
   pinned    bare and binaural under taskset -c 0: one core, as a 0.5 vCPU Fargate task has
 Wall time, CPU time (user + sys of the process and its children, from wait4) and
 peak RSS; ratios are to the bare transcode of the same file in the same round.
@@ -147,7 +147,7 @@ def measure(src: Path, out: Path, repeat: int, pinned: bool) -> dict[str, Run]:
     variants = {
         "bare": [py, "-c", BARE, str(src), str(out)],
         "binaural": [py, WORKER, str(src), "-o", str(out)],
-        "pan": [py, WORKER, "--mode", "pan", str(src), "-o", str(out)],
+        "pan": [py, WORKER, "--renderer", "pan", str(src), "-o", str(out)],
     }
     if pinned:
         variants["bare 1 core"] = ["taskset", "-c", "0", *variants["bare"]]

@@ -30,9 +30,10 @@ from typing import Any
 from bench import BARE, machine, real_songs, seconds_of
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "container" / "tests")]
-from moto_s3 import moto_s3_server, new_bucket  # noqa: E402 - found through the path above
+sys.path[:0] = [str(ROOT), str(ROOT / "container" / "tests")]
 from task_run import run_options, task_definition  # noqa: E402 - the image tests' way of running the task
+
+from tests.support.moto_s3 import moto_s3_server, new_bucket  # noqa: E402 - found through the path above
 
 IMAGE = "localhost/surroundyou:test"
 

@@ -4,8 +4,8 @@
 # ffmpeg stage. Debian's ffmpeg package links about 210 libraries (228 MB, most of them
 # video encoders, filters and their dependencies, and pulls LLVM and Mesa besides); the
 # worker only asks ffmpeg to probe and decode audio to raw float32, so this build has
-# every native audio decoder (Speex through libspeex), every demuxer and parser, and one
-# output: f32le on a pipe.
+# every native audio decoder (Speex through libspeex), every demuxer and parser, and two
+# outputs: f32le on a pipe (decoding), and Opus through libopus in Ogg (--format opus).
 set -eu
 cd "$(mktemp -d)"
 apt-get source --quiet ffmpeg >/dev/null
@@ -21,13 +21,15 @@ cd ffmpeg-*/
 } | sort -u > audio-decoders
 # Speex through libspeex: ffmpeg 7.1's own Speex decoder doubles the length of libspeex's streams.
 decoders=$(grep -v -e '^lib' -e '^speex$' audio-decoders | paste -sd, -),libspeex
-./configure --prefix=/opt/ffmpeg --disable-everything --disable-autodetect --disable-network --enable-libspeex \
+./configure --prefix=/opt/ffmpeg --disable-everything --disable-autodetect --disable-network --enable-libspeex --enable-libopus \
   --disable-doc --disable-debug --disable-ffplay --disable-avdevice --disable-postproc \
   --enable-decoder="$decoders" --enable-demuxers --enable-parsers --enable-bsfs \
-  --enable-protocol=file,pipe --enable-muxer=pcm_f32le --enable-encoder=pcm_f32le \
+  --enable-protocol=file,pipe --enable-muxer=pcm_f32le,opus --enable-encoder=pcm_f32le,libopus \
   --enable-filter=aresample,aformat,anull,abuffer,abuffersink >/dev/null
 make -j"$(nproc)" >build.log 2>&1 || { tail -n 40 build.log; exit 1; }
 make install >/dev/null 2>&1
-# The one output the worker uses (configure ignores component names it does not know).
+# The outputs the worker uses (configure ignores component names it does not know).
 /opt/ffmpeg/bin/ffmpeg -hide_banner -muxers | grep -Eq '^ *E +f32le ' || { echo "ffmpeg: no f32le muxer" >&2; exit 1; }
+/opt/ffmpeg/bin/ffmpeg -hide_banner -muxers | grep -Eq '^ *E +opus ' || { echo "ffmpeg: no opus muxer" >&2; exit 1; }
+/opt/ffmpeg/bin/ffmpeg -hide_banner -encoders | grep -Eq '^ *A[.A-Z]* +libopus ' || { echo "ffmpeg: no libopus" >&2; exit 1; }
 /opt/ffmpeg/bin/ffmpeg -hide_banner -decoders | grep -c '^ A' | xargs printf 'ffmpeg %s: %s audio decoders\n' "$(/opt/ffmpeg/bin/ffmpeg -version | sed -n '1s/ffmpeg version \([^ ]*\).*/\1/p')"

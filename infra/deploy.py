@@ -42,7 +42,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from surroundyou.aws import make_client  # the project's one client factory (the project is installed: ./dev)
+from surroundyou.aws.clients import make_client  # the project's one client factory (the project is installed: ./dev)
 from surroundyou.settings import bucket_name_problem
 
 INFRA = Path(__file__).resolve().parent

@@ -54,7 +54,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
+def signals_held() -> Iterator[None]:
     """Hold SIGTERM and SIGINT while a child is started and registered, then deliver them.
 
     A stop handler raising inside ``Popen`` (between the fork and its return) would lose the
@@ -86,24 +86,30 @@ class Child:
     child. ``stdout``: its output, when started with a pipe for it.
     """
 
-    def __init__(self, cmd: Sequence[str], timeout_s: float, stdout: int | IO[bytes] = subprocess.PIPE) -> None:
+    def __init__(
+        self,
+        cmd: Sequence[str],
+        timeout_s: float,
+        stdout: int | IO[bytes] = subprocess.PIPE,
+        stdin: int = subprocess.DEVNULL,
+    ) -> None:
         self.timeout_s = timeout_s
         self.timed_out = False  # the watchdog killed it
         self.errors: tuple[str, ...] = ()  # its stderr lines, once it has ended (bounded, see module doc)
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close(), as the child is reaped
-        self.proc = self._start(cmd, stdout)
+        self.proc = self._start(cmd, stdout, stdin)
         if _stopping:  # a stop came first: the child never gets to run
             _kill_group(self.proc)
         self._watchdog = threading.Timer(timeout_s, self._expire)
         self._watchdog.daemon = True
         self._watchdog.start()
 
-    def _start(self, cmd: Sequence[str], stdout: int | IO[bytes]) -> subprocess.Popen[bytes]:
+    def _start(self, cmd: Sequence[str], stdout: int | IO[bytes], stdin: int) -> subprocess.Popen[bytes]:
         proc = None
         try:
-            with _signals_held():
+            with signals_held():
                 proc = subprocess.Popen(
-                    list(cmd), stdin=subprocess.DEVNULL, stdout=stdout, stderr=self._stderr, start_new_session=True
+                    list(cmd), stdin=stdin, stdout=stdout, stderr=self._stderr, start_new_session=True
                 )
                 _live[proc.pid] = proc
         except BaseException:  # also a stop delivered once the child was registered
@@ -119,6 +125,11 @@ class Child:
     def stdout(self) -> IO[bytes]:
         assert self.proc.stdout is not None  # for the type checker: only with a pipe
         return self.proc.stdout
+
+    @property
+    def stdin(self) -> IO[bytes]:
+        assert self.proc.stdin is not None  # for the type checker: only with a pipe
+        return self.proc.stdin
 
     def _expire(self) -> None:
         self.timed_out = True
@@ -141,8 +152,10 @@ class Child:
         _kill_group(self.proc)  # also what an exited child may have left in its group
         _live.pop(self.proc.pid, None)
         self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):  # a stdin whose reader died: nothing left to flush
+                    pipe.close()
         if not self._stderr.closed:
             self.errors = _head_and_tail_lines(self._stderr)
             self._stderr.close()

@@ -20,8 +20,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import __version__
-from .errors import UsageError
+from surroundyou import __version__
+from surroundyou.errors import UsageError
+from surroundyou.formats import DEFAULT as DEFAULT_FORMAT
+from surroundyou.formats import FORMATS
 
 # Environment variable names that other code names too (OPTIONS declares every variable).
 ENV_BUCKET = "S3_BUCKET"
@@ -31,7 +33,7 @@ ENV_INPUT_DIR = "INPUT_DIR"
 ENV_S3_READ_TIMEOUT = "S3_READ_TIMEOUT_SECONDS"  # read by aws.make_client
 
 PERIOD_RANGE = (2.0, 120.0)  # seconds per full circle
-MODES = ("binaural", "pan")
+RENDERERS = ("binaural", "pan")
 WIDTH_RANGE = (0.0, 90.0)  # degrees either side of the path
 DEPTH_RANGE = (0.0, 30.0)  # dB of extra level difference between the ears at the sides
 REVERB_RANGE = (0.0, 1.0)  # wet level of the room send
@@ -53,7 +55,7 @@ N = TypeVar("N", int, float)
 class Settings:
     """Everything one run needs to know; DSP fields feed the fingerprint."""
 
-    mode: str = "binaural"
+    renderer: str = "binaural"
     hrtf: str = ""  # a SOFA file; empty: the spherical-head model
     width_deg: float = 30.0
     depth_db: float = 10.0
@@ -62,6 +64,7 @@ class Settings:
     target_lufs: float = -14.0
     ceiling_dbtp: float = -1.0
     quality: str = "V2"
+    output_format: str = DEFAULT_FORMAT  # a name in formats.FORMATS; an -o FILE.ext picks its own
     block_frames: int = 65536
     input_dir: Path = Path("input")
     output_dir: Path = Path("output")
@@ -85,8 +88,8 @@ class Settings:
         for option in OPTIONS:  # each option's own range or choices
             option.check(getattr(self, option.field))
         # What involves several options:
-        if self.hrtf and self.mode != "binaural":
-            raise UsageError("--hrtf renders binaurally: it cannot be combined with --mode pan")
+        if self.hrtf and self.renderer != "binaural":
+            raise UsageError("--hrtf renders binaurally: it cannot be combined with --renderer pan")
         for name in ("input_prefix", "output_prefix"):
             prefix = getattr(self, name)
             if prefix and not prefix.endswith("/"):
@@ -133,14 +136,11 @@ class Settings:
         """Log JSON lines (LOG_FORMAT json, or auto in cloud and queue mode) rather than text."""
         return self.log_format == "json" or (self.log_format == "auto" and (self.cloud or self.queue))
 
-    @property
-    def mp3_quality(self) -> str | int:
-        """The value pedalboard's MP3 writer takes: "V2" or a bitrate in kbps."""
-        return self.quality if self.quality.startswith("V") else int(self.quality)
-
-    def fingerprint(self) -> str:
-        """A short hash of everything that changes the sound, plus the version."""
+    def fingerprint(self, output_format: str | None = None) -> str:
+        """A short hash of everything that changes the sound, plus the version; ``output_format``:
+        the output's format where it is not ``self.output_format`` (an ``-o FILE.ext``)."""
         dsp = {k: v for k, v in asdict(self).items() if k in SOUND_FIELDS}
+        dsp["output_format"] = output_format or self.output_format
         dsp["version"] = __version__
         return hashlib.sha256(json.dumps(dsp, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -154,6 +154,8 @@ class Option:
     flag: str | None = None  # e.g. "--width"; None: environment only
     short: str | None = None  # e.g. "-v"
     env: str | None = None  # e.g. "WIDTH_DEGREES"; None: flag only
+    old_flag: str | None = None  # a former name of the flag, still taken, with a warning
+    old_env: str | None = None  # a former name of the variable, likewise
     parse: Callable[[str], Any] = str  # from the command line and the environment
     metavar: str | None = None
     bounds: tuple[float, float] | None = None  # inclusive range
@@ -191,11 +193,13 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     # What changes the sound (the fingerprint), in the order --help lists them.
     Option(
-        "mode",
+        "renderer",
         "binaural: a head model, for headphones; pan: equal-power panning, also for loudspeakers",
-        flag="--mode",
-        env="SPATIAL_MODE",
-        choices=MODES,
+        flag="--renderer",
+        env="RENDERER",
+        old_flag="--mode",
+        old_env="SPATIAL_MODE",
+        choices=RENDERERS,
         case=str.lower,
         sound=True,
     ),
@@ -274,8 +278,17 @@ OPTIONS: tuple[Option, ...] = (
         sound=True,
     ),
     Option(
+        "output_format",
+        "output format in every mode (an -o FILE.ext picks its own)",
+        flag="--format",
+        env="OUTPUT_FORMAT",
+        choices=tuple(FORMATS),
+        case=str.lower,
+        sound=True,
+    ),
+    Option(
         "quality",
-        "MP3 quality: V0..V9 (VBR) or a CBR bitrate in kbps",
+        "MP3 quality: V0..V9 (VBR) or a CBR bitrate in kbps (other formats: see the README)",
         flag="--quality",
         env="MP3_QUALITY",
         metavar="Q",
@@ -294,7 +307,7 @@ OPTIONS: tuple[Option, ...] = (
         bounds=(1, 64),
         unit="processes",
     ),
-    Option("force", "folder mode: convert every song, also those whose output is up to date", flag="--force"),
+    Option("force", "local mode: convert every song, also those whose output is up to date", flag="--force"),
     Option(
         "block_frames",
         "frames per processing block",
@@ -315,7 +328,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("verbose", "debug logs, and tracebacks on errors", flag="--verbose", short="-v"),
     # Where the songs come from and go to.
-    Option("input_dir", "folder mode: the songs", env=ENV_INPUT_DIR, parse=Path),
+    Option("input_dir", "local mode: the folder of songs when no FILE is named", env=ENV_INPUT_DIR, parse=Path),
     Option("output_dir", "local mode: where the outputs go", env="OUTPUT_DIR", parse=Path),
     Option(
         "bucket", "cloud mode: the object's bucket; queue mode: the one bucket converted (required)", env=ENV_BUCKET
@@ -359,8 +372,12 @@ OPTIONS: tuple[Option, ...] = (
 )
 # The fields that change the sound: they make the fingerprint stored with each output.
 SOUND_FIELDS = frozenset(option.field for option in OPTIONS if option.sound)
-# Every variable the worker reads: the options' and the AWS client's (aws.py).
-VARIABLES = (*(option.env for option in OPTIONS if option.env), ENV_S3_READ_TIMEOUT)
+# Every variable the worker reads: the options' (and their former names) and the AWS client's (aws/clients.py).
+VARIABLES = (
+    *(option.env for option in OPTIONS if option.env),
+    *(option.old_env for option in OPTIONS if option.old_env),
+    ENV_S3_READ_TIMEOUT,
+)
 
 
 def bucket_name_problem(name: str) -> str | None:
@@ -418,6 +435,18 @@ def positive_from_env(name: str, default: N, parse: Callable[[str], N], env: Map
     return value
 
 
+def deprecated_names(flags: Mapping[str, Any], env: Mapping[str, str] | None = None) -> list[str]:
+    """A warning for each former flag or variable name given (they still work)."""
+    env = os.environ if env is None else env
+    notes = []
+    for option in OPTIONS:
+        if option.old_flag and flags.get(f"old_{option.field}") is not None:
+            notes.append(f"{option.old_flag} is now {option.flag} (the old name still works, for now)")
+        if option.old_env and env.get(option.old_env, "").strip():
+            notes.append(f"{option.old_env} is now {option.env} (the old name still works, for now)")
+    return notes
+
+
 def build_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from parsed CLI flags (keyed by field; None or absent = not given) and the environment."""
     env = os.environ if env is None else env
@@ -425,12 +454,17 @@ def build_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = Non
     values: dict[str, Any] = {}
     for option in OPTIONS:
         flag = flags.get(option.field) if option.flag else None
-        if option.env:
-            value = _pick(flag, env, option.env, getattr(defaults, option.field), option.parse, option.strip)
+        if flag is None and option.old_flag:
+            flag = flags.get(f"old_{option.field}")
+        name = option.env
+        if option.old_env and option.env and not env.get(option.env, "").strip() and env.get(option.old_env):
+            name = option.old_env
+        if name:
+            value = _pick(flag, env, name, getattr(defaults, option.field), option.parse, option.strip)
         else:
             value = getattr(defaults, option.field) if flag is None else flag
         values[option.field] = option.case(value) if option.case and isinstance(value, str) else value
     settings = Settings(**values)
-    if flags.get("depth_db") is not None and settings.mode == "pan":
-        raise UsageError("--depth shapes the binaural rendering: --mode pan already moves the level fully")
+    if flags.get("depth_db") is not None and settings.renderer == "pan":
+        raise UsageError("--depth shapes the binaural rendering: --renderer pan already moves the level fully")
     return settings

@@ -1,14 +1,41 @@
-"""Fixtures: a moto S3 server over HTTP, a fresh bucket on it, and queues beside it."""
+"""The tiers (a marker per folder) and the fixtures: a moto S3 server over HTTP, a fresh bucket on it, and
+queues beside it."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto_s3 import moto_s3_server, new_bucket
+
+from tests.support.moto_s3 import moto_s3_server, new_bucket
+
+# The tier of each test folder: the unit tier mirrors the package's layers (one folder per subpackage,
+# base for the top-level modules) and runs in-process; process starts the worker as a user does;
+# infra checks the AWS definitions and deploy.py against moto.
+TIERS = {
+    "base": "unit",
+    "dsp": "unit",
+    "audio": "unit",
+    "convert": "unit",
+    "aws": "unit",
+    "run": "unit",
+    "process": "process",
+    "infra": "infra",
+}
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test gets its folder's tier, unless it says otherwise: a unit folder's test that takes
+    seconds is marked ``slow`` (it runs with ./dev test, not in the fast tier), one that starts the
+    worker as a process is marked ``process``."""
+    for item in items:
+        if item.get_closest_marker("slow") is None and item.get_closest_marker("process") is None:
+            item.add_marker(TIERS[item.path.relative_to(HERE).parts[0]])
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from pathlib import Path
 import boto3
 from moto.server import ThreadedMotoServer
 
-from surroundyou.demo import write_demo  # the project is installed in .venv (./dev)
+from surroundyou.run.demo import write_demo  # the project is installed in .venv (./dev)
 
 ROOT = Path(__file__).resolve().parent.parent
 

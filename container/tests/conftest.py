@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))  # the audio measurements shared with the main suite (audio.py)
+sys.path.insert(0, str(ROOT))  # the main suite's shared helpers (tests/support)
 
-from moto_s3 import moto_s3_server  # noqa: E402 - found through the path above
+from tests.support.moto_s3 import moto_s3_server  # noqa: E402 - found through the path above
 
 IMAGE = "localhost/surroundyou:test"
 STANDIN = ROOT / "container" / "standin.sh"

@@ -19,15 +19,15 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
-from audio import decode, drum_mix, loudness_lufs, pink_noise, true_peak_dbtp, write
-from checks import digests, one_line
 from conftest import MEASURED, ROOT, podman
-from hostile_files import LIVE_PLAYLIST, PLAYLIST, noise_bytes, wav_declaring
-from moto_s3 import new_bucket
 from task_run import run_options, task_definition
 
 from surroundyou import __version__
 from surroundyou.settings import Settings
+from tests.support.audio import decode, drum_mix, loudness_lufs, pink_noise, true_peak_dbtp, write
+from tests.support.checks import digests, one_line
+from tests.support.hostile import LIVE_PLAYLIST, PLAYLIST, noise_bytes, wav_declaring
+from tests.support.moto_s3 import new_bucket
 
 UID = 4321  # a user the image does not know, as with `--user "$(id -u):$(id -g)"`
 
@@ -116,7 +116,7 @@ print("\\n".join(sorted(missing)))
     count, *missing = result.stdout.strip().splitlines()
     assert int(count) > 100  # the wheels' extension modules were found
     assert missing == []
-    imports = "import boto3, h5py, mutagen, numpy, pedalboard, scipy.signal, tqdm, surroundyou.cli"
+    imports = "import boto3, h5py, mutagen, numpy, pedalboard, scipy.signal, tqdm, surroundyou.run.cli"
     podman("run", "--rm", "--entrypoint", "python", image, "-c", imports)
 
 
@@ -225,7 +225,7 @@ def test_cloud_mode_inside_the_container_end_to_end(
 def test_queue_mode_inside_the_container_drains_the_queue(
     image: str, moto_server: str, real_songs: dict[str, Path], tmp_path: Path
 ) -> None:
-    from infra_helpers import VALUES, deploy  # the queue-mode task definition, as deploy.py registers it
+    from tests.support.infra import VALUES, deploy  # the queue-mode task definition, as deploy.py registers it
 
     s3, bucket, aws = new_bucket(moto_server, "eu-west-1", "AKIDTEST", "test-secret")
     sqs = boto3.client(

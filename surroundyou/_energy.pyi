@@ -1,3 +1,0 @@
-import numpy as np
-
-def energy(out: np.ndarray, block: np.ndarray, coefficients: np.ndarray, state: np.ndarray, /) -> None: ...

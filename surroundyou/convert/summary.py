@@ -1,0 +1,91 @@
+"""What one conversion did, in words for a musician and in fields for the JSON log; both modes use these.
+
+The words add up: the input's loudness, the net change, the output's loudness
+(all BS.1770 integrated loudness); how far the limiter pulled the loudest peaks
+down; and the motion as the listener gets it, measured on the output above
+200 Hz: how far the level swings from ear to ear (95th to 5th percentile of
+left minus right in 100 ms frames) and how much sooner the nearer ear hears
+it (the 90th percentile of the measured interaural delay).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from surroundyou.convert.engine import Report
+from surroundyou.logs import event
+
+FULL_SWING_DB = 40.0  # beyond this one ear is practically silent at the sides
+NO_LIMITING_DB = 0.05
+NO_DELAY_MS = 0.05
+
+
+def _lufs(value: float) -> str:
+    return f"{value:.1f} LUFS" if math.isfinite(value) else "silent"
+
+
+def loudness_words(r: Report) -> str:
+    change = r.output_lufs - r.input_lufs
+    net = f" ({change:+.1f} dB)" if math.isfinite(change) else ""
+    limiting = f"peaks limited by up to {r.limited_db:.1f} dB" if r.limited_db >= NO_LIMITING_DB else "no peak limiting"
+    return f"{_lufs(r.input_lufs)} in, {_lufs(r.output_lufs)} out{net}, {limiting}"
+
+
+def motion_words(r: Report) -> str:
+    m = r.motion
+    if m.frames == 0:
+        return "no audible motion to measure"
+    if m.ild_swing_db >= FULL_SWING_DB:
+        swing = "the level swings fully from ear to ear"
+    else:
+        swing = f"the level swings {m.ild_swing_db:.0f} dB from ear to ear"
+    if m.itd_ms < NO_DELAY_MS:
+        return f"{swing}, with no delay between the ears"
+    return f"{swing}, the nearer ear hears it up to {m.itd_ms:.2f} ms sooner"
+
+
+def describe(r: Report) -> str:
+    """One clause per aspect: ``-13.1 LUFS in, -14.0 LUFS out (-0.9 dB), peaks limited by up to 5.5 dB;
+    the level swings 15 dB from ear to ear, the nearer ear hears it up to 0.66 ms sooner``."""
+    return f"{loudness_words(r)}; {motion_words(r)}"
+
+
+def fields(r: Report) -> dict[str, Any]:
+    """The measurements of a conversion, as the JSON log gives them in both modes."""
+
+    def rounded(value: float, digits: int) -> float | None:
+        return round(value, digits) if math.isfinite(value) else None
+
+    return {
+        "input_seconds": round(r.input_seconds, 3),
+        "output_seconds": round(r.output_seconds, 3),
+        "conversion_seconds": round(r.processing_seconds, 3),
+        "input_lufs": rounded(r.input_lufs, 2),
+        "mix_lufs": rounded(r.mix_lufs, 2),
+        "gain_db": round(r.gain_db, 2),
+        "output_lufs": rounded(r.output_lufs, 2),
+        "limited_db": round(r.limited_db, 2),
+        "motion_ild_swing_db": round(r.motion.ild_swing_db, 1),
+        "motion_itd_ms": round(r.motion.itd_ms, 3),
+        "decoder": r.decoder,
+    }
+
+
+def timing(r: Report, seconds: float) -> dict[str, Any]:
+    """How long the job took as its user waits for it, and how many seconds of song that is per second:
+    ``seconds`` is, in local mode, the conversion (which reads and writes the files itself), and in
+    cloud mode the download, the conversion and the upload. ``conversion_seconds`` (``fields``) is the
+    conversion alone in both."""
+    return {"processing_seconds": round(seconds, 3), "realtime_factor": realtime_factor(r, seconds, 1)}
+
+
+def realtime_factor(r: Report, seconds: float, digits: int) -> float | None:
+    """Seconds of song converted per second of ``seconds``; None for no time at all."""
+    return round(r.input_seconds / seconds, digits) if seconds > 0 else None
+
+
+def log_converted(r: Report, seconds: float, message: str, **where: Any) -> None:
+    """The "converted" event, alike in both modes: ``where`` names the input and the output, then
+    come the timing (``seconds`` as in ``timing``) and the measurements."""
+    event("converted", message, status="converted", **where, **timing(r, seconds), **fields(r))

@@ -1,0 +1,9 @@
+import numpy as np
+
+OVERSAMPLE: int
+TAPS_PER_PHASE: int
+DETECT_DELAY: int
+
+def peaks(out: np.ndarray, ext: np.ndarray, phases: np.ndarray, threshold: float, worst_gain: float, /) -> bool: ...
+def hold(out: np.ndarray, need: np.ndarray, need_history: np.ndarray, average_history: np.ndarray, /) -> None: ...
+def release(gain_db: np.ndarray, ramp: np.ndarray, last: float, /) -> float: ...

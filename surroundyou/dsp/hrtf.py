@@ -1,0 +1,175 @@
+"""Rendering with a measured HRTF from a SOFA (AES69) file the user supplies.
+
+SOFA files are netCDF-4, that is HDF5: h5py reads the four arrays needed
+(Data.IR, Data.SamplingRate, SourcePosition and its units, ReceiverPosition).
+The measurements nearest the horizontal plane become virtual loudspeakers
+around the head; the moving source is crossfaded between the two nearest ones
+with gains from the absolute frame index (on the shared grid), so motion between
+measured directions has no clicks and no dependence on the block size. Each
+loudspeaker's feed goes through its fixed HRIR pair by overlap-add, with the
+convolution tails carried across blocks. Memory: one block per active loudspeaker.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from surroundyou.dsp.motion import azimuth, depth_gains, grid_points, on_grid
+from surroundyou.errors import UsageError
+
+MAX_GAP_DEG = 90.0  # larger holes between measured directions cannot be crossed convincingly
+PLANE_TOLERANCE_DEG = 1.0
+ONSET_THRESHOLD = 0.1  # of the peak: where an impulse response begins
+
+
+@dataclass(frozen=True)
+class Hrtf:
+    """Horizontal-plane HRIRs sorted by azimuth (clockwise from the front, radians)."""
+
+    azimuths: np.ndarray  # (K,)
+    irs: np.ndarray  # (K, 2, N) float32: left, right
+    rate: int
+    onset: int  # frames before the earliest arrival in any response
+
+
+@dataclass(frozen=True)
+class Measured:
+    """The horizontal plane of a SOFA file as stored: azimuths (degrees, clockwise), responses, rate."""
+
+    theta_deg: np.ndarray
+    irs: np.ndarray  # (K, 2, N) float64: left, right
+    rate: float
+
+
+@functools.cache
+def load_sofa(path: Path, rate: int) -> Hrtf:
+    """The HRTF of a SimpleFreeFieldHRIR SOFA file, resampled to ``rate``; UsageError if unusable.
+    Made once per path and rate: a conversion builds three renderers (the sample's two and pass 2's),
+    which only read it."""
+    from scipy.signal import resample_poly  # scipy.signal (about 0.7 s to import) only for --hrtf
+
+    measured = read_sofa(path)
+    chosen, sofa_rate = measured.irs, measured.rate
+    if round(sofa_rate) != rate:
+        g = math.gcd(round(sofa_rate), rate)
+        chosen = resample_poly(chosen, rate // g, round(sofa_rate) // g, axis=-1)
+    peak = np.abs(chosen).max(axis=-1, keepdims=True)
+    first = np.argmax(np.abs(chosen) >= ONSET_THRESHOLD * np.maximum(peak, 1e-12), axis=-1)
+    onset = int(max(0, first.min() - 1))
+    return Hrtf(np.radians(measured.theta_deg), chosen.astype(np.float32), rate, onset)
+
+
+@functools.cache
+def read_sofa(path: Path) -> Measured:
+    """Read and check a SOFA file once per process (a batch checks it before its first song)."""
+    import h5py  # only for --hrtf
+
+    try:
+        with h5py.File(path, "r") as f:
+            irs = np.asarray(f["Data.IR"], dtype=np.float64)
+            sofa_rate = float(np.asarray(f["Data.SamplingRate"]).ravel()[0])
+            positions = np.asarray(f["SourcePosition"], dtype=np.float64)
+            units = _attr(f["SourcePosition"], "Units", "degree, degree, metre").lower()
+            kind = _attr(f["SourcePosition"], "Type", "spherical").lower()
+            receivers = np.asarray(f["ReceiverPosition"]) if "ReceiverPosition" in f else None
+    except FileNotFoundError:
+        raise UsageError(f"--hrtf {path}: no such file") from None
+    except (OSError, KeyError) as exc:
+        raise UsageError(f"--hrtf {path.name}: not a usable SOFA file ({exc})") from None
+    if irs.ndim != 3 or irs.shape[1] != 2 or positions.shape[0] != irs.shape[0]:
+        raise UsageError(f"--hrtf {path.name}: expected Data.IR as measurements x 2 ears x taps, got {irs.shape}")
+    if kind != "spherical":
+        raise UsageError(f"--hrtf {path.name}: SourcePosition must be spherical, got {kind!r}")
+    scale = 1.0 if "degree" in units else 180.0 / math.pi
+    azimuth, elevation = positions[:, 0] * scale, positions[:, 1] * scale
+    if receivers is not None and receivers.reshape(2, -1)[0, 1] < receivers.reshape(2, -1)[1, 1]:
+        irs = irs[:, ::-1]  # SOFA's y axis points left: the receiver with the larger y is the left ear
+    plane = np.abs(elevation) <= np.abs(elevation).min() + PLANE_TOLERANCE_DEG
+    # SOFA azimuths turn counter-clockwise (90° = left); ours turn clockwise (90° = right).
+    theta = np.mod(-azimuth[plane], 360.0)
+    order = np.argsort(theta)
+    theta, chosen = theta[order], irs[plane][order]
+    theta, unique = np.unique(np.round(theta, 6), return_index=True)
+    chosen = chosen[unique]
+    gaps = np.diff(np.concatenate((theta, [theta[0] + 360.0])))
+    if theta.size < 4 or gaps.max() > MAX_GAP_DEG:
+        raise UsageError(
+            f"--hrtf {path.name}: {theta.size} directions on the horizontal plane with a gap of "
+            f"{gaps.max():.0f}°; need at least 4 and gaps of at most {MAX_GAP_DEG:.0f}°"
+        )
+    return Measured(theta, chosen, sofa_rate)
+
+
+def _attr(dataset: object, name: str, default: str) -> str:
+    value = getattr(dataset, "attrs", {}).get(name, default)
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class HrtfSource:
+    """One source on the circle, ``offset`` radians from the path, rendered through measured HRIRs."""
+
+    def __init__(self, hrtf: Hrtf, period_s: float, offset: float, depth_db: float = 0.0) -> None:
+        self.hrtf = hrtf
+        self.period_s = period_s
+        self.offset = offset
+        self.depth_db = depth_db
+        az = hrtf.azimuths
+        # Fractional loudspeaker index as a function of azimuth, extended one step either side of the circle.
+        self._az_ext = np.concatenate(([az[-1] - 2 * np.pi], az, [az[0] + 2 * np.pi]))
+        self._idx_ext = np.concatenate(([-1.0], np.arange(az.size, dtype=np.float64), [float(az.size)]))
+        self._tails: dict[int, np.ndarray] = {}  # loudspeaker -> (2, taps - 1) overlap-add tail
+        from scipy.signal import oaconvolve  # only --hrtf pays for importing scipy.signal
+
+        self._convolve = oaconvolve
+
+    def _position(self, theta: np.ndarray) -> np.ndarray:
+        """Continuous loudspeaker index (0..K) of the source at path azimuth ``theta``."""
+        src = np.mod(theta + self.offset, 2 * np.pi)
+        return np.mod(np.interp(src, self._az_ext, self._idx_ext), self.hrtf.azimuths.size)
+
+    def process(self, x: np.ndarray, start: int) -> np.ndarray:
+        n = x.size
+        k = self.hrtf.azimuths.size
+        rate = self.hrtf.rate
+        # The loudspeakers this block touches: those next to the source at the grid points its gains
+        # are interpolated from (the same points whatever the block size).
+        near = np.floor(self._position(azimuth(grid_points(start, n), rate, self.period_s))).astype(int)
+        active = sorted({int(i) % k for i in near} | {(int(i) + 1) % k for i in near})
+
+        def gains(theta: np.ndarray) -> np.ndarray:
+            pos = self._position(theta)
+            rows = []
+            for j in active:
+                distance = np.abs(np.mod(pos - j + k / 2, k) - k / 2)  # circular, in loudspeaker steps
+                rows.append(np.maximum(0.0, 1.0 - distance))
+            return np.stack(rows)
+
+        feeds = on_grid(start, n, rate, self.period_s, gains) * x
+        taps = self.hrtf.irs.shape[-1]
+        out = np.zeros((2, n), dtype=np.float32)
+        for j in set(active) | set(self._tails):
+            acc = np.zeros((2, n + taps - 1), dtype=np.float32)
+            if j in active:
+                feed = feeds[active.index(j)]
+                if np.any(feed):
+                    acc += self._convolve(feed[None, :], self.hrtf.irs[j], axes=-1).astype(np.float32)
+            tail = self._tails.pop(j, None)
+            if tail is not None:
+                acc[:, : taps - 1] += tail
+            out += acc[:, :n]
+            rest = acc[:, n:]
+            if np.any(rest):
+                self._tails[j] = rest
+        if self.depth_db:
+            out *= on_grid(start, n, rate, self.period_s, self._depth)
+        return out
+
+    def _depth(self, theta: np.ndarray) -> np.ndarray:
+        """Per-ear gains adding the depth's level difference, at constant power."""
+        g_l, g_r = depth_gains(theta + self.offset, self.depth_db)
+        return np.stack((g_l, g_r)) * np.sqrt(2.0 / (g_l**2 + g_r**2))

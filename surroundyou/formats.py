@@ -1,0 +1,88 @@
+"""The output formats, each declared once: its name, extension, encoder, tags, S3 content type and settings.
+
+Every part of the worker that names a format reads it here: the encoder (which writer, bit depth,
+the rates it can store, the headroom its decoders need), the tag writer, the output plan
+(``song_8d.<suffix>``), cloud and queue mode (the key's suffix and the object's content type), the
+command line's ``--format`` and its help. Adding a format is one row of ``FORMATS`` (and, for a new
+kind of tags, a writer in tags.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from surroundyou.errors import UsageError
+
+MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+OPUS_RATES = (48000,)  # Opus codes at 48 kHz inside; every decoder plays it back at 48 kHz
+OPUS_BITRATE = "160k"  # VBR: transparent for stereo music in listening tests (64 kbps per channel and up)
+
+
+@dataclass(frozen=True)
+class Format:
+    """One output format."""
+
+    name: str  # as --format and OUTPUT_FORMAT take it
+    suffix: str  # of the output file and S3 key
+    content_type: str  # of the S3 object
+    writer: str  # "pedalboard" (pedalboard's AudioFile) or "ffmpeg" (a child process reading float32)
+    tags: str  # how tags.py writes them: "id3", "wav-id3" (ID3 in a RIFF chunk), "flac", "ogg", "opus"
+    bit_depth: int  # of PCM formats' samples; 16 where the codec ignores it
+    # Headroom the limiter keeps below the requested ceiling: lossy decoders overshoot the PCM they
+    # were given (LAME by up to ~1.6 dB, measured on a real 22.05 kHz song; 1.5 dB let its decoded
+    # true peak reach -0.96 dBTP at a -1 ceiling). Opus: see the README (Output formats).
+    codec_margin_db: float
+    rates: tuple[int, ...] = ()  # the rates it can store; empty: any
+    quality: bool = False  # --quality (MP3_QUALITY) applies to it
+    ffmpeg_codec: tuple[str, ...] = ()  # the ffmpeg writer's codec options
+
+    def output_rate(self, source_rate: int) -> int:
+        """The rate to render at: the source's, unless the format cannot store it."""
+        if not self.rates or source_rate in self.rates:
+            return source_rate
+        if source_rate > self.rates[-1]:  # the highest rate of the source's family (44.1 or 48 kHz), if it has one
+            family = [r for r in self.rates if (r % 11025 == 0) == (source_rate % 11025 == 0)]
+            return max(family or self.rates)
+        return min(r for r in self.rates if r >= source_rate)
+
+
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("mp3", ".mp3", "audio/mpeg", "pedalboard", "id3", 16, 1.7, MP3_RATES, quality=True),
+        Format("wav", ".wav", "audio/wav", "pedalboard", "wav-id3", 24, 0.1),
+        Format("flac", ".flac", "audio/flac", "pedalboard", "flac", 24, 0.1),
+        Format("ogg", ".ogg", "audio/ogg", "pedalboard", "ogg", 16, 1.5),
+        Format(
+            "opus",
+            ".opus",
+            "audio/ogg; codecs=opus",
+            "ffmpeg",
+            "opus",
+            16,
+            3.2,  # Opus's decoder overshoots more: 3.0 dB on a dense master (README, Output formats)
+            OPUS_RATES,
+            ffmpeg_codec=("-c:a", "libopus", "-b:a", OPUS_BITRATE, "-vbr", "on", "-f", "opus"),
+        ),
+    )
+}
+DEFAULT = "mp3"
+NAMES = tuple(FORMATS)
+SUFFIXES = tuple(f.suffix for f in FORMATS.values())
+
+
+def by_suffix(path: Path) -> Format | None:
+    """The format an output path's extension names, or None."""
+    suffix = path.suffix.lower()
+    return next((f for f in FORMATS.values() if f.suffix == suffix), None)
+
+
+def format_of(path: Path) -> Format:
+    """The format of an output path; a UsageError naming the choices if its extension is none of them."""
+    found = by_suffix(path)
+    if found is None:
+        raise UsageError(
+            f"output {path.name}: unsupported format {path.suffix or '(none)'}; use one of {', '.join(SUFFIXES)}"
+        )
+    return found

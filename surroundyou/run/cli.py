@@ -1,0 +1,157 @@
+"""The command line: flags -> Settings -> one of the modes -> exit code.
+
+Every SurroundError becomes one line on stderr and its documented exit code;
+SIGTERM/SIGINT stop the run, clean up, and exit 143/130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from argparse import SUPPRESS
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from surroundyou import __version__
+from surroundyou.children import kill_all
+from surroundyou.errors import EXIT_INTERNAL, Stopped, SurroundError
+from surroundyou.formats import SUFFIXES
+from surroundyou.logs import event, setup
+from surroundyou.progress import Bar, TerminalBar
+from surroundyou.run import demo
+from surroundyou.run.modes import Request, decide, describe_modes, run
+from surroundyou.settings import OPTIONS, Settings, build_settings, deprecated_names
+
+# The modes are imported once chosen: cloud mode needs boto3, local mode the engine, --plot
+# matplotlib; none of them is loaded for --help, --version or a usage error.
+
+D = Settings()
+
+DESCRIPTION = "\n".join(
+    [
+        "Turn songs into 8D audio: the sound circles slowly around your head (use headphones).",
+        "",
+        "Run modes, decided once from the arguments and the environment:",
+        *describe_modes(),
+    ]
+)
+
+EPILOG = """exit codes: 0 ok or skipped, 1 internal error, 2 usage or nothing to do, 3 bad input,
+4 storage (S3 or disk), 130 interrupted (SIGINT), 143 terminated (SIGTERM)"""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="process_audio.py",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        # A fixed width, so the help text (and the README's copy of it) never depends on the terminal.
+        formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, width=100),
+    )
+    p.add_argument(
+        "inputs", nargs="*", type=Path, metavar="FILE", help="audio files or folders to convert (folders recursively)"
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="OUT",
+        help=f"output file ({', '.join(SUFFIXES)}) or folder, created when missing (default: OUTPUT_DIR)",
+    )
+    p.add_argument("--demo", action="store_true", help=f"convert a built-in {demo.SECONDS:.0f} s synthesised song")
+    for option in OPTIONS:  # every setting with a flag, as settings.py declares it
+        if option.flag is None:
+            continue
+        names = (option.short, option.flag) if option.short else (option.flag,)
+        if isinstance(getattr(D, option.field), bool):  # a switch
+            p.add_argument(*names, dest=option.field, action="store_true", help=option.help_text(False))
+            continue
+        p.add_argument(
+            *names,
+            dest=option.field,
+            type=option.parse,
+            choices=option.choices,
+            metavar=option.metavar,
+            help=option.help_text(getattr(D, option.field)),
+        )
+        if option.old_flag:  # still taken, not shown; build_settings uses it when the new flag is absent
+            p.add_argument(
+                option.old_flag, dest=f"old_{option.field}", type=option.parse, choices=option.choices, help=SUPPRESS
+            )
+    p.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE.png",
+        help="draw the path around the head and each ear's level over time (needs matplotlib)",
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    raise Stopped(signum)
+
+
+def _on_signal_stop_now(signum: int, _frame: FrameType | None) -> None:
+    """A stop in every mode but queue mode (which lets songs finish and kills at its deadline):
+    the decoders' children are killed first, so that no ffmpeg holds up the unwinding."""
+    kill_all()
+    raise Stopped(signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    args = parser().parse_args(argv)
+    verbose = bool(args.verbose)
+    setup(json_lines=False, verbose=verbose)
+    try:
+        settings = build_settings(vars(args))
+        if not settings.queue:
+            signal.signal(signal.SIGTERM, _on_signal_stop_now)
+            signal.signal(signal.SIGINT, _on_signal_stop_now)
+        json_lines = settings.json_logs
+        setup(json_lines=json_lines, verbose=verbose)
+        for note in deprecated_names(vars(args)):
+            event("deprecated", note, logging.WARNING)
+        show_bars = not json_lines and sys.stderr.isatty() and settings.jobs == 1
+
+        def bar_for(label: str) -> Bar:
+            return TerminalBar(label) if show_bars else Bar()
+
+        request = Request(tuple(args.inputs), args.output, args.demo, args.plot)
+        mode = decide(request, settings)
+        if args.plot is not None:
+            from surroundyou.convert.plot import check_plot_path
+
+            check_plot_path(args.plot)
+        if settings.hrtf:  # checked once, before any song: a bad file fails the run, not every song
+            from surroundyou.dsp.hrtf import read_sofa
+
+            read_sofa(Path(settings.hrtf))
+        return run(mode, request, settings, bar_for)
+    except SurroundError as exc:
+        event("failed", str(exc), logging.ERROR, status="failed", exit_code=exc.exit_code, error=type(exc).__name__)
+        return exc.exit_code
+    except Stopped as stop:
+        event(
+            "stopped",
+            f"stopped by signal {stop.signum}; cleaned up, no output written",
+            logging.ERROR,
+            status="stopped",
+            exit_code=stop.exit_code,
+        )
+        return stop.exit_code
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 1
+        event(
+            "failed",
+            f"internal error: {type(exc).__name__}: {exc}",
+            logging.ERROR,
+            exc_info=verbose,
+            status="failed",
+            exit_code=EXIT_INTERNAL,
+        )
+        return EXIT_INTERNAL

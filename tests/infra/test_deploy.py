@@ -1,0 +1,314 @@
+"""infra/deploy.py: deploy and teardown against moto, the dry run, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.support.infra import INFRA, VALUES, deploy, load
+
+
+def _deploy_values(bucket: str) -> dict[str, Any]:
+    return {**VALUES, "BUCKET": bucket, "REGION": "us-east-1"}
+
+
+def moto_bucket_sends_to_eventbridge(bucket: str) -> bool:
+    """Read the moto server's own state (it runs in this process)."""
+    from moto.backends import get_backend
+
+    config = get_backend("s3")["123456789012"]["global"].buckets[bucket].notification_configuration
+    return config is not None and config.event_bridge is not None
+
+
+def moto_clients(bucket: str) -> Callable[[str], Any]:
+    """deploy.py's client factory, with S3's answer about ``bucket``'s notifications made whole."""
+
+    def report_eventbridge(parsed: dict[str, Any], **_: Any) -> None:
+        # moto 5.2.5 stores EventBridgeConfiguration but leaves it out of GetBucketNotificationConfiguration;
+        # S3 returns it as {}. Fill it in from the server's own state, as S3 would.
+        if moto_bucket_sends_to_eventbridge(bucket):
+            parsed["EventBridgeConfiguration"] = {}
+
+    def client(service: str) -> Any:
+        made = deploy.make_client(service, "us-east-1")
+        if service == "s3":
+            made.meta.events.register("after-call.s3.GetBucketNotificationConfiguration", report_eventbridge)
+        return made
+
+    return client
+
+
+@pytest.fixture
+def moto_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """deploy.py's clients pointed at the moto server, with throwaway credentials."""
+    for name, value in {
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.mark.usefixtures("moto_env")
+def test_deploy_creates_everything_and_a_second_run_changes_nothing() -> None:
+    bucket = f"deploy-{os.urandom(3).hex()}"
+    client = moto_clients(bucket)
+    s3 = client("s3")
+    s3.create_bucket(Bucket=bucket)
+    # an existing notification the deploy must keep
+    queue_arn = client("sqs").get_queue_attributes(
+        QueueUrl=client("sqs").create_queue(QueueName=f"existing-{bucket}")["QueueUrl"], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    existing = {"QueueConfigurations": [{"Id": "keep-me", "QueueArn": queue_arn, "Events": ["s3:ObjectRemoved:*"]}]}
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=existing)
+
+    values = _deploy_values(bucket)
+    first = deploy.Deployer(values, dry_run=False, client=client).run(create_cluster=True)
+    assert ("unchanged", f"cluster {VALUES['CLUSTER']}") not in first
+    assert all(verb != "unchanged" for verb, _ in first), first
+
+    iam = client("iam")
+    for role, _, policy_file in deploy.ROLES:
+        assert iam.get_role(RoleName=role)["Role"]["RoleName"] == role
+        assert iam.get_role_policy(RoleName=role, PolicyName=role)["PolicyDocument"] == load(policy_file, values)
+    task = client("ecs").describe_task_definition(taskDefinition="surroundyou")["taskDefinition"]
+    assert task["cpu"] == "512" and task["containerDefinitions"][0]["user"] == "10001"
+    assert moto_bucket_sends_to_eventbridge(bucket)
+    notification = s3.get_bucket_notification_configuration(Bucket=bucket)
+    assert notification["QueueConfigurations"][0]["Id"] == "keep-me"  # not clobbered
+    events = client("events")
+    for rule_file, _ in deploy.RULES:
+        name = load(rule_file, values)["Name"]
+        assert json.loads(events.describe_rule(Name=name)["EventPattern"]) == load(rule_file, values)["EventPattern"]
+        assert len(events.list_targets_by_rule(Rule=name)["Targets"]) == 1
+    assert client("logs").describe_log_groups(logGroupNamePrefix="/ecs/surroundyou")["logGroups"]
+
+    second = deploy.Deployer(values, dry_run=False, client=client).run(create_cluster=True)
+    assert [verb for verb, _ in second] == ["unchanged"] * len(second), second
+    assert len(second) >= len(first) - 1
+    # A real change is seen, and only that change is made.
+    newer = {**values, "IMAGE_URI": "123456789012.dkr.ecr.us-east-1.amazonaws.com/surroundyou:0.2.0"}
+    third = deploy.Deployer(newer, dry_run=False, client=client).run(create_cluster=True)
+    assert [a for a in third if a[0] != "unchanged"] == [("registered", "task definition surroundyou")]
+    task = client("ecs").describe_task_definition(taskDefinition="surroundyou")["taskDefinition"]
+    assert task["containerDefinitions"][0]["image"].endswith(":0.2.0") and task["revision"] == 2
+
+    # Teardown removes all of it, keeps the bucket's other notifications, and a second one finds nothing.
+    gone = deploy.Deployer(values, dry_run=False, client=client).teardown(delete_cluster=True)
+    assert all(verb != "absent" for verb, _ in gone), gone
+    for role, _, _ in deploy.ROLES:
+        with pytest.raises(iam.exceptions.NoSuchEntityException):
+            iam.get_role(RoleName=role)
+    assert not moto_bucket_sends_to_eventbridge(bucket)
+    assert s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"][0]["Id"] == "keep-me"
+    for rule_file, _ in deploy.RULES:
+        with pytest.raises(events.exceptions.ResourceNotFoundException):
+            events.describe_rule(Name=load(rule_file, values)["Name"])
+    ecs = client("ecs")
+    assert ecs.list_task_definitions(familyPrefix="surroundyou", status="ACTIVE")["taskDefinitionArns"] == []
+    assert not [c for c in ecs.describe_clusters(clusters=[VALUES["CLUSTER"]])["clusters"] if c["status"] == "ACTIVE"]
+    queues = client("sqs").list_queues().get("QueueUrls", [])
+    assert not [q for q in queues if q.rsplit("/", 1)[-1] in {name for name, _ in deploy.QUEUES}]
+    assert not client("logs").describe_log_groups(logGroupNamePrefix="/ecs/surroundyou")["logGroups"]
+    again = deploy.Deployer(values, dry_run=False, client=client).teardown(delete_cluster=True)
+    assert [verb for verb, _ in again] == ["absent"] * len(again), again
+
+
+def _deploy_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """infra/deploy.py as a user runs it (from any directory: it imports the installed package, no
+    sys.path edits), pointed at a port where nothing listens: any AWS call would fail."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"})
+    return subprocess.run(
+        [sys.executable, str(INFRA / "deploy.py"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd="/",
+    )
+
+
+DRY_RUN = ("--dry-run", "--account", "123456789012", "--region", "eu-west-1")
+
+
+def test_dry_run_makes_no_calls() -> None:
+    args = [
+        *DRY_RUN,
+        "--bucket",
+        "songs-bucket",
+        "--subnets",
+        "subnet-1,subnet-2",
+        "--security-groups",
+        "sg-1",
+        "--image",
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/surroundyou-worker:1",
+        "--create-cluster",
+    ]
+    result = _deploy_cli(*args)
+    assert result.returncode == 0, result.stderr
+    calls = [line for line in result.stdout.splitlines() if line.startswith("would call ")]
+    operations = {line.split()[2] for line in calls}
+    assert {
+        "iam.create_role",
+        "iam.put_role_policy",
+        "logs.create_log_group",
+        "sqs.create_queue",
+        "ecs.create_cluster",
+        "ecs.register_task_definition",
+        "s3.put_bucket_notification_configuration",
+        "events.put_rule",
+        "events.put_targets",
+    } <= operations
+    assert '"subnet-1",' in result.stdout and '"subnet-2"' in result.stdout  # list placeholders expand
+    # Readable: one parameter a line, documents (also those passed as strings) as indented JSON; the
+    # longest lines left are the failure rule's one-sentence description and the input template.
+    assert max(len(line) for line in result.stdout.splitlines()) <= 200
+    assert '\\"Statement\\"' not in result.stdout
+    assert '          "Action": "ecr:GetAuthorizationToken",' in result.stdout
+    # The execution role may pull exactly the repository --image names.
+    assert '"Resource": "arn:aws:ecr:eu-west-1:123456789012:repository/surroundyou-worker"' in result.stdout
+
+
+def test_dry_run_teardown_lists_every_removal_and_makes_no_calls() -> None:
+    result = _deploy_cli("--teardown", *DRY_RUN, "--bucket", "songs-bucket")
+    assert result.returncode == 0, result.stderr
+    operations = {line.split()[2] for line in result.stdout.splitlines() if line.startswith("would call ")}
+    assert {
+        "events.remove_targets",
+        "events.delete_rule",
+        "s3.put_bucket_notification_configuration",
+        "ecs.deregister_task_definition",
+        "sqs.delete_queue",
+        "logs.delete_log_group",
+        "iam.delete_role_policy",
+        "iam.delete_role",
+    } <= operations
+    assert "ecs.delete_cluster" not in operations  # only with --create-cluster
+
+
+@pytest.mark.parametrize(
+    "image", ["docker.io/library/surroundyou:1", "surroundyou:latest", "123456789012.dkr.ecr.eu-west-1.amazonaws.com"]
+)
+def test_an_image_outside_ecr_is_refused(image: str) -> None:
+    result = _deploy_cli(*DRY_RUN, "--bucket", "b", "--subnets", "s", "--security-groups", "g", "--image", image)
+    assert result.returncode == 2 and "not an ECR image URI" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("bucket", ["My_Songs", "songs..bucket", "192.168.0.1", "xn--songs"])
+def test_a_bucket_name_s3_refuses_is_refused_before_any_call(bucket: str) -> None:
+    """Queue-mode workers refuse an invalid S3_BUCKET at every start: deploy.py refuses it first."""
+    image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/surroundyou-worker:1"
+    result = _deploy_cli(*DRY_RUN, "--bucket", bucket, "--subnets", "s", "--security-groups", "g", "--image", image)
+    assert result.returncode == 2 and "--bucket must be a valid S3 bucket name" in result.stderr, result.stderr
+    assert "would call" not in result.stdout
+
+
+def test_dry_run_needs_account_and_region() -> None:
+    result = _deploy_cli("--dry-run", "--bucket", "b", "--subnets", "s", "--security-groups", "g", "--image", "i")
+    assert result.returncode == 2 and "--account and --region" in result.stderr
+
+
+def test_boto3_session_for_deploy_is_the_project_factory() -> None:
+    assert deploy.make_client("s3", "eu-west-1").meta.region_name == "eu-west-1"
+
+
+@pytest.mark.usefixtures("moto_env")
+def test_queue_mode_deploys_the_service_and_its_scaling_and_tears_them_down() -> None:
+    bucket = f"queue-{os.urandom(3).hex()}"
+    client = moto_clients(bucket)
+    client("s3").create_bucket(Bucket=bucket)
+    ec2 = client("ec2")  # moto's ECS places a service's tasks only in subnets it knows
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName=f"workers-{bucket}", Description="workers", VpcId=vpc)["GroupId"]
+    values = {**_deploy_values(bucket), "CLUSTER": f"queue-{bucket}", "SUBNETS": [subnet], "SECURITY_GROUPS": [group]}
+    first = deploy.Deployer(values, False, client, mode="queue", max_tasks=7).run(create_cluster=True)
+    assert all(verb != "unchanged" for verb, _ in first), first
+
+    ecs = client("ecs")
+    (cluster,) = ecs.describe_clusters(clusters=[values["CLUSTER"]])["clusters"]
+    assert {"FARGATE", "FARGATE_SPOT"} <= set(cluster["capacityProviders"])
+    (service,) = ecs.describe_services(cluster=values["CLUSTER"], services=[deploy.SERVICE])["services"]
+    assert service["desiredCount"] == 0  # (moto keeps no capacity-provider strategy: the model check covers it)
+    task = ecs.describe_task_definition(taskDefinition="surroundyou")["taskDefinition"]
+    env = {e["name"]: e["value"] for e in task["containerDefinitions"][0]["environment"]}
+    assert env["QUEUE_URL"].endswith("/surroundyou-work")
+    assert env["S3_BUCKET"] == bucket  # the one bucket the workers convert
+    sqs = client("sqs")
+    work = sqs.get_queue_url(QueueName=deploy.WORK_QUEUE)["QueueUrl"]
+    redrive = json.loads(
+        sqs.get_queue_attributes(QueueUrl=work, AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"]
+    )
+    assert redrive["deadLetterTargetArn"].endswith(":surroundyou-work-dlq") and int(redrive["maxReceiveCount"]) == 5
+    (target,) = client("events").list_targets_by_rule(Rule="surroundyou-input-uploaded")["Targets"]
+    assert target["Arn"].endswith(":surroundyou-work")  # the queue, not RunTask
+    scaling = client("application-autoscaling")
+    (scalable,) = scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+    assert (scalable["MinCapacity"], scalable["MaxCapacity"]) == (0, 7)
+    policies = {
+        p["PolicyName"]: p["PolicyARN"]
+        for p in scaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
+    }
+    alarms = {a["AlarmName"]: a for a in client("cloudwatch").describe_alarms()["MetricAlarms"]}
+    assert alarms["surroundyou-backlog"]["AlarmActions"] == [policies["surroundyou-backlog-out"]]
+    assert alarms["surroundyou-idle"]["AlarmActions"] == [policies["surroundyou-idle-in"]]
+    assert iam_policy(client, "surroundyou-task") == load("iam/task-queue-policy.json", values)
+
+    second = deploy.Deployer(values, False, client, mode="queue", max_tasks=7).run(create_cluster=True)
+    assert [verb for verb, _ in second] == ["unchanged"] * len(second), [a for a in second if a[0] != "unchanged"]
+    # Back to a task per upload: the rule's queue target is replaced by RunTask's.
+    back = deploy.Deployer(values, False, client).run(create_cluster=True)
+    assert ("removed", "old targets of surroundyou-input-uploaded") in back
+    (target,) = client("events").list_targets_by_rule(Rule="surroundyou-input-uploaded")["Targets"]
+    assert "EcsParameters" in target
+
+    gone = deploy.Deployer(values, False, client, mode="queue").teardown(delete_cluster=True)
+    assert ("deleted", f"service {deploy.SERVICE}") in gone
+    assert not [
+        s
+        for s in ecs.describe_services(cluster=values["CLUSTER"], services=[deploy.SERVICE])["services"]
+        if s["status"] == "ACTIVE"
+    ]
+    assert scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"] == []
+    assert client("cloudwatch").describe_alarms()["MetricAlarms"] == []
+    names = {q.rsplit("/", 1)[-1] for q in sqs.list_queues().get("QueueUrls", [])}
+    assert not names & {deploy.WORK_QUEUE, deploy.WORK_DLQ}
+
+
+def iam_policy(client: Any, role: str) -> Any:
+    return client("iam").get_role_policy(RoleName=role, PolicyName=role)["PolicyDocument"]
+
+
+def test_queue_mode_dry_run_prints_the_plan() -> None:
+    result = _deploy_cli(
+        "--bucket",
+        "songs",
+        "--image",
+        VALUES["IMAGE_URI"],
+        "--subnets",
+        "subnet-1",
+        "--security-groups",
+        "sg-1",
+        "--mode",
+        "queue",
+        *DRY_RUN,
+    )
+    assert result.returncode == 0, result.stderr
+    for call in (
+        "ecs.create_service",
+        "application-autoscaling.register_scalable_target",
+        "cloudwatch.put_metric_alarm",
+    ):
+        assert f"would call {call}" in result.stdout
+    assert "ecs.run_task" not in result.stdout and "surroundyou-events" not in result.stdout
+    assert "would change 23, unchanged 0" in result.stdout
+    teardown = _deploy_cli("--bucket", "songs", "--mode", "queue", "--teardown", *DRY_RUN)
+    assert teardown.returncode == 0 and "would call ecs.delete_service" in teardown.stdout

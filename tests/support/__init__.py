@@ -1,0 +1,1 @@
+"""What the tests share: audio measurements, running the worker, moto servers, hostile files."""
