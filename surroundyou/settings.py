@@ -279,7 +279,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "output_format",
-        "output format in every mode (an -o FILE.ext picks its own)",
+        "output format in every mode; an -o FILE.ext picks its own",
         flag="--format",
         env="OUTPUT_FORMAT",
         choices=tuple(FORMATS),
@@ -288,7 +288,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "quality",
-        "MP3 quality: V0..V9 (VBR) or a CBR bitrate in kbps (other formats: see the README)",
+        "MP3 only: V0..V9 (VBR) or a CBR bitrate in kbps",
         flag="--quality",
         env="MP3_QUALITY",
         metavar="Q",

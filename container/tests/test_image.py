@@ -161,6 +161,22 @@ def test_local_mode_exactly_as_the_readme_shows_it(image: str, tmp_path: Path, r
     )
 
 
+@pytest.mark.parametrize(("name", "codec"), [("opus", "opus"), ("flac", "flac")])
+def test_every_output_format_is_written_in_the_image(image: str, tmp_path: Path, name: str, codec: str) -> None:
+    """--format in the image: Opus needs the image's own ffmpeg build to carry libopus and its muxer."""
+    songs, out = tmp_path / "input", owned_folder(tmp_path / "output")
+    songs.mkdir()
+    write(songs / "noise.wav", pink_noise(4.0, 44100))
+    result = run_on_folders(image, songs, out, "--format", name)
+    assert result.returncode == 0, result.stderr
+    made = out / f"noise_8d.{name}"
+    assert codec_of(made) == codec
+    y, rate = decode(made)
+    assert 4.0 <= y.shape[1] / rate <= 8.2
+    assert loudness_lufs(y, rate) == pytest.approx(-14.0, abs=0.5)
+    assert true_peak_dbtp(y) <= -1.0
+
+
 def apply_input_transformer(event: dict[str, Any]) -> list[dict[str, str]]:
     """What EventBridge hands ECS for this event: infra/event-targets.json's InputTransformer, applied."""
     target = json.loads((ROOT / "infra" / "event-targets.json").read_text())["Targets"][0]

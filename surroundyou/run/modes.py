@@ -44,7 +44,7 @@ def decide(request: Request, settings: Settings, env: Mapping[str, str] | None =
     env = os.environ if env is None else env
     service = RunMode.CLOUD if settings.cloud else RunMode.QUEUE if settings.queue else None
     if service is not None:
-        variables = f"{ENV_BUCKET} and {ENV_KEY}" if service is RunMode.CLOUD else ENV_QUEUE
+        variables = f"{ENV_BUCKET} and {ENV_KEY}" if service is RunMode.CLOUD else f"{ENV_QUEUE} and {ENV_BUCKET}"
         ignored = [
             name
             for name, given in (
@@ -59,7 +59,7 @@ def decide(request: Request, settings: Settings, env: Mapping[str, str] | None =
         if ignored:
             raise UsageError(
                 f"{' and '.join(ignored)} cannot be used with {variables} set ({service.value} mode reads and "
-                f"writes S3): unset {variables} to convert local files"
+                f"writes S3): unset them to convert local files"
             )
         return service
     if request.demo:

@@ -5,8 +5,8 @@ One function, ``plan``, for every local mode (named files, named folders, ``INPU
     ``-o`` is a folder, created when missing (default: ``OUTPUT_DIR``);
   - a named file's output is ``<out>/<stem>_8d.<ext>``;
   - a folder is searched recursively and its tree mirrored: ``in/Artist/Album/song.flac`` ->
-    ``<out>/Artist/Album/song_8d.<ext>``; hidden files and folders are left out, and so is the
-    output folder when it lies inside the input folder;
+    ``<out>/Artist/Album/song_8d.<ext>``; hidden files and folders are left out, and so are the
+    output folder when it lies inside the input folder and files that are our outputs already;
   - inputs of one folder that share a name apart from the extension keep it in their outputs'
     names (``song.wav`` -> ``song.wav_8d.mp3``, ``song.flac`` -> ``song.flac_8d.mp3``), so nothing
     is overwritten; any other clash (two named files of the same name from different folders) is
@@ -55,6 +55,7 @@ AUDIO_SUFFIXES = frozenset(
 )
 OUTPUT_SUFFIX = "_8d"  # added to an output's stem
 NOT_AUDIO = "not an audio file name"
+OURS = "already converted by SurroundYou (name the file to convert it again)"
 UP_TO_DATE = "its output is up to date (same input, same settings; --force converts it again)"
 
 
@@ -101,7 +102,7 @@ def plan(inputs: Sequence[Path], output: Path | None, settings: Settings) -> Pla
         if given.is_dir():
             found, others = _walk(given, folder)
             named += [(src, folder / src.parent.relative_to(given)) for src in found]
-            result.skipped += [(path, NOT_AUDIO) for path in others]
+            result.skipped += others
         else:
             named.append((given, folder))
     if not named:
@@ -151,8 +152,8 @@ def _input_dir(settings: Settings) -> Path:
     folder = settings.input_dir
     if not folder.is_dir():
         raise UsageError(
-            f"no input folder {folder}/: create it and put songs in it, name files or folders as arguments, "
-            f"set {ENV_INPUT_DIR}, or try --demo"
+            f"no input folder {folder}/ ({ENV_INPUT_DIR}): create it and put songs in it, name files or "
+            "folders as arguments, or try --demo"
         )
     return folder
 
@@ -170,15 +171,22 @@ def _looked_for() -> str:
     return ", ".join(sorted(AUDIO_SUFFIXES))
 
 
-def _walk(top: Path, output: Path) -> tuple[list[Path], list[Path]]:
-    """(songs, other files) under ``top``, sorted, without hidden files and folders and without
-    ``output`` if it lies inside ``top``."""
+def _walk(top: Path, output: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(songs, other files with the reason each is left alone) under ``top``, sorted, without hidden
+    files and folders and without ``output`` if it lies inside ``top``. A file that is one of our
+    outputs (it carries the marker tag), say of an earlier run into another folder, is left alone:
+    converting it would circle the circle."""
     if _same(top, output):
         raise UsageError(f"-o {output} is the input folder itself: outputs would be taken as songs by the next run")
     songs: list[Path] = []
-    others: list[Path] = []
+    others: list[tuple[Path, str]] = []
     for path in _files(top, output.resolve()):
-        (songs if path.suffix.lower() in AUDIO_SUFFIXES else others).append(path)
+        if path.suffix.lower() not in AUDIO_SUFFIXES:
+            others.append((path, NOT_AUDIO))
+        elif read_marker(path):
+            others.append((path, OURS))
+        else:
+            songs.append(path)
     return songs, others
 
 

@@ -144,3 +144,12 @@ def test_nothing_to_convert_runs_the_demo_but_an_empty_input_dir_is_an_error(tmp
     empty = run_cli(env={"INPUT_DIR": str(tmp_path / "empty")}, cwd=tmp_path)
     assert empty.returncode == 2 and "no audio files in" in one_line(empty.stderr)
     assert os.listdir(tmp_path / "output") == ["demo_8d.mp3"]
+
+
+def test_outputs_of_an_earlier_run_inside_a_folder_are_not_converted_again(tmp_path: Path) -> None:
+    song(tmp_path / "pair" / "song.wav")
+    assert run_cli(str(tmp_path / "pair"), "-o", str(tmp_path / "pair" / "out")).returncode == 0
+    result = run_cli(str(tmp_path / "pair"), "-o", str(tmp_path / "elsewhere"))
+    assert result.returncode == 0, result.stderr
+    assert sorted(outputs(tmp_path / "elsewhere")) == ["song_8d.mp3"]  # not out/song_8d_8d.mp3
+    assert "skipped song_8d.mp3: already converted by SurroundYou" in result.stdout
