@@ -9,7 +9,7 @@ a quota like Fargate's, not Fargate itself). Per song, median of ``--repeat`` ro
   task  the worker in cloud mode against moto's S3 over HTTP: download, convert, upload
 Wall time is the whole ``podman run`` (container start included); the worker also logs its
 processing (download + conversion + upload) and conversion seconds. The last lines give what
-README's cost table needs: processing per 3 minutes of music, and a task's start-up overhead.
+the cost table of docs/deploy.md needs: processing per 3 minutes of music, and a task's start-up overhead.
 Not a test: run it on a quiet machine. Usage: ./dev bench-fargate [--repeat 3]
 """
 

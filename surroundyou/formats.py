@@ -31,7 +31,7 @@ class Format:
     bit_depth: int  # of PCM formats' samples; 16 where the codec ignores it
     # Headroom the limiter keeps below the requested ceiling: lossy decoders overshoot the PCM they
     # were given (LAME by up to ~1.6 dB, measured on a real 22.05 kHz song; 1.5 dB let its decoded
-    # true peak reach -0.96 dBTP at a -1 ceiling). Opus: see the README (Output formats).
+    # true peak reach -0.96 dBTP at a -1 ceiling). Opus: see docs/usage.md (Output formats).
     codec_margin_db: float
     rates: tuple[int, ...] = ()  # the rates it can store; empty: any
     quality: bool = False  # --quality (MP3_QUALITY) applies to it
@@ -61,7 +61,7 @@ FORMATS: dict[str, Format] = {
             "ffmpeg",
             "opus",
             16,
-            3.2,  # Opus's decoder overshoots more: 3.0 dB on a dense master (README, Output formats)
+            3.2,  # Opus's decoder overshoots more: 3.0 dB on a dense master (docs/usage.md, Output formats)
             OPUS_RATES,
             ffmpeg_codec=("-c:a", "libopus", "-b:a", OPUS_BITRATE, "-vbr", "on", "-f", "opus"),
         ),

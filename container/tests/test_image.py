@@ -419,7 +419,7 @@ def test_formats_pedalboard_cannot_read_convert_with_the_images_ffmpeg(image: st
 
 
 def test_hostile_files_are_refused_by_the_image_under_the_tasks_memory(image: str, tmp_path: Path) -> None:
-    """Issue 27's findings 1 and 2 with the image's own ffmpeg build, in a container with the task's
+    """Hostile headers and playlists with the image's own ffmpeg build, in a container with the task's
     1 GB: playlists naming a file of the container, and a header declaring 200 MHz, fail with one line
     each; a good M4A beside them converts through the image's ffmpeg with its forced demuxer."""
     songs = tmp_path / "input"

@@ -61,9 +61,9 @@ MAX_CHANNELS = 32  # third-order ambisonics has 16, Atmos beds 10; more is not a
 # Deadlines of the child processes, from what the file is. ffprobe reads headers and at most
 # scans the file: far faster than 10 MB/s. ffmpeg decodes 100x realtime or more, but into a
 # pipe that the conversion drains at its own pace (pass 1, the decode's consumer, runs about
-# 30x realtime on the task's 0.5 vCPU): 0.5 s per second of audio still allows a consumer
-# 15 times slower than that, 60 s covers a slow start on a loaded machine, 1 s per MB the
-# formats whose cost goes with their bytes more than their length.
+# 30x realtime on the task's 0.5 vCPU; bench/fargate.py measures the conversion under that quota):
+# 0.5 s per second of audio still allows a consumer 15 times slower than that, 60 s covers a slow
+# start on a loaded machine, 1 s per MB the formats whose cost goes with their bytes more than their length.
 PROBE_BASE_S = 10.0
 PROBE_S_PER_MB = 0.1
 DECODE_BASE_S = 60.0

@@ -1,7 +1,7 @@
 """Audio on disk between the passes: the decoded input and its room (pass 1), the sample's mix.
 
 Blocks of float32 rows (stereo: two) are stored as they come, each planar (its
-left samples, then its right ones): a (2, n) block is written without the 8x
+left samples, then its right ones): a (2, n) block is written without the
 slower interleaving copy and read back contiguous. 4 bytes per frame and row on
 disk; in memory, two integers per block. Reads use ``os.pread``, which moves no shared
 file offset, so several threads can read at once.

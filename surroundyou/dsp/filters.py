@@ -5,7 +5,7 @@ process 0.7 s (scipy 1.17, measured on the bench machine): a third of what a
 bare decode + encode of a 3-minute song takes. pedalboard is loaded anyway, and
 its first-order low/high-pass are bilinear designs with the same pre-warping as
 ``scipy.signal.butter(1, ...)``: the outputs agree to float32 rounding
-(tests/test_filters.py), twice as fast. Where a filter is fused with the work
+(tests/dsp/test_filters.py), twice as fast. Where a filter is fused with the work
 around it in one of the C loops (the renderer's, the meters'), its coefficients
 come from the same designs here: ``lowpass_section``, ``highpass_section``.
 """

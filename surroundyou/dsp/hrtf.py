@@ -51,7 +51,8 @@ def load_sofa(path: Path, rate: int) -> Hrtf:
     """The HRTF of a SimpleFreeFieldHRIR SOFA file, resampled to ``rate``; UsageError if unusable.
     Made once per path and rate: a conversion builds three renderers (the sample's two and pass 2's),
     which only read it."""
-    from scipy.signal import resample_poly  # scipy.signal (about 0.7 s to import) only for --hrtf
+    # scipy.signal (about 0.7 s to import: see filters.py) only for --hrtf
+    from scipy.signal import resample_poly
 
     measured = read_sofa(path)
     chosen, sofa_rate = measured.irs, measured.rate

@@ -24,7 +24,8 @@ from surroundyou.dsp.channels import to_stereo
         (b"<!DOCTYPE html><html>", "text"),
         (b"hello world\n", "text"),
         (b"\x00\x00\x00\x20ftypM4A ", "mp4"),
-        # What is not an accepted container, and the containers only ffmpeg reads (issue 27)
+        # What is not an accepted container (playlists and concat scripts that make ffmpeg open other files),
+        # and the containers only ffmpeg reads
         (b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nx.m3u8\n", "text"),
         (b"ffconcat version 1.0\n# caf\xc3\xa9\nfile a.mp3\n", "text"),
         (b"#EXTM3U\n# caf\xe9\nx.ts\n", "unknown"),  # not UTF-8, so not text either

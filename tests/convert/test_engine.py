@@ -64,7 +64,7 @@ def test_extreme_material_is_not_crushed_and_the_miss_is_logged(
 
 
 def test_the_default_depth_swings_stereo_music_clearly_from_ear_to_ear(tmp_path: Path) -> None:
-    """Issue 10: at least 12 dB of level swing on stereo music (the demo song: chords, bass, melody,
+    """At least 12 dB of level swing on stereo music (the demo song: chords, bass, melody,
     hi-hats alternating left and right), measured on the decoded MP3; the physical head gives far less."""
     src = write(tmp_path / "song.wav", synthesize(24.0))
     swings = {}

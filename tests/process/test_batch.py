@@ -16,7 +16,7 @@ import psutil
 from tests.support.audio import decode, pink_noise, write
 from tests.support.processes import SCRIPT
 
-SINGLE_FILE_BOUND_MB = 200  # the bound for one conversion (measured: about 140 MB)
+SINGLE_FILE_BOUND_MB = 200  # a bound on one conversion's peak memory; ./dev bench measures the actual peak
 
 
 def _env(**extra: str) -> dict[str, str]:

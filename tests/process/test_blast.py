@@ -1,4 +1,4 @@
-"""Never a blast (issue 27, finding 8): no output is louder than the target plus a small margin.
+"""Never a blast: no output is louder than the target plus a small margin.
 
 Float WAVs (32- and 64-bit, written here byte by byte) whose samples are 1e20, NaN or ±inf are
 refused as bad input (exit 3, one line); one whose samples reach 1000 times full scale is

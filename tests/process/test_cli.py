@@ -43,7 +43,7 @@ RESULT_LINE = re.compile(
 
 @pytest.mark.parametrize("mode", ["binaural", "pan"])
 def test_the_result_line_says_what_happened_in_figures_that_add_up(tmp_path: Path, mode: str) -> None:
-    """Issue 10: input loudness, the change, output loudness, limiting and motion, each true when measured."""
+    """The result line's input loudness, change, output loudness, limiting and motion, each true when measured."""
     from surroundyou.run.demo import synthesize
 
     music = synthesize(12.0)
@@ -345,7 +345,7 @@ def test_the_exit_code_table_says_what_a_missing_input_does(tmp_path: Path) -> N
 
 
 def test_the_plot_smooths_the_ear_levels_so_the_alternation_shows() -> None:
-    """Issue 10: single 100 ms frames of music jump by several dB and hid the swing; the ear-level
+    """Single 100 ms frames of music jump by several dB and would hide the swing; the ear-level
     panel averages half a second and shows four circles from the song's middle."""
     from surroundyou.convert.plot import body_window, smoothed_db
 

@@ -179,7 +179,7 @@ def _longest_silence_s(y: np.ndarray, rate: int) -> float:
 
 
 def test_damaged_files_convert_only_what_their_bytes_hold(tmp_path: Path) -> None:
-    """Issue 10: truncated, zeroed and bit-flipped FLAC, MP3, Ogg and WAV files of music. What converts
+    """Truncated, zeroed and bit-flipped FLAC, MP3, Ogg and WAV files of music. What converts
     lasts as long as what ffmpeg decodes from the damaged file and holds no invented silence; a file with
     nothing decodable fails with one line; genuinely silent files still convert."""
     from surroundyou.run.demo import synthesize

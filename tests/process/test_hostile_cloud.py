@@ -1,7 +1,7 @@
-"""Hostile uploads and messages in cloud and queue mode (issue 27, findings 4-7 and 10): one output per
-input and only ours overwritten, one bucket per queue worker, every check before the download, poison
-reported once and never retried, overlapping prefixes refused. Whole worker processes against moto's
-S3 and SQS over HTTP; each file and message is made here."""
+"""Hostile uploads and messages in cloud and queue mode: one output per input and only ours
+overwritten, one bucket per queue worker, every check before the download, poison reported once and
+never retried, overlapping prefixes refused. Whole worker processes against moto's S3 and SQS over
+HTTP; each file and message is made here."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def only_line(stderr: str) -> dict[str, Any]:
     return record
 
 
-# Cloud mode: one output per input, and only ours overwritten (finding 4).
+# Cloud mode: one output per input, and only ours overwritten.
 
 
 @pytest.mark.parametrize(
@@ -126,7 +126,7 @@ def test_an_event_key_that_may_name_either_of_two_objects_is_refused(s3, tmp_pat
     assert processed(client, bucket) == []
 
 
-# Cloud mode: what needs no download fails before any (findings 6, 7).
+# Cloud mode: what needs no download fails before any.
 
 
 def test_an_invalid_bucket_name_fails_as_bad_input_before_any_s3_call(s3) -> None:
@@ -145,7 +145,7 @@ def test_a_key_that_is_not_utf8_fails_as_bad_input(s3) -> None:
     assert "lone surrogate" in only_line(result.stderr)["message"]
 
 
-# Overlapping prefixes (finding 10).
+# Overlapping prefixes.
 
 
 @pytest.mark.parametrize(
@@ -168,7 +168,7 @@ def test_nested_prefixes_are_a_usage_error(
     assert [o["Key"] for o in listing] == [key]  # nothing written
 
 
-# Queue mode: one bucket (finding 5).
+# Queue mode: one bucket.
 
 
 def test_queue_mode_needs_its_bucket(q) -> None:
@@ -195,7 +195,7 @@ def test_a_message_naming_another_bucket_is_bad_input(q, tmp_path: Path) -> None
     assert processed(q["s3"], other) == [] and outputs(q) == [] and queue_is_empty(q)
 
 
-# Queue mode: S3 notification keys decoded exactly; EventBridge's ambiguity refused (finding 4).
+# Queue mode: S3 notification keys decoded exactly; EventBridge's ambiguity refused.
 
 
 def test_notification_keys_name_exactly_one_object(q, tmp_path: Path) -> None:
@@ -217,7 +217,7 @@ def test_notification_keys_name_exactly_one_object(q, tmp_path: Path) -> None:
     assert outputs(q) == sorted(["processed/a b.mp3", "processed/a+b.mp3", long_output]) and queue_is_empty(q)
 
 
-# Queue mode: checks before the download, poison fails fast and once (findings 6, 7).
+# Queue mode: checks before the download, poison fails fast and once.
 
 
 def test_metadata_over_s3s_limit_fails_before_the_download(q, tmp_path: Path) -> None:
@@ -301,7 +301,7 @@ def test_a_transient_fault_in_one_record_leaves_the_message_and_the_others_conve
     assert outputs(q) == ["processed/fine.mp3", "processed/flaky.mp3"]
 
 
-# Two inputs racing for one new output key (finding 4): the converter is the seam, as in test_races.
+# Two inputs racing for one new output key: the converter is the seam, as in test_races.
 
 
 def test_of_two_inputs_racing_for_one_new_output_the_loser_fails(s3, tmp_path: Path) -> None:

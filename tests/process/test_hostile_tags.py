@@ -1,4 +1,4 @@
-"""Hostile tags (issue 27, finding 3): huge covers, comments and picture blocks cost bounded memory.
+"""Hostile tags: huge covers, comments and picture blocks cost bounded memory.
 
 Each file is built here, streamed to disk without holding its metadata in memory: an MP3 whose ID3
 tag holds a 200 MB cover, an Ogg Vorbis whose comment header is 300 MB, a FLAC with twenty 16 MB

@@ -1,4 +1,4 @@
-"""Logs stay one JSON object per line whatever the input (issue 27, finding 9).
+"""Logs stay one JSON object per line whatever the input.
 
 The worker runs as a whole process against moto's S3 (and SQS) over HTTP with keys holding the
 characters Unicode-aware readers break lines at (U+2028, U+2029, U+0085), with a 200 KB key

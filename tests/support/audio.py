@@ -110,8 +110,9 @@ def balance(x: np.ndarray, rate: int, frame_s: float = 0.05) -> tuple[np.ndarray
 
 
 def ild_swing_db(x: np.ndarray, rate: int, frame_s: float = 0.1) -> float:
-    """How far the level moves between the ears (issue 10's measure): left minus right level above
-    200 Hz in 100 ms frames, 95th minus 5th percentile, over frames within 50 dB of the loudest."""
+    """How far the level moves between the ears (the measure behind the result line's swing,
+    dsp/motion_meter.py): left minus right level above 200 Hz in 100 ms frames, 95th minus 5th
+    percentile, over frames within 50 dB of the loudest."""
     e, _ = frame_energy(highpass(x, rate, 200), rate, frame_s)
     db = 10 * np.log10(e + 1e-20)
     audible = db.max(axis=0) > db.max() - 50
