@@ -2,11 +2,11 @@
 """Create or update every AWS resource SurroundYou needs, from the JSON files beside this script.
 
 Idempotent: each resource is read first and written only when it is missing
-or differs, so a second run changes nothing. ``--dry-run`` makes no AWS call at
+or differs, so a second run changes nothing. --dry-run makes no AWS call at
 all (not even reads) and prints every write it would make on an empty account.
 
-    python infra/deploy.py --bucket my-songs --subnets subnet-1,subnet-2 \\
-        --security-groups sg-1 --image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/surroundyou:0.1.0
+    python infra/deploy.py --bucket my-songs --subnets subnet-0a1b2c3d,subnet-4e5f6a7b \\
+        --security-groups sg-0123456789abcdef0 --image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/surroundyou:0.1.0
 
 Resources: three IAM roles with inline policies, the log group, the dead-letter
 and failed-task queues, the cluster (with --create-cluster), the task
@@ -14,7 +14,7 @@ definition, the bucket's EventBridge notification (merged into the existing
 notification configuration, never replacing it), and two rules with targets.
 The execution role may pull exactly the ECR repository that --image names.
 
-``--mode queue`` deploys the queue-fed service instead of a task per upload: the
+--mode queue deploys the queue-fed service instead of a task per upload: the
 upload rule sends its events to the work queue (which only that rule may write
 to, with a redrive policy into its own DLQ after 5 receives), an ECS service of
 workers in queue mode (S3_BUCKET set to --bucket: the one bucket they convert)
@@ -25,27 +25,59 @@ removed after 5 minutes with nothing waiting or in progress). The
 task role may then also receive, delete and renew messages of the work queue and
 report bad inputs to the failed queue; the events role is not needed.
 
-``--teardown`` removes all of it again (the cluster only with --create-cluster),
+--teardown removes all of it again (the cluster only with --create-cluster),
 and takes EventBridge out of the bucket's notification configuration while
-keeping the rest of it; with ``--dry-run`` it prints what it would remove
-(the queue mode's resources with ``--mode queue``; a real teardown removes them
+keeping the rest of it; with --dry-run it prints what it would remove
+(the queue mode's resources with --mode queue; a real teardown removes them
 whenever it finds them).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from surroundyou.aws.clients import make_client  # the project's one client factory (the project is installed: ./dev)
-from surroundyou.settings import bucket_name_problem
-
 INFRA = Path(__file__).resolve().parent
+CHECKOUT = INFRA.parent
+NEEDS = ("boto3", "surroundyou")
+
+
+def _hand_over_without_packages() -> None:
+    """Started by a Python without boto3 and the project (python3 infra/deploy.py): hand over to the
+    checkout's .venv as process_audio.py does (surroundyou/bootstrap.py, loaded by its path)."""
+    spec = importlib.util.spec_from_file_location("surroundyou_bootstrap", CHECKOUT / "surroundyou" / "bootstrap.py")
+    assert spec is not None and spec.loader is not None
+    bootstrap = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bootstrap)
+    bootstrap.hand_over(
+        CHECKOUT,
+        NEEDS,
+        "deploy.py: this Python has no boto3 and surroundyou: run ./dev run once (it installs them into .venv), "
+        "then infra/deploy.py",
+    )
+
+
+if __name__ == "__main__" and not all(importlib.util.find_spec(name) is not None for name in NEEDS):
+    _hand_over_without_packages()
+
+# The project's one client factory and its checks (installed into .venv by ./dev).
+from botocore import exceptions as boto_errors  # noqa: E402
+
+from surroundyou.aws.clients import make_client  # noqa: E402
+from surroundyou.errors import UsageError  # noqa: E402
+from surroundyou.settings import bucket_name_problem  # noqa: E402
+
+# Exit codes (docs/deploy.md): 1 a bug, 2 a bad value, 4 AWS refused a call or could not be reached.
+EXIT_BUG, EXIT_USAGE, EXIT_AWS = 1, 2, 4
+EXIT_PIPE = 128 + 13  # stdout closed early (| head): as a shell reports a program ended by SIGPIPE
+EXIT_INTERRUPTED = 130
 
 FAMILY = "surroundyou"
 LOG_GROUP = "/ecs/surroundyou"
@@ -229,6 +261,87 @@ def _missing(exc: Exception) -> bool:
     }
 
 
+EXPIRED = {"ExpiredToken", "ExpiredTokenException"}
+DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
+THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "SlowDown"}
+NO_CREDENTIALS = (  # none found, half a pair, or a profile or SSO login that yields none
+    boto_errors.NoCredentialsError,
+    boto_errors.PartialCredentialsError,
+    boto_errors.CredentialRetrievalError,
+    boto_errors.TokenRetrievalError,
+    boto_errors.SSOError,
+)
+# The IAM action where it is not the operation's own name (S3's notification calls).
+IAM_ACTIONS = {
+    "GetBucketNotificationConfiguration": "s3:GetBucketNotification",
+    "PutBucketNotificationConfiguration": "s3:PutBucketNotification",
+}
+_PERFORM = re.compile(r"perform: (?P<action>[\w-]+:\w+)(?: on resource: (?P<resource>\S+))?")
+# The parameters that name what a call acts on, most telling first.
+_RESOURCE_KEYS: tuple[str, ...] = (
+    *("RoleName", "Bucket", "QueueName", "QueueUrl", "Name", "Rule", "logGroupName", "logGroupNamePrefix"),
+    *("service", "services", "cluster", "clusters", "clusterName", "taskDefinition", "family", "familyPrefix"),
+    *("AlarmNames", "AlarmName", "PolicyName", "PolicyNames", "ResourceId", "ResourceIds"),
+)
+
+
+class AwsError(Exception):
+    """A call AWS refused, or that could not be made (credentials, network): the operator's to fix, exit 4."""
+
+
+def resource_of(params: Mapping[str, Any]) -> str:
+    """What a call acts on, from its parameters ("" if none names it)."""
+    for key in _RESOURCE_KEYS:
+        value = params.get(key)
+        if value:
+            return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return ""
+
+
+def explain(service: str, operation: str, resource: str, exc: Exception) -> str:
+    """One line: the call (service.operation), what it acted on, and what went wrong and how to fix it."""
+    api = "".join(part.capitalize() for part in operation.split("_"))  # create_role: IAM's CreateRole
+    where = f"{service}.{operation}" + (f" on {resource}" if resource else "")
+    if isinstance(exc, NO_CREDENTIALS):
+        return (
+            f"{where}: no usable AWS credentials ({exc}): set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or run 'aws configure' or 'aws sso login'"
+        )
+    if isinstance(exc, boto_errors.ClientError):
+        error = exc.response.get("Error", {})
+        code, message = str(error.get("Code", "")), " ".join(str(error.get("Message", "")).split())
+        if code in EXPIRED:
+            return f"{where}: the AWS credentials have expired ({code}): renew them ('aws sso login' or new keys)"
+        if code in DENIED:
+            said = _PERFORM.search(message)
+            action = said["action"] if said else IAM_ACTIONS.get(api, f"{service}:{api}")
+            on = f" on {said['resource']}" if said and said["resource"] else ""
+            return f"{where}: access denied ({code}): the credentials need the permission {action}{on}"
+        if code in THROTTLED:
+            tries = 1 + int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0))
+            return (
+                f"{where}: throttled by AWS ({code}) after {tries} attempts: wait a minute and run it again "
+                "(a rerun changes only what is still missing)"
+            )
+        return f"{where}: AWS refused it ({code}): {message or 'no message'}"
+    return f"{where}: could not reach AWS: {exc}"  # a connection error or timeout
+
+
+def call(client: Any, service: str, operation: str, resource: str, params: Mapping[str, Any], absent: Any = ...) -> Any:
+    """``client.operation(**params)``. Missing credentials, a refusal or an unreachable endpoint raise
+    AwsError; ``absent``, when given, is the answer if the resource does not exist."""
+    try:
+        return getattr(client, operation)(**params)
+    except boto_errors.ClientError as exc:
+        if absent is not ... and _missing(exc):
+            return absent
+        raise AwsError(explain(service, operation, resource, exc)) from exc
+    except (*NO_CREDENTIALS, boto_errors.ConnectionError, boto_errors.HTTPClientError) as exc:
+        raise AwsError(explain(service, operation, resource, exc)) from exc
+    except boto_errors.WaiterError as exc:  # it gave up, or one of its calls failed
+        raise AwsError(f"{service}.{operation} for {resource}: {exc}") from exc
+
+
 class Deployer:
     """Reads, compares and writes; in dry-run mode it only prints the writes."""
 
@@ -257,20 +370,16 @@ class Deployer:
         """A read; None when the resource does not exist (or in a dry run)."""
         if self.dry_run:
             return None
-        try:
-            return getattr(self.aws(service), operation)(**params)
-        except Exception as exc:
-            if _missing(exc):
-                return None
-            raise
+        return call(self.aws(service), service, operation, resource_of(params), params, absent=None)
 
     def write(self, verb: str, resource: str, service: str, operation: str, /, **params: Any) -> Any:
         self.actions.append((verb, resource))
         if self.dry_run:
             print(f"would call {service}.{operation}\n{readable(params)}")
             return None
-        print(f"{verb} {resource}")
-        return getattr(self.aws(service), operation)(**params)
+        answer = call(self.aws(service), service, operation, resource, params)
+        print(f"{verb} {resource}")  # once done
+        return answer
 
     def unchanged(self, resource: str) -> None:
         self.actions.append(("unchanged", resource))
@@ -564,7 +673,8 @@ class Deployer:
                 "deleted", f"service {SERVICE}", "ecs", "delete_service", cluster=cluster, service=SERVICE, force=True
             )
             if not self.dry_run:  # the cluster can go only once the service's tasks have stopped
-                self.aws("ecs").get_waiter("services_inactive").wait(cluster=cluster, services=[SERVICE])
+                waiter = self.aws("ecs").get_waiter("services_inactive")
+                call(waiter, "ecs", "wait", f"service {SERVICE} to stop", {"cluster": cluster, "services": [SERVICE]})
 
     def absent(self, resource: str) -> None:
         self.actions.append(("absent", resource))
@@ -586,7 +696,9 @@ class Deployer:
         current = self.read("s3", "get_bucket_notification_configuration", Bucket=bucket)
         if self.dry_run or (current is not None and "EventBridgeConfiguration" in current):
             keep = ("TopicConfigurations", "QueueConfigurations", "LambdaFunctionConfigurations")
-            rest = {k: v for k, v in (current or {}).items() if k in keep}
+            rest: Any = {k: v for k, v in (current or {}).items() if k in keep}
+            if self.dry_run:  # nothing read: say what it keeps rather than print {}
+                rest = f"<the bucket's configuration without EventBridgeConfiguration: its {', '.join(keep)} kept>"
             self.write(
                 "updated",
                 f"bucket {bucket} notifications (-EventBridge)",
@@ -674,39 +786,75 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse(argv)
+# The shapes AWS gives these values; checked before any call, so that a typo is not written into policies.
+SHAPES = {
+    "subnets": (re.compile(r"subnet-[0-9a-f]{8,17}"), "subnet IDs (subnet- and 8 or 17 hex digits)"),
+    "security_groups": (re.compile(r"sg-[0-9a-f]{8,17}"), "security group IDs (sg- and 8 or 17 hex digits)"),
+    "account": (re.compile(r"\d{12}"), "a 12-digit AWS account ID"),
+    "region": (re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}"), "an AWS region name such as eu-west-1"),
+    "cluster": (re.compile(r"[A-Za-z0-9_-]{1,255}"), "an ECS cluster name (letters, digits, - and _)"),
+}
+LISTS = ("subnets", "security_groups")
+
+
+def value_problem(args: argparse.Namespace) -> str | None:
+    """The first value that cannot be right, as one line; None if all can. Makes no AWS call."""
     if args.dry_run and not (args.account and args.region):
-        print("deploy.py: --dry-run needs --account and --region (it makes no AWS calls)", file=sys.stderr)
-        return 2
+        return "--dry-run needs --account and --region (it makes no AWS calls)"
     missing = [flag for flag in ("image", "subnets", "security_groups") if not getattr(args, flag)]
     if missing and not args.teardown:
-        print(f"deploy.py: a deploy needs --{missing[0].replace('_', '-')}", file=sys.stderr)
-        return 2
-    try:
-        image_repository = repository_arn(args.image) if args.image else ""
-    except ValueError as exc:
-        print(f"deploy.py: {exc}", file=sys.stderr)
-        return 2
+        return f"a deploy needs --{missing[0].replace('_', '-')}"
+    if args.image:
+        try:
+            repository_arn(args.image)
+        except ValueError as exc:
+            return str(exc)
     problem = bucket_name_problem(args.bucket)
     if problem:  # the queue-mode workers would refuse it at every start
-        print(f"deploy.py: --bucket must be a valid S3 bucket name ({problem}), got {args.bucket!r}", file=sys.stderr)
-        return 2
-    region = args.region or make_client("sts").meta.region_name
-    account = args.account or make_client("sts").get_caller_identity()["Account"]
+        return f"--bucket must be a valid S3 bucket name ({problem}), got {args.bucket!r}"
+    for name, (shape, what) in SHAPES.items():
+        given = getattr(args, name)
+        if given is None:
+            continue
+        items = given.split(",") if name in LISTS else [given]
+        if not all(shape.fullmatch(item) for item in items):
+            flag = "--" + name.replace("_", "-")
+            return f"{flag} must be {'comma-separated ' if name in LISTS else ''}{what}, got {given!r}"
+    if not 1 <= args.max_tasks <= 1000:
+        return f"--max-tasks must be from 1 to 1000, got {args.max_tasks}"
+    return None
+
+
+def configured_region() -> str:
+    """AWS_REGION or the configured region (a client's; making one calls nothing); UsageError if none."""
+    try:
+        region = str(make_client("ecs").meta.region_name)
+    except boto_errors.NoRegionError:
+        raise UsageError("no AWS region: pass --region or set AWS_REGION") from None
+    if not SHAPES["region"][0].fullmatch(region):
+        raise UsageError(f"the configured AWS region {region!r} is not a region name such as eu-west-1")
+    return region
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
+    problem = value_problem(args)
+    if problem:
+        print(f"deploy.py: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    region = args.region or configured_region()
+    sts = make_client("sts", region)
+    account = args.account or call(sts, "sts", "get_caller_identity", "", {})["Account"]
     values = {
         "ACCOUNT_ID": account,
         "REGION": region,
         "BUCKET": args.bucket,
         "CLUSTER": args.cluster,
         "IMAGE_URI": args.image or "",
-        "IMAGE_REPOSITORY_ARN": image_repository,
+        "IMAGE_REPOSITORY_ARN": repository_arn(args.image) if args.image else "",
         "SUBNETS": [s for s in (args.subnets or "").split(",") if s],
         "SECURITY_GROUPS": [s for s in (args.security_groups or "").split(",") if s],
     }
-    if not 1 <= args.max_tasks <= 1000:
-        print(f"deploy.py: --max-tasks must be 1-1000, got {args.max_tasks}", file=sys.stderr)
-        return 2
     deployer = Deployer(values, args.dry_run, lambda service: make_client(service, region), args.mode, args.max_tasks)
     actions = deployer.teardown(args.create_cluster) if args.teardown else deployer.run(args.create_cluster)
     changed = sum(verb != "unchanged" for verb, _ in actions)
@@ -714,5 +862,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def cli(argv: Sequence[str] | None = None) -> int:
+    """main() as the shell runs it: every failure one line on stderr and its exit code, never a traceback."""
+    try:
+        code = main(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:  # | head: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout again at exit
+        return EXIT_PIPE
+    except UsageError as exc:  # AWS_MAX_ATTEMPTS and the like, or no region
+        print(f"deploy.py: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except AwsError as exc:
+        print(f"deploy.py: {exc}", file=sys.stderr)
+        return EXIT_AWS
+    except KeyboardInterrupt:
+        print("deploy.py: interrupted; run it again to finish (it changes only what is still missing)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 1
+        print(f"deploy.py: internal error: {type(exc).__name__}: {exc} (a bug: please report it)", file=sys.stderr)
+        return EXIT_BUG
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

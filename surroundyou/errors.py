@@ -6,6 +6,8 @@ into one line on stderr. The README's exit-code table is this file.
 
 from __future__ import annotations
 
+import errno
+
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
@@ -41,6 +43,22 @@ class StorageError(SurroundError):
     exit_code = EXIT_STORAGE
 
 
+# What ran out or forbade a write, for the errors a user can act on: one phrase each.
+_STORAGE_CAUSES = {
+    errno.ENOSPC: "no space left on the disk (ENOSPC)",
+    errno.EDQUOT: "the disk quota is used up (EDQUOT)",
+    errno.EACCES: "permission denied (EACCES)",
+    errno.EPERM: "permission denied (EPERM)",
+    errno.EROFS: "the filesystem is read-only (EROFS)",
+}
+OUT_OF_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def storage_cause(error: OSError) -> str:
+    """What a failed write met, in a few words: no space, quota, permission, read-only, or the system's text."""
+    return _STORAGE_CAUSES.get(error.errno or 0) or error.strerror or str(error)
+
+
 class Stopped(BaseException):
     """Raised in the main thread by a SIGTERM/SIGINT handler.
 
@@ -54,3 +72,13 @@ class Stopped(BaseException):
     @property
     def exit_code(self) -> int:
         return EXIT_INTERRUPTED if self.signum == 2 else EXIT_TERMINATED
+
+    @property
+    def how(self) -> str:
+        """In words: Ctrl-C (SIGINT) interrupts, SIGTERM stops."""
+        return "interrupted" if self.signum == 2 else "stopped"
+
+    @property
+    def said(self) -> str:
+        """What a message says: "interrupted (Ctrl-C)" or "stopped (SIGTERM)"."""
+        return f"{self.how} ({'Ctrl-C' if self.signum == 2 else 'SIGTERM'})"

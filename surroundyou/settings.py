@@ -5,8 +5,9 @@ variable, type, range with unit, help text and whether it changes the sound.
 The command line's flags (cli.py), the resolver (flag > environment variable >
 default, ``build_settings``), the range checks, the fingerprint and the tests'
 environment scrub all follow from that table. Validation raises ``UsageError``
-with units, never ``assert``. Adding a setting: a field of ``Settings`` and a
-row of ``OPTIONS``.
+with units, never ``assert``: one style, "NAME must be ALLOWED (got VALUE)", where
+NAME is what the user typed (the flag, or the variable). Adding a setting: a
+field of ``Settings`` and a row of ``OPTIONS``.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ _IPV4_RE = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
 BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 _QUALITY_RE = re.compile(r"^(V[0-9]|(32|40|48|56|64|80|96|112|128|160|192|224|256|320))$")
+_PREFIX = (re.compile(r"(.*/)?\Z", re.DOTALL), "empty or a key prefix ending in '/'")
 
-T = TypeVar("T")
 N = TypeVar("N", int, float)
 
 
@@ -90,10 +91,6 @@ class Settings:
         # What involves several options:
         if self.hrtf and self.renderer != "binaural":
             raise UsageError("--hrtf renders binaurally: it cannot be combined with --renderer pan")
-        for name in ("input_prefix", "output_prefix"):
-            prefix = getattr(self, name)
-            if prefix and not prefix.endswith("/"):
-                raise UsageError(f"{name.upper()} must end with '/', got {prefix!r}")
         if self.queue_url:
             self._check_queue_mode()
         elif bool(self.bucket) != bool(self.key):  # half of cloud mode would silently run local mode
@@ -119,7 +116,7 @@ class Settings:
             )
         problem = bucket_name_problem(self.bucket)
         if problem:
-            raise UsageError(f"{ENV_BUCKET} must be a valid S3 bucket name ({problem}), got {self.bucket!r}")
+            raise UsageError(f"{ENV_BUCKET} must be a valid S3 bucket name: {problem} (got {self.bucket!r})")
 
     @property
     def cloud(self) -> bool:
@@ -179,15 +176,46 @@ class Option:
         notes += [f"env {self.env}"] if self.env else []
         return f"{self.help} ({', '.join(notes)})" if notes else self.help
 
-    def check(self, value: Any) -> None:
-        if self.choices is not None and value not in self.choices:
-            raise UsageError(f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}")
+    def allowed(self) -> str:
+        """What the option takes, as messages say it: "a number from 0 to 30 dB", "one of binaural, pan"."""
+        if self.choices is not None:
+            return f"one of {', '.join(self.choices)}"
+        if self.pattern is not None:
+            return self.pattern[1]
+        number = "whole number" if self.parse is int else "number"
         if self.bounds is not None:
-            _check_range(self.name, value, self.bounds, self.unit)
+            low, high = self.bounds
+            return f"a {number} from {_shown(low)} to {_shown(high)}{f' {self.unit}' if self.unit else ''}"
+        return f"a positive {number}" if self.positive else f"a {number}"
+
+    def check(self, value: Any, name: str | None = None, got: str | None = None) -> None:
+        """A UsageError unless ``value`` is in the option's range or choices; ``name``: as the user
+        typed it (the flag or the variable; default: the flag if there is one); ``got``: the value as typed."""
+        if not self._allows(value):
+            raise UsageError(f"{name or self.name} must be {self.allowed()} (got {got or _shown(value)})")
+
+    def _allows(self, value: Any) -> bool:
+        if self.choices is not None and value not in self.choices:
+            return False
+        if self.bounds is not None and not self.bounds[0] <= value <= self.bounds[1]:  # also rejects NaN
+            return False
         if self.pattern is not None and not self.pattern[0].match(value):
-            raise UsageError(f"{self.name} must be {self.pattern[1]}, got {value!r}")
-        if self.positive:
-            _check_positive(self.name, value)
+            return False
+        return not self.positive or value > 0  # also rejects NaN
+
+    def read(self, name: str, value: Any) -> Any:
+        """A value given as ``name`` (a flag or a variable): parsed when text, then checked under that name."""
+        got = None
+        if isinstance(value, str):
+            got = repr(value)
+            try:
+                value = self.parse(value)
+            except ValueError:
+                raise UsageError(f"{name} must be {self.allowed()} (got {got})") from None
+            got = got if isinstance(value, str) else None  # a number: shown as a number
+        value = self.case(value) if self.case and isinstance(value, str) else value
+        self.check(value, name, got)
+        return value
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -334,8 +362,8 @@ OPTIONS: tuple[Option, ...] = (
         "bucket", "cloud mode: the object's bucket; queue mode: the one bucket converted (required)", env=ENV_BUCKET
     ),
     Option("key", "cloud mode: the object's key", env=ENV_KEY, strip=False),  # spaces are legal in keys
-    Option("input_prefix", "cloud and queue mode: where inputs are", env="INPUT_PREFIX"),
-    Option("output_prefix", "cloud and queue mode: where outputs go", env="OUTPUT_PREFIX"),
+    Option("input_prefix", "cloud and queue mode: where inputs are", env="INPUT_PREFIX", pattern=_PREFIX),
+    Option("output_prefix", "cloud and queue mode: where outputs go", env="OUTPUT_PREFIX", pattern=_PREFIX),
     Option(
         "queue_url",
         "queue mode: the SQS queue of S3 upload events to convert (objects of S3_BUCKET only)",
@@ -400,38 +428,31 @@ def bucket_name_problem(name: str) -> str | None:
     return None
 
 
-def _check_range(flag: str, value: float, bounds: tuple[float, float], unit: str) -> None:
-    low, high = bounds
-    if not (low <= value <= high):  # also rejects NaN
-        unit = f" {unit}" if unit else ""
-        raise UsageError(f"{flag} must be {low:g}–{high:g}{unit}, got {value:g}")
+def _shown(value: Any) -> str:
+    """A value in a message: text quoted, numbers as written ("1048576", "0.5", "-6"; never "1e+06")."""
+    if isinstance(value, str):
+        return repr(value)
+    return f"{value:g}" if isinstance(value, float) and not value.is_integer() else str(value).removesuffix(".0")
 
 
-def _check_positive(name: str, value: float) -> None:
-    if not value > 0:  # also rejects NaN
-        raise UsageError(f"{name} must be positive, got {value:g}")
-
-
-def _pick(
-    flag: T | None, env: Mapping[str, str], name: str, default: T, parse: Callable[[str], T], strip: bool = True
-) -> T:
-    """Resolve one field: flag > environment variable > default."""
-    if flag is not None:
-        return flag
-    raw = env.get(name, "")
-    raw = raw.strip() if strip else raw
-    if not raw:
-        return default
-    try:
-        return parse(raw)
-    except ValueError:
-        raise UsageError(f"environment variable {name}={raw!r} is not a valid value") from None
+def _given(option: Option, flags: Mapping[str, Any], env: Mapping[str, str]) -> tuple[str, Any] | None:
+    """The value given for ``option`` and the name it was given as (flag > variable), or None."""
+    for flag, field in ((option.flag, option.field), (option.old_flag, f"old_{option.field}")):
+        if flag and flags.get(field) is not None:
+            return flag, flags[field]
+    for name in (name for name in (option.env, option.old_env) if name):  # the former only if the new is unset
+        raw = env.get(name, "")
+        raw = raw.strip() if option.strip else raw
+        if raw:
+            return name, raw
+    return None
 
 
 def positive_from_env(name: str, default: N, parse: Callable[[str], N], env: Mapping[str, str] | None = None) -> N:
     """A positive number from the environment (``default`` when unset): a typo is a usage error."""
-    value = _pick(None, os.environ if env is None else env, name, default, parse)
-    _check_positive(name, value)
+    option = Option(name, "", env=name, parse=parse, positive=True)
+    given = _given(option, {}, os.environ if env is None else env)
+    value: N = default if given is None else option.read(*given)
     return value
 
 
@@ -452,18 +473,9 @@ def build_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = Non
     env = os.environ if env is None else env
     defaults = Settings()
     values: dict[str, Any] = {}
-    for option in OPTIONS:
-        flag = flags.get(option.field) if option.flag else None
-        if flag is None and option.old_flag:
-            flag = flags.get(f"old_{option.field}")
-        name = option.env
-        if option.old_env and option.env and not env.get(option.env, "").strip() and env.get(option.old_env):
-            name = option.old_env
-        if name:
-            value = _pick(flag, env, name, getattr(defaults, option.field), option.parse, option.strip)
-        else:
-            value = getattr(defaults, option.field) if flag is None else flag
-        values[option.field] = option.case(value) if option.case and isinstance(value, str) else value
+    for option in OPTIONS:  # each value checked under the name it was given as; Settings checks again
+        given = _given(option, flags, env)
+        values[option.field] = getattr(defaults, option.field) if given is None else option.read(*given)
     settings = Settings(**values)
     if flags.get("depth_db") is not None and settings.renderer == "pan":
         raise UsageError("--depth shapes the binaural rendering: --renderer pan already moves the level fully")

@@ -3,8 +3,9 @@
 Loudness normalisation needs its gain before the first block is encoded, and the
 encoder is the slowest stage, so everything else is arranged to run beside it.
 Pass 1 decodes the input into a scratch file (scratch.py) while measuring its
-loudness, renders the room into a second one (16 bytes per frame in all: about
-128 MB for 3 minutes at 44.1 kHz) and spatialises a sample of the song
+loudness, renders the room into a second one (16 bytes per frame; with the
+sample's files about 18.5 in all, ``scratch_bytes``: about 147 MB for 3 minutes at
+44.1 kHz) and spatialises a sample of the song
 (sample.py), from which the mix's loudness is predicted and the limiter's loss
 measured. Pass 2 spatialises the stored input, runs the mix chain (mix.py: its
 steps, the room among them, which the sample runs too; then the gain and the
@@ -32,15 +33,15 @@ from surroundyou.audio.tags import Tags, read_tags
 from surroundyou.convert import allocator
 from surroundyou.convert.mix import MixChain, Output, Steps
 from surroundyou.convert.pipeline import Stage, read_ahead
-from surroundyou.convert.sample import Sample, Sampler, limiting_loss_db
-from surroundyou.convert.scratch import ScratchFile
+from surroundyou.convert.sample import MIN_SAMPLE_S, STRIDE, Sample, Sampler, limiting_loss_db
+from surroundyou.convert.scratch import BYTES_PER_SAMPLE, ScratchError, ScratchFile
 from surroundyou.dsp.binaural import BinauralRenderer
 from surroundyou.dsp.hrtf import load_sofa
 from surroundyou.dsp.loudness import LoudnessMeter
 from surroundyou.dsp.motion import CircularPanner, Spatializer
 from surroundyou.dsp.motion_meter import Motion, MotionMeter, MotionTrace
-from surroundyou.dsp.room import RoomSend
-from surroundyou.errors import InputError, StorageError
+from surroundyou.dsp.room import MAX_TAIL_S, RoomSend
+from surroundyou.errors import OUT_OF_SPACE, InputError, StorageError, storage_cause
 from surroundyou.formats import Format, format_of
 from surroundyou.logs import log
 from surroundyou.progress import Progress
@@ -321,8 +322,41 @@ def convert(src: Path, dst: Path, settings: Settings, progress: Progress | None 
         except Damaged as damage:  # raised before any doubtful block was rendered: start again
             log.warning("%s: %s", src.name, damage)
             return _convert(damage.fallback, dst, fmt, settings, progress, started, tags, src.name)
-    except OSError as exc:  # the scratch or output disk: full, read-only, gone
+    except ScratchError as exc:  # the temporary folder: full, over quota, not writable
+        rate = fmt.output_rate(source.info.rate)
+        raise StorageError(_scratch_failure(src.name, exc, source.info.seconds, rate, settings.reverb > 0)) from None
+    except OSError as exc:  # a disk gone from under the conversion (the output's errors are the Encoder's)
         raise StorageError(f"disk error while converting {src.name}: {exc.strerror or exc}") from None
+
+
+def scratch_bytes(seconds: float, rate: int, room: bool) -> int:
+    """The most the scratch files of a song ``seconds`` long hold at ``rate``: the input and its room
+    (two float32 rows a frame each; the room with its longest tail), the sample's mix with its energy
+    (three rows a sampled frame) and the loss estimate's peaks and energies (two more; sample.py)."""
+    frames = seconds * rate
+    stride = max(1, min(STRIDE, int(frames / (MIN_SAMPLE_S * rate))))
+    rows = 2 * frames + (2 * (frames + MAX_TAIL_S * rate) if room else 0) + (3 + 2) * frames / stride
+    return math.ceil(BYTES_PER_SAMPLE * rows)
+
+
+def _scratch_failure(name: str, error: OSError, seconds: float, rate: int, room: bool) -> str:
+    """One line: the temporary folder, what it refused, the space this song needs there and how to move it."""
+    folder = tempfile.gettempdir()
+    need = ""
+    if seconds > 0:  # a length the header gives
+        size = scratch_bytes(seconds, rate, room)
+        need = f"; a song of {_duration(seconds)} needs about {math.ceil(size / 1e6)} MB there"
+    return (
+        f"{name}: cannot write its scratch files in the temporary folder {folder}: {storage_cause(error)}"
+        f"{need}; set TMPDIR=<a folder with {'more space' if error.errno in OUT_OF_SPACE else 'write access'}>"
+    )
+
+
+def _scratch_folder() -> tempfile.TemporaryDirectory[str]:
+    try:
+        return tempfile.TemporaryDirectory(prefix="surroundyou-")
+    except OSError as exc:
+        raise ScratchError(exc.errno, exc.strerror) from None
 
 
 def _convert(
@@ -338,7 +372,7 @@ def _convert(
     rate = fmt.output_rate(source.info.rate)
     channels = source.info.channels
     with (
-        tempfile.TemporaryDirectory(prefix="surroundyou-") as work,
+        _scratch_folder() as work,
         contextlib.closing(ScratchFile(Path(work) / "input.f32")) as store,
         contextlib.closing(ScratchFile(Path(work) / "room.f32")) as room,
     ):

@@ -4,7 +4,8 @@ Blocks of float32 rows (stereo: two) are stored as they come, each planar (its
 left samples, then its right ones): a (2, n) block is written without the
 slower interleaving copy and read back contiguous. 4 bytes per frame and row on
 disk; in memory, two integers per block. Reads use ``os.pread``, which moves no shared
-file offset, so several threads can read at once.
+file offset, so several threads can read at once. A file that cannot be created or written
+raises ``ScratchError``, with the system's error number (numpy's ``tofile`` would drop it).
 """
 
 from __future__ import annotations
@@ -19,10 +20,17 @@ import numpy as np
 BYTES_PER_SAMPLE = 4
 
 
+class ScratchError(OSError):
+    """The temporary folder refused a scratch file or a write to one: full, over quota, not writable."""
+
+
 class ScratchFile:
     def __init__(self, path: Path, channels: int = 2) -> None:
         self.channels = channels
-        self._file = path.open("w+b")
+        try:
+            self._file = path.open("w+b", buffering=0)
+        except OSError as exc:
+            raise ScratchError(exc.errno, exc.strerror) from None
         self._starts: list[int] = []  # first frame of each block
         self._sizes: list[int] = []
         self.frames = 0
@@ -33,7 +41,12 @@ class ScratchFile:
             raise ValueError(f"a block of {block.shape[0]} rows for a file of {self.channels}")
         if block.shape[1] == 0:
             return
-        np.ascontiguousarray(block, dtype=np.float32).tofile(self._file)
+        data = np.ascontiguousarray(block, dtype=np.float32).data.cast("B")
+        try:
+            while data:  # a write may store part of its bytes (a full disk): the rest, or the error, follows
+                data = data[os.write(self._file.fileno(), data) :]
+        except OSError as exc:
+            raise ScratchError(exc.errno, exc.strerror) from None
         self._starts.append(self.frames)
         self._sizes.append(block.shape[1])
         self.frames += block.shape[1]

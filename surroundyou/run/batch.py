@@ -13,7 +13,8 @@ import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from surroundyou.children import kill_all
@@ -22,7 +23,7 @@ from surroundyou.convert.summary import describe, log_converted, realtime_factor
 from surroundyou.errors import EXIT_OK, Stopped, SurroundError, UsageError
 from surroundyou.logs import event, setup
 from surroundyou.progress import Bar, BarFor
-from surroundyou.run.plan import source_marker
+from surroundyou.run.plan import LEFT_ALONE, UP_TO_DATE, source_marker
 from surroundyou.settings import Settings
 
 
@@ -125,21 +126,70 @@ def convert_many(
 ) -> int:
     """Convert each pair (on ``settings.jobs`` processes), going on after failures; returns the exit code.
 
-    ``skipped``: inputs left alone, each with the reason.
+    ``skipped``: inputs left alone, each with the reason (the plan's: up to date, not audio, ours).
     """
     if plot is not None and len(pairs) != 1:
         raise UsageError(f"--plot draws one conversion, but there are {len(pairs)} inputs: name one")
-    for path, reason in skipped:
-        event("skipped", f"skipped {path.name}: {reason}", input=str(path), status="skipped", reason=reason)
+    up_to_date = [path for path, reason in skipped if reason == UP_TO_DATE]
+    left_alone = [(path, reason) for path, reason in skipped if reason != UP_TO_DATE]
+    for path in up_to_date:
+        event("skipped", f"skipped {path.name}: {UP_TO_DATE}", input=str(path), status="skipped", reason=UP_TO_DATE)
+    for path, reason in left_alone:  # named in the totals; each one under -v
+        event("left alone", f"left alone {path}: {reason}", logging.DEBUG, input=str(path), reason=reason)
     codes: list[int] = []
     failures: list[str] = []
+    finished: set[Path] = set()
+    started = time.time()
 
     def record(src: Path, code: int, message: str) -> None:
         if code != EXIT_OK:
             event("failed", message, logging.ERROR, input=str(src), status="failed", exit_code=code)
             failures.append(message)
         codes.append(code)
+        finished.add(src)
 
+    try:
+        _convert_pairs(pairs, settings, bar_for, plot, record)
+    except Stopped as stop:  # in a batch, say what was done and what was not, then stop
+        if len(pairs) + len(skipped) < 2:
+            raise
+        # A song whose output was committed just before the stop, but not yet recorded, counts as converted.
+        left = [src.name for src, dst in pairs if src not in finished and not _written_since(dst, started)]
+        done = len(pairs) - len(left)
+        event(
+            "summary",
+            f"{stop.how} after {done} of {len(pairs)} songs: {done - len(failures)} converted, "
+            f"{len(up_to_date)} up to date, {len(failures)} failed; not converted: {a_few(left)}",
+            converted=done - len(failures),
+            up_to_date=len(up_to_date),
+            failed=len(failures),
+            not_converted=len(left),
+        )
+        raise
+
+    failed = len(failures)
+    if len(pairs) + len(skipped) > 1:
+        reasons = ": " + "; ".join(failures) if failures else ""
+        event(
+            "summary",
+            f"{len(pairs) - failed} converted, {len(up_to_date)} up to date, {failed} failed{reasons}"
+            + "".join(f"; {why}: {a_few(names)}" for why, names in left_alone_groups(left_alone).items()),
+            converted=len(pairs) - failed,
+            up_to_date=len(up_to_date),
+            left_alone=len(left_alone),
+            failed=failed,
+        )
+    return max(codes, default=EXIT_OK)
+
+
+def _convert_pairs(
+    pairs: Sequence[tuple[Path, Path]],
+    settings: Settings,
+    bar_for: BarFor,
+    plot: Path | None,
+    record: Callable[[Path, int, str], None],
+) -> None:
+    """Convert the pairs, on a pool of ``settings.jobs`` processes or one after another, ``record``-ing each."""
     if settings.jobs > 1 and len(pairs) > 1:
         context = multiprocessing.get_context("spawn")  # no forked copies of threads or locks
         jobs = [(src, dst, settings) for src, dst in pairs]
@@ -160,14 +210,27 @@ def convert_many(
     else:
         for src, dst in pairs:
             record(*_attempt(src, dst, settings, bar_for, plot))
-    failed = len(failures)
-    if len(pairs) + len(skipped) > 1:
-        reasons = ": " + "; ".join(failures) if failures else ""
-        event(
-            "summary",
-            f"{len(pairs) - failed} converted, {len(skipped)} skipped, {failed} failed{reasons}",
-            converted=len(pairs) - failed,
-            skipped=len(skipped),
-            failed=failed,
-        )
-    return max(codes, default=EXIT_OK)
+
+
+def _written_since(path: Path, started: float) -> bool:
+    try:
+        return path.stat().st_mtime >= started
+    except OSError:
+        return False
+
+
+NAMED = 3  # files named in the totals per reason; the rest are counted
+
+
+def left_alone_groups(left_alone: Sequence[tuple[Path, str]]) -> dict[str, list[str]]:
+    """The names of the files left alone, by the short form of the reason."""
+    groups: dict[str, list[str]] = {}
+    for path, reason in left_alone:
+        groups.setdefault(LEFT_ALONE.get(reason, reason), []).append(path.name)
+    return groups
+
+
+def a_few(names: Sequence[str]) -> str:
+    """A few names, then how many more: "a.txt, b.jpg, c.pdf and 4 more"."""
+    shown = ", ".join(names[:NAMED])
+    return f"{shown} and {len(names) - NAMED} more" if len(names) > NAMED else shown

@@ -1,7 +1,8 @@
 """The command line: flags -> Settings -> one of the modes -> exit code.
 
-Every SurroundError becomes one line on stderr and its documented exit code;
-SIGTERM/SIGINT stop the run, clean up, and exit 143/130.
+Every SurroundError becomes one line on stderr and its documented exit code,
+argparse's own errors (an unknown flag, a missing value) too; SIGTERM/SIGINT
+stop the run, clean up, and exit 143/130.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from argparse import SUPPRESS
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 from surroundyou import __version__
 from surroundyou.children import kill_all
-from surroundyou.errors import EXIT_INTERNAL, Stopped, SurroundError
+from surroundyou.errors import EXIT_INTERNAL, Stopped, SurroundError, UsageError
 from surroundyou.formats import SUFFIXES
 from surroundyou.logs import event, setup
 from surroundyou.progress import Bar, TerminalBar
@@ -43,8 +45,17 @@ EPILOG = """exit codes: 0 ok or skipped, 1 internal error, 2 usage or nothing to
 4 storage (S3 or disk), 130 interrupted (SIGINT), 143 terminated (SIGTERM)"""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's errors as a UsageError: one line and exit 2, like every other usage error, rather
+    than the usage block. Values are not parsed here: build_settings reads and checks them under the
+    name they were given as (the flag, or the variable)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="process_audio.py",
         description=DESCRIPTION,
         epilog=EPILOG,
@@ -69,18 +80,11 @@ def parser() -> argparse.ArgumentParser:
         if isinstance(getattr(D, option.field), bool):  # a switch
             p.add_argument(*names, dest=option.field, action="store_true", help=option.help_text(False))
             continue
-        p.add_argument(
-            *names,
-            dest=option.field,
-            type=option.parse,
-            choices=option.choices,
-            metavar=option.metavar,
-            help=option.help_text(getattr(D, option.field)),
-        )
+        # The text as given; the choices shown as argparse shows them, which it no longer checks.
+        metavar = f"{{{','.join(option.choices)}}}" if option.choices else option.metavar
+        p.add_argument(*names, dest=option.field, metavar=metavar, help=option.help_text(getattr(D, option.field)))
         if option.old_flag:  # still taken, not shown; build_settings uses it when the new flag is absent
-            p.add_argument(
-                option.old_flag, dest=f"old_{option.field}", type=option.parse, choices=option.choices, help=SUPPRESS
-            )
+            p.add_argument(option.old_flag, dest=f"old_{option.field}", help=SUPPRESS)
     p.add_argument(
         "--plot",
         type=Path,
@@ -105,10 +109,12 @@ def _on_signal_stop_now(signum: int, _frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    args = parser().parse_args(argv)
-    verbose = bool(args.verbose)
-    setup(json_lines=False, verbose=verbose)
+    setup(json_lines=False, verbose=False)  # usage errors come before the log's format is known: text
+    verbose = False
     try:
+        args = parser().parse_args(argv)
+        verbose = bool(args.verbose)
+        setup(json_lines=False, verbose=verbose)
         settings = build_settings(vars(args))
         if not settings.queue:
             signal.signal(signal.SIGTERM, _on_signal_stop_now)
@@ -139,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Stopped as stop:
         event(
             "stopped",
-            f"stopped by signal {stop.signum}; cleaned up, no output written",
+            f"{stop.said}: the song under way was not written and its temporary files were removed",
             logging.ERROR,
             status="stopped",
             exit_code=stop.exit_code,

@@ -56,6 +56,7 @@ AUDIO_SUFFIXES = frozenset(
 OUTPUT_SUFFIX = "_8d"  # added to an output's stem
 NOT_AUDIO = "not an audio file name"
 OURS = "already converted by SurroundYou (name the file to convert it again)"
+LEFT_ALONE = {NOT_AUDIO: "not audio", OURS: "SurroundYou outputs, left alone"}  # how the totals group them
 UP_TO_DATE = "its output is up to date (same input, same settings; --force converts it again)"
 
 

@@ -210,13 +210,13 @@ class Service:
                 self._deadline = self._clock() + self.settings.stop_timeout_s - CLEANUP_S
                 for signum in STOP_SIGNALS:  # a second signal waits for the cleanup too
                     signal.signal(signum, lambda *_: None)
-                event("stopping", f"stopped by signal {stop.signum}: finishing or returning {len(running)} message(s)")
+                event("stopping", f"{stop.said}: finishing or returning {len(running)} message(s)")
                 wait(running, timeout=max(0.0, self._deadline - self._clock()))
                 if any(not job.done() for job in running):  # held up in a child (ffmpeg) past the deadline
                     self._children_killed = True
                     children.kill_all()
                     wait(running)
-                return self._finish(stop.exit_code, f"stopped by signal {stop.signum}")
+                return self._finish(stop.exit_code, stop.said)
             except StorageError as exc:  # the queue cannot be read: what runs may still finish
                 wait(running)
                 self._finish(EXIT_STORAGE, str(exc))

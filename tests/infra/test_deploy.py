@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.infra import INFRA, VALUES, deploy, load
+from tests.support.infra import INFRA, VALUES, aws_refusing, deploy, load
+from tests.support.processes import ROOT
 
 
 def _deploy_values(bucket: str) -> dict[str, Any]:
@@ -121,22 +124,31 @@ def test_deploy_creates_everything_and_a_second_run_changes_nothing() -> None:
     assert [verb for verb, _ in again] == ["absent"] * len(again), again
 
 
-def _deploy_cli(*args: str) -> subprocess.CompletedProcess[str]:
+SCRIPT = INFRA / "deploy.py"
+NOWHERE = "http://127.0.0.1:9"  # a port where nothing listens: any AWS call would fail
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
+
+
+def _deploy_cli(
+    *args: str, aws: dict[str, str] | None = None, python: str = sys.executable, script: Path = SCRIPT
+) -> subprocess.CompletedProcess[str]:
     """infra/deploy.py as a user runs it (from any directory: it imports the installed package, no
-    sys.path edits), pointed at a port where nothing listens: any AWS call would fail."""
+    sys.path edits) with only the AWS settings in ``aws`` (default: throwaway keys and NOWHERE): no
+    configuration files, no instance metadata."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"})
-    return subprocess.run(
-        [sys.executable, str(INFRA / "deploy.py"), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        cwd="/",
+    env.update(
+        {
+            "AWS_CONFIG_FILE": "/nonexistent",
+            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            **({"AWS_ENDPOINT_URL": NOWHERE, **CREDENTIALS} if aws is None else aws),
+        }
     )
+    return subprocess.run([python, str(script), *args], capture_output=True, text=True, env=env, timeout=60, cwd="/")
 
 
 DRY_RUN = ("--dry-run", "--account", "123456789012", "--region", "eu-west-1")
+NETWORK = ("--subnets", ",".join(VALUES["SUBNETS"]), "--security-groups", ",".join(VALUES["SECURITY_GROUPS"]))
 
 
 def test_dry_run_makes_no_calls() -> None:
@@ -144,10 +156,7 @@ def test_dry_run_makes_no_calls() -> None:
         *DRY_RUN,
         "--bucket",
         "songs-bucket",
-        "--subnets",
-        "subnet-1,subnet-2",
-        "--security-groups",
-        "sg-1",
+        *NETWORK,
         "--image",
         "123456789012.dkr.ecr.eu-west-1.amazonaws.com/surroundyou-worker:1",
         "--create-cluster",
@@ -167,7 +176,7 @@ def test_dry_run_makes_no_calls() -> None:
         "events.put_rule",
         "events.put_targets",
     } <= operations
-    assert '"subnet-1",' in result.stdout and '"subnet-2"' in result.stdout  # list placeholders expand
+    assert '"subnet-0a1b2c3d",' in result.stdout and '"subnet-4e5f6a7b"' in result.stdout  # lists expand
     # Readable: one parameter a line, documents (also those passed as strings) as indented JSON; the
     # longest lines left are the failure rule's one-sentence description and the input template.
     assert max(len(line) for line in result.stdout.splitlines()) <= 200
@@ -198,7 +207,7 @@ def test_dry_run_teardown_lists_every_removal_and_makes_no_calls() -> None:
     "image", ["docker.io/library/surroundyou:1", "surroundyou:latest", "123456789012.dkr.ecr.eu-west-1.amazonaws.com"]
 )
 def test_an_image_outside_ecr_is_refused(image: str) -> None:
-    result = _deploy_cli(*DRY_RUN, "--bucket", "b", "--subnets", "s", "--security-groups", "g", "--image", image)
+    result = _deploy_cli(*DRY_RUN, "--bucket", "songs", *NETWORK, "--image", image)
     assert result.returncode == 2 and "not an ECR image URI" in result.stderr, result.stderr
 
 
@@ -206,7 +215,7 @@ def test_an_image_outside_ecr_is_refused(image: str) -> None:
 def test_a_bucket_name_s3_refuses_is_refused_before_any_call(bucket: str) -> None:
     """Queue-mode workers refuse an invalid S3_BUCKET at every start: deploy.py refuses it first."""
     image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/surroundyou-worker:1"
-    result = _deploy_cli(*DRY_RUN, "--bucket", bucket, "--subnets", "s", "--security-groups", "g", "--image", image)
+    result = _deploy_cli(*DRY_RUN, "--bucket", bucket, *NETWORK, "--image", image)
     assert result.returncode == 2 and "--bucket must be a valid S3 bucket name" in result.stderr, result.stderr
     assert "would call" not in result.stdout
 
@@ -293,10 +302,7 @@ def test_queue_mode_dry_run_prints_the_plan() -> None:
         "songs",
         "--image",
         VALUES["IMAGE_URI"],
-        "--subnets",
-        "subnet-1",
-        "--security-groups",
-        "sg-1",
+        *NETWORK,
         "--mode",
         "queue",
         *DRY_RUN,
@@ -312,3 +318,144 @@ def test_queue_mode_dry_run_prints_the_plan() -> None:
     assert "would change 23, unchanged 0" in result.stdout
     teardown = _deploy_cli("--bucket", "songs", "--mode", "queue", "--teardown", *DRY_RUN)
     assert teardown.returncode == 0 and "would call ecs.delete_service" in teardown.stdout
+
+
+IMAGE = ("--image", VALUES["IMAGE_URI"])
+DEPLOY = ("--bucket", "songs-bucket", *NETWORK, *IMAGE, "--account", "123456789012", "--region", "eu-west-1")
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """stderr, checked to be exactly one line (and so no traceback)."""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("deploy.py: "), result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(("account", "first_call"), [((), "sts.get_caller_identity"), (DEPLOY[-4:-2], "iam.get_role")])
+def test_without_credentials_a_deploy_says_so_in_one_line(account: tuple[str, ...], first_call: str) -> None:
+    args = ("--bucket", "songs-bucket", *NETWORK, *IMAGE, "--region", "eu-west-1", *account)
+    result = _deploy_cli(*args, aws={"AWS_ENDPOINT_URL": NOWHERE})  # (signing fails before any request)
+    line = one_line_error(result)
+    assert result.returncode == 4
+    assert first_call in line and "no usable AWS credentials" in line and "AWS_PROFILE" in line
+
+
+DENIED_MESSAGE = (
+    "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: iam:GetRole on resource: "
+    "arn:aws:iam::123456789012:role/surroundyou-task because no identity-based policy allows the iam:GetRole action"
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message", "expected"),
+    [
+        (403, "AccessDenied", DENIED_MESSAGE, ["access denied", "permission iam:GetRole on arn:aws:iam::"]),
+        (403, "AccessDenied", "Access Denied", ["access denied", "permission iam:GetRole"]),  # no action named
+        (403, "ExpiredToken", "The security token included in the request is expired", ["expired", "renew"]),
+        (400, "Throttling", "Rate exceeded", ["throttled", "after 2 attempts", "run it again"]),
+        (403, "InvalidClientTokenId", "The security token is invalid", ["InvalidClientTokenId", "is invalid"]),
+    ],
+)
+def test_a_refused_call_is_one_line_naming_the_call_and_the_cause(
+    status: int, code: str, message: str, expected: list[str]
+) -> None:
+    with aws_refusing(status, code, message) as (endpoint, seen):
+        aws = {"AWS_ENDPOINT_URL": endpoint, "AWS_MAX_ATTEMPTS": "2", **CREDENTIALS}
+        result = _deploy_cli(*DEPLOY, aws=aws)
+    line = one_line_error(result)
+    assert result.returncode == 4
+    assert line.startswith("deploy.py: iam.get_role on surroundyou-task: ") and f"({code})" in line, line
+    assert all(part in line for part in expected), line
+    assert len(seen) == (2 if code == "Throttling" else 1)  # botocore's retries, then the line
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    """`deploy.py --dry-run | head -1`: the reader goes away (here before the first line)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = subprocess.run(
+            [sys.executable, str(SCRIPT), "--teardown", *DRY_RUN, "--bucket", "songs"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert result.returncode == 141 and result.stderr == ""  # 128 + SIGPIPE, as a shell shows it
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--bucket", "s3://my-songs"),
+        ("--subnets", "aaa bbb"),
+        ("--subnets", "subnet-0a1b2c3d,subnet-nothex1"),
+        ("--security-groups", "ccc"),
+        ("--account", "12345"),
+        ("--region", "moon"),
+        ("--region", "eu_west_1"),
+        ("--cluster", "my cluster"),
+    ],
+)
+def test_a_bad_value_is_refused_before_any_call(flag: str, value: str) -> None:
+    """A real deploy (no --dry-run): a call would reach the refusing endpoint; none may be made."""
+    args = [*DEPLOY, "--cluster", "surroundyou"]
+    args[args.index(flag) + 1] = value
+    with aws_refusing(403, "AccessDenied", "no calls expected") as (endpoint, seen):
+        result = _deploy_cli(*args, aws={"AWS_ENDPOINT_URL": endpoint, **CREDENTIALS})
+    line = one_line_error(result)
+    assert result.returncode == 2 and flag in line and repr(value) in line, line
+    assert seen == []
+
+
+def test_help_is_plain_text() -> None:
+    result = _deploy_cli("--help")
+    assert result.returncode == 0 and "--dry-run" in result.stdout
+    assert "``" not in result.stdout
+
+
+def test_the_teardown_dry_run_shows_the_notifications_it_keeps() -> None:
+    result = _deploy_cli("--teardown", *DRY_RUN, "--bucket", "songs-bucket")
+    assert result.returncode == 0, result.stderr
+    call = result.stdout.split("would call s3.put_bucket_notification_configuration\n", 1)[1].split("would call")[0]
+    assert "NotificationConfiguration: {}" not in call
+    kept = call.split("NotificationConfiguration: ", 1)[1]
+    assert all(kind in kept for kind in ("TopicConfigurations", "QueueConfigurations", "LambdaFunctionConfigurations"))
+    assert "without EventBridgeConfiguration" in kept and "kept" in kept
+
+
+@pytest.fixture(scope="module")
+def bare_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Python without boto3 or the project (a venv without pip)."""
+    venv = tmp_path_factory.mktemp("bare") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    return venv / "bin" / "python"
+
+
+def test_a_python_without_the_packages_hands_over_to_the_virtualenv(bare_python: Path) -> None:
+    result = _deploy_cli("--teardown", *DRY_RUN, "--bucket", "songs-bucket", python=str(bare_python))
+    assert result.returncode == 0, result.stderr
+    assert "would call iam.delete_role" in result.stdout
+
+
+def test_without_a_virtualenv_it_says_to_run_dev_run(tmp_path: Path, bare_python: Path) -> None:
+    (tmp_path / "infra").mkdir()
+    (tmp_path / "surroundyou").mkdir()
+    shutil.copy(SCRIPT, tmp_path / "infra" / "deploy.py")
+    shutil.copy(ROOT / "surroundyou" / "bootstrap.py", tmp_path / "surroundyou" / "bootstrap.py")
+    result = _deploy_cli("--help", python=str(bare_python), script=tmp_path / "infra" / "deploy.py")
+    assert result.returncode == 2 and "run ./dev run once" in one_line_error(result)
+
+
+def test_a_bug_is_one_line_and_exit_1(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """No flag shows a traceback (deploy.py has no --verbose); the line says it is a bug."""
+
+    def broken(_argv: Any = None) -> int:
+        raise KeyError("SUBNETS")
+
+    monkeypatch.setattr(deploy, "main", broken)
+    assert deploy.cli([]) == 1
+    line = capsys.readouterr().err
+    assert line.count("\n") == 1 and "internal error: KeyError" in line and "a bug" in line

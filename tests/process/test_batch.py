@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 
 from tests.support.audio import decode, pink_noise, write
-from tests.support.processes import SCRIPT
+from tests.support.processes import SCRIPT, cli_env
 
 SINGLE_FILE_BOUND_MB = 200  # a bound on one conversion's peak memory; ./dev bench measures the actual peak
 
@@ -62,9 +62,9 @@ def test_two_hundred_files_on_two_processes(tmp_path: Path) -> None:
     sampler.join()
     assert proc.returncode == 3, stderr[-2000:]
     results = stdout.splitlines()
-    assert len(results) == 197 + 1 + 1  # a line per converted or skipped file, and the total
-    assert results[-1].startswith("197 converted, 1 skipped, 3 failed: broken")
-    assert results[-1].count("not audio") == 3 and "skipped cover.jpg: not an audio file name" in results
+    assert len(results) == 197 + 1  # a line per converted file, and the total (which names cover.jpg)
+    assert results[-1].startswith("197 converted, 0 up to date, 3 failed: broken")
+    assert results[-1].count("not audio") == 4 and results[-1].endswith("; not audio: cover.jpg")
     assert stderr.count("error: broken") == 3
     outputs = sorted(out.iterdir())
     assert len(outputs) == 197 and all(p.name.endswith("_8d.mp3") for p in outputs)
@@ -141,3 +141,31 @@ def test_workers_log_in_the_format_the_parent_was_given(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
     converted = [line for line in lines if line.get("event") == "converted"]
     assert len(converted) == 2 and all(line["status"] == "converted" for line in converted), lines
+
+
+def test_an_interrupted_batch_says_what_it_finished_and_what_it_did_not(tmp_path: Path) -> None:
+    """Ctrl-C after the first of three songs: the total says 1 converted and names the others, the
+    output of the song under way is not written, the exit code is 130."""
+    songs, out = tmp_path / "songs", tmp_path / "out"
+    songs.mkdir()
+    for i in range(3):
+        write(songs / f"song {i}.wav", pink_noise(60.0, seed=i))
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(songs), "-o", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env({"TMPDIR": str(tmp_path)}),
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # the first song's result line
+    proc.send_signal(signal.SIGINT)
+    rest, stderr = proc.communicate(timeout=120)
+    assert first.startswith("song 0.wav -> "), first + stderr
+    assert proc.returncode == 130
+    assert rest.splitlines()[-1] == (
+        "interrupted after 1 of 3 songs: 1 converted, 0 up to date, 0 failed; not converted: song 1.wav, song 2.wav"
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["song 0_8d.mp3"]  # nothing partial, nothing hidden
+    assert "Traceback" not in stderr
+    assert not list(tmp_path.glob("surroundyou-*"))

@@ -91,9 +91,9 @@ def test_folder_mode_converts_every_song_and_reports_failures(tmp_path: Path) ->
     # results on stdout (what `> results.txt` keeps): a line per song and the total, which names
     # each failure with its reason; the failure itself is also a diagnostic on stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == 4 and sum(line.startswith(("first song.wav -> ", "Ünïcode.flac -> ")) for line in lines) == 2
-    assert "skipped notes.txt: not an audio file name" in lines
-    assert lines[-1].startswith("2 converted, 1 skipped, 1 failed: broken.mp3: not audio")
+    assert len(lines) == 3 and sum(line.startswith(("first song.wav -> ", "Ünïcode.flac -> ")) for line in lines) == 2
+    assert lines[-1].startswith("2 converted, 0 up to date, 1 failed: broken.mp3: not audio")
+    assert lines[-1].endswith("; not audio: notes.txt")  # named in the total, not counted as skipped
     assert one_line(result.stderr).startswith("error: broken.mp3: not audio")
     assert digests(songs) == before  # inputs untouched
 
@@ -181,40 +181,55 @@ def test_folder_mode_skips_songs_whose_output_is_up_to_date(tmp_path: Path) -> N
 
     again = run_cli(env=env, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert "0 converted, 2 skipped, 0 failed" in again.stdout
+    assert "0 converted, 2 up to date, 0 failed" in again.stdout
     assert again.stdout.count("its output is up to date") == 2
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == made  # not touched
 
     write(songs / "b.wav", pink_noise(1.0, 44100, seed=3))  # a changed song converts again, alone
     changed = run_cli(env=env, cwd=tmp_path)
-    assert "1 converted, 1 skipped, 0 failed" in changed.stdout, changed.stderr
+    assert "1 converted, 1 up to date, 0 failed" in changed.stdout, changed.stderr
     assert (out / "b_8d.mp3").stat().st_mtime_ns != made["b_8d.mp3"]
     assert (out / "a_8d.mp3").stat().st_mtime_ns == made["a_8d.mp3"]
 
-    assert "2 converted, 0 skipped" in run_cli("--period", "20", env=env, cwd=tmp_path).stdout  # new settings
-    assert "2 converted, 0 skipped" in run_cli("--period", "20", "--force", env=env, cwd=tmp_path).stdout
+    assert "2 converted, 0 up to date" in run_cli("--period", "20", env=env, cwd=tmp_path).stdout  # new settings
+    assert "2 converted, 0 up to date" in run_cli("--period", "20", "--force", env=env, cwd=tmp_path).stdout
 
 
 @pytest.mark.parametrize(
     ("args", "env", "hint"),
     [
-        (["--period", "0.5"], {}, "--period must be 2–120 s, got 0.5"),
-        (["--target-lufs", "3"], {}, "--target-lufs must be"),
+        (["--period", "0.5"], {}, "--period must be a number from 2 to 120 s (got 0.5)"),
+        (["--target-lufs", "3"], {}, "--target-lufs must be a number from -40 to -6 LUFS (got 3)"),
         (["--quality", "V11"], {}, "--quality must be V0..V9"),
-        ([], {"PERIOD_SECONDS": "fast"}, "PERIOD_SECONDS='fast' is not a valid value"),
+        ([], {"PERIOD_SECONDS": "fast"}, "PERIOD_SECONDS must be a number from 2 to 120 s (got 'fast')"),
         (["-o", "out.aac"], {}, "cannot write .aac files; use one of .mp3, .wav, .flac, .ogg, .opus"),
         ([], {"S3_BUCKET": "songs"}, "S3_BUCKET is set but S3_KEY is not"),
         ([], {"S3_KEY": "input/a.mp3"}, "S3_KEY is set but S3_BUCKET is not"),
-        (["--depth", "40"], {}, "--depth must be 0–30 dB, got 40"),
-        ([], {"DEPTH": "loud"}, "DEPTH='loud' is not a valid value"),
+        (["--depth", "40"], {}, "--depth must be a number from 0 to 30 dB (got 40)"),
         (["--depth", "6", "--renderer", "pan"], {}, "--renderer pan already moves the level fully"),
+        # argparse's errors and the flags' values: one line too, not its usage block
+        (["--depth", "loud"], {}, "--depth must be a number from 0 to 30 dB (got 'loud')"),
+        (["--renderer", "bogus"], {}, "--renderer must be one of binaural, pan (got 'bogus')"),
+        (["--jobs", "x"], {}, "--jobs must be a whole number from 1 to 64 processes (got 'x')"),
+        (["--format", "m4a"], {}, "--format must be one of mp3, wav, flac, ogg, opus (got 'm4a')"),
+        (["--bogus"], {}, "unrecognized arguments: --bogus (see process_audio.py --help)"),
+        (["--period"], {}, "argument --period: expected one argument"),
+        # a variable's value: named as the variable, with the range or the choices
+        ([], {"DEPTH": "abc"}, "DEPTH must be a number from 0 to 30 dB (got 'abc')"),
+        ([], {"PERIOD_SECONDS": "-1"}, "PERIOD_SECONDS must be a number from 2 to 120 s (got -1)"),
+        ([], {"RENDERER": "bogus"}, "RENDERER must be one of binaural, pan (got 'bogus')"),
     ],
 )
-def test_usage_errors_exit_2_with_the_reason(tmp_path: Path, args: list[str], env: dict[str, str], hint: str) -> None:
+def test_usage_errors_exit_2_with_one_line_and_the_reason(
+    tmp_path: Path, args: list[str], env: dict[str, str], hint: str
+) -> None:
+    """Every usage error, argparse's included, is one line `error: ...` naming what the user typed and
+    what is allowed, and exit 2 (--help still prints the usage: test_readme_shows_the_real_help_text)."""
     src = write(tmp_path / "in.wav", pink_noise(0.5, 44100))
     result = run_cli(str(src), *args, env=env, cwd=tmp_path)
-    assert result.returncode == 2
-    assert hint in one_line(result.stderr)
+    assert result.returncode == 2, result.stderr
+    line = one_line(result.stderr)
+    assert line.startswith("error: ") and hint in line, line
 
 
 def test_flag_beats_environment_beats_default(tmp_path: Path) -> None:
@@ -265,7 +280,7 @@ def test_sigterm_stops_quickly_and_cleans_up(tmp_path: Path) -> None:
     _, stderr = proc.communicate(timeout=30)
     assert time.monotonic() - sent < 5.0
     assert proc.returncode == 143
-    assert "stopped by signal 15" in stderr and "Traceback" not in stderr
+    assert "stopped (SIGTERM): the song under way was not written" in stderr and "Traceback" not in stderr
     assert not out.exists()
     assert list(scratch.iterdir()) == []
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

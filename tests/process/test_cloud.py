@@ -125,9 +125,9 @@ def test_credentials_never_reach_the_logs(s3, tmp_path: Path, key: str) -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "hint"),
     [
-        ("S3_READ_TIMEOUT_SECONDS", "soon", "S3_READ_TIMEOUT_SECONDS='soon' is not a valid value"),
-        ("S3_READ_TIMEOUT_SECONDS", "0", "S3_READ_TIMEOUT_SECONDS must be positive"),
-        ("AWS_MAX_ATTEMPTS", "many", "AWS_MAX_ATTEMPTS='many' is not a valid value"),
+        ("S3_READ_TIMEOUT_SECONDS", "soon", "S3_READ_TIMEOUT_SECONDS must be a positive number (got 'soon')"),
+        ("S3_READ_TIMEOUT_SECONDS", "0", "S3_READ_TIMEOUT_SECONDS must be a positive number (got 0)"),
+        ("AWS_MAX_ATTEMPTS", "many", "AWS_MAX_ATTEMPTS must be a positive whole number (got 'many')"),
     ],
 )
 def test_a_mistyped_storage_variable_is_a_usage_error(s3, variable: str, value: str, hint: str) -> None:

@@ -34,7 +34,7 @@ def test_hostile_corpus_converts_what_decodes_and_fails_the_rest_cleanly(tmp_pat
         env={"INPUT_DIR": str(corpus), "OUTPUT_DIR": str(out), "TMPDIR": str(tmp), "REVERB_AMOUNT": "0"}, timeout=300
     )
     assert result.returncode == 3, result.stderr
-    assert f"{len(good)} converted, 0 skipped, {len(bad)} failed: " in result.stdout
+    assert f"{len(good)} converted, 0 up to date, {len(bad)} failed: " in result.stdout
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert sorted(re.match(r"error: (.+?): ", line).group(1) for line in errors) == sorted(bad)

@@ -51,14 +51,14 @@ def test_input_dir_fills_the_o_folder_with_a_mirrored_tree_and_a_rerun_converts_
     assert first.returncode == 0, first.stderr
     made = outputs(tmp_path / "out")
     assert sorted(made) == ["Artist/Album/one.flac_8d.mp3", "Artist/Album/one.wav_8d.mp3", "two_8d.mp3"]
-    assert "3 converted, 1 skipped, 0 failed" in summary(first.stdout)
+    assert summary(first.stdout) == "3 converted, 0 up to date, 0 failed; not audio: cover.jpg"
     for name in made:
         check_audio(tmp_path / "out" / name)
     assert not (tmp_path / "output").exists()
     assert digests(music / "Artist" / "Album") == before
     again = run_cli("-o", str(tmp_path / "out"), env={"INPUT_DIR": str(music)}, timeout=300)
     assert again.returncode == 0, again.stderr
-    assert "0 converted, 4 skipped, 0 failed" in summary(again.stdout)
+    assert summary(again.stdout) == "0 converted, 3 up to date, 0 failed; not audio: cover.jpg"
     assert outputs(tmp_path / "out") == made  # not one file rewritten
 
 
@@ -152,4 +152,4 @@ def test_outputs_of_an_earlier_run_inside_a_folder_are_not_converted_again(tmp_p
     result = run_cli(str(tmp_path / "pair"), "-o", str(tmp_path / "elsewhere"))
     assert result.returncode == 0, result.stderr
     assert sorted(outputs(tmp_path / "elsewhere")) == ["song_8d.mp3"]  # not out/song_8d_8d.mp3
-    assert "skipped song_8d.mp3: already converted by SurroundYou" in result.stdout
+    assert summary(result.stdout) == "1 converted, 0 up to date, 0 failed; SurroundYou outputs, left alone: song_8d.mp3"

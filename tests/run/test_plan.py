@@ -106,3 +106,15 @@ def test_missing_inputs_and_empty_folders_are_errors(tmp_path: Path) -> None:
         plan([tmp_path / "empty"], None, Settings())
     with pytest.raises(UsageError, match="no input folder"):
         plan([], None, Settings(input_dir=tmp_path / "missing"))
+
+
+def test_the_totals_name_a_few_files_left_alone_then_count_the_rest() -> None:
+    from surroundyou.run.batch import a_few, left_alone_groups
+    from surroundyou.run.plan import NOT_AUDIO, OURS
+
+    left = [(Path(f"f{i}.txt"), NOT_AUDIO) for i in range(5)] + [(Path("a_8d.mp3"), OURS)]
+    groups = left_alone_groups(left)
+    assert {why: a_few(names) for why, names in groups.items()} == {
+        "not audio": "f0.txt, f1.txt, f2.txt and 2 more",
+        "SurroundYou outputs, left alone": "a_8d.mp3",
+    }

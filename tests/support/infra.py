@@ -3,8 +3,13 @@ and each definition with the API call that takes it."""
 
 from __future__ import annotations
 
+import contextlib
+import html
+import http.server
 import importlib.util
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +121,37 @@ CALLS += [
     ),
     *((name, "cloudwatch", "PutMetricAlarm", lambda n=name: load(n)) for name in deploy.ALARMS),
 ]
+
+
+@contextlib.contextmanager
+def aws_refusing(status: int, code: str, message: str) -> Iterator[tuple[str, list[str]]]:
+    """(endpoint, requests seen): a local HTTP endpoint that answers every call with one AWS error, as
+    IAM and STS send them (the query protocol's XML), for what moto cannot play: a refusal or throttling."""
+    body = (
+        "<ErrorResponse><Error><Type>Sender</Type>"
+        f"<Code>{code}</Code><Message>{html.escape(message)}</Message>"
+        "</Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+    ).encode()
+    seen: list[str] = []
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", 0))
+            seen.append(self.rfile.read(length).decode())
+            self.send_response(status)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None:  # quiet
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
