@@ -351,7 +351,7 @@ def test_an_output_folder_the_user_cannot_write_is_a_storage_error(image: str, t
     result = run_on_folders(image, songs, out)
     assert result.returncode == 4, result.stderr
     line = one_line(result.stderr)
-    assert "cannot write /output/song_8d.mp3: Permission denied" in line
+    assert "cannot write /output/song_8d.mp3: permission denied (EACCES); make the folder writable by uid" in line
     assert list(out.iterdir()) == []
 
 
