@@ -16,7 +16,7 @@ from surroundyou.errors import UsageError
 
 MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 OPUS_RATES = (48000,)  # Opus codes at 48 kHz inside; every decoder plays it back at 48 kHz
-OPUS_BITRATE = "160k"  # VBR: transparent for stereo music in listening tests (64 kbps per channel and up)
+OPUS_BITRATE = "160k"  # VBR: above the 128 kbps commonly reported transparent for stereo (docs/usage.md)
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,6 @@ class Format:
     name: str  # as --format and OUTPUT_FORMAT take it
     suffix: str  # of the output file and S3 key
     content_type: str  # of the S3 object
-    writer: str  # "pedalboard" (pedalboard's AudioFile) or "ffmpeg" (a child process reading float32)
     tags: str  # how tags.py writes them: "id3", "wav-id3" (ID3 in a RIFF chunk), "flac", "ogg", "opus"
     bit_depth: int  # of PCM formats' samples; 16 where the codec ignores it
     # Headroom the limiter keeps below the requested ceiling: lossy decoders overshoot the PCM they
@@ -35,7 +34,15 @@ class Format:
     codec_margin_db: float
     rates: tuple[int, ...] = ()  # the rates it can store; empty: any
     quality: bool = False  # --quality (MP3_QUALITY) applies to it
-    ffmpeg_codec: tuple[str, ...] = ()  # the ffmpeg writer's codec options
+    # Written by ffmpeg (a child process reading float32) with this encoder and these options; without
+    # one, by pedalboard's AudioFile.
+    ffmpeg_encoder: str = ""
+    ffmpeg_options: tuple[str, ...] = ()
+
+    @property
+    def writer(self) -> str:
+        """Which writer encodes it: "ffmpeg" or "pedalboard"."""
+        return "ffmpeg" if self.ffmpeg_encoder else "pedalboard"
 
     def output_rate(self, source_rate: int) -> int:
         """The rate to render at: the source's, unless the format cannot store it."""
@@ -50,25 +57,24 @@ class Format:
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
-        Format("mp3", ".mp3", "audio/mpeg", "pedalboard", "id3", 16, 1.7, MP3_RATES, quality=True),
-        Format("wav", ".wav", "audio/wav", "pedalboard", "wav-id3", 24, 0.1),
-        Format("flac", ".flac", "audio/flac", "pedalboard", "flac", 24, 0.1),
-        Format("ogg", ".ogg", "audio/ogg", "pedalboard", "ogg", 16, 1.5),
+        Format("mp3", ".mp3", "audio/mpeg", "id3", 16, 1.7, MP3_RATES, quality=True),
+        Format("wav", ".wav", "audio/wav", "wav-id3", 24, 0.1),
+        Format("flac", ".flac", "audio/flac", "flac", 24, 0.1),
+        Format("ogg", ".ogg", "audio/ogg", "ogg", 16, 1.5),
         Format(
             "opus",
             ".opus",
             "audio/ogg; codecs=opus",
-            "ffmpeg",
             "opus",
             16,
             3.2,  # Opus's decoder overshoots more: 3.0 dB on a dense master (docs/usage.md, Output formats)
             OPUS_RATES,
-            ffmpeg_codec=("-c:a", "libopus", "-b:a", OPUS_BITRATE, "-vbr", "on", "-f", "opus"),
+            ffmpeg_encoder="libopus",
+            ffmpeg_options=("-b:a", OPUS_BITRATE, "-vbr", "on", "-f", "opus"),
         ),
     )
 }
 DEFAULT = "mp3"
-NAMES = tuple(FORMATS)
 SUFFIXES = tuple(f.suffix for f in FORMATS.values())
 
 

@@ -41,11 +41,8 @@ _ELSEWHERE = "choose another -o"
 
 def check_encoder(fmt: Format) -> None:
     """A UsageError, before any conversion, if ``fmt`` needs an ffmpeg encoder this machine's ffmpeg lacks."""
-    if fmt.writer != "ffmpeg":
-        return
-    codec = fmt.ffmpeg_codec[fmt.ffmpeg_codec.index("-c:a") + 1]
-    if codec not in _ffmpeg_encoders():
-        raise UsageError(f"--format {fmt.name} needs ffmpeg's {codec} encoder, which this ffmpeg lacks")
+    if fmt.ffmpeg_encoder and fmt.ffmpeg_encoder not in _ffmpeg_encoders():
+        raise UsageError(f"--format {fmt.name} needs ffmpeg's {fmt.ffmpeg_encoder} encoder, which this ffmpeg lacks")
 
 
 @functools.cache
@@ -115,7 +112,7 @@ class Encoder:
         except OSError as exc:
             raise cannot_write(path, exc) from None
         try:
-            if fmt.writer == "ffmpeg":
+            if fmt.ffmpeg_encoder:
                 self._child = Child(self._ffmpeg_command(rate), ENCODE_DEADLINE_S, subprocess.DEVNULL, subprocess.PIPE)
             else:
                 mp3_quality = (quality if quality.startswith("V") else int(quality)) if fmt.quality else None
@@ -127,7 +124,8 @@ class Encoder:
     def _ffmpeg_command(self, rate: int) -> list[str]:
         return [
             "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "f32le", "-ar", str(rate), "-ac", "2",
-            "-i", "pipe:0", *self.format.ffmpeg_codec, "-y", f"file:{self._tmp.resolve()}",
+            "-i", "pipe:0", "-c:a", self.format.ffmpeg_encoder, *self.format.ffmpeg_options,
+            "-y", f"file:{self._tmp.resolve()}",
         ]  # fmt: skip
 
     def write(self, block: np.ndarray) -> None:

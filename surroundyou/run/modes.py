@@ -66,22 +66,12 @@ def decide(request: Request, settings: Settings, env: Mapping[str, str] | None =
         if request.inputs:
             raise UsageError("--demo converts the built-in song: name no files with it")
         return RunMode.DEMO
-    if not request.inputs and not env.get(ENV_INPUT_DIR, "").strip() and not _has_songs(settings.input_dir):
-        return RunMode.DEMO
+    if not request.inputs and not env.get(ENV_INPUT_DIR, "").strip():
+        from surroundyou.run.plan import has_songs  # the audio files' tag reader, only for local runs
+
+        if not has_songs(settings.input_dir):
+            return RunMode.DEMO
     return RunMode.LOCAL
-
-
-def _has_songs(folder: Path) -> bool:
-    """Whether the default input folder holds a song anywhere in it (the folder may not exist)."""
-    from surroundyou.run.plan import AUDIO_SUFFIXES
-
-    if not folder.is_dir():
-        return False
-    return any(
-        path.suffix.lower() in AUDIO_SUFFIXES and not path.name.startswith(".")
-        for path in folder.rglob("*")
-        if not any(part.startswith(".") for part in path.relative_to(folder).parts)
-    )
 
 
 Runner = Callable[[Request, Settings, BarFor], int]

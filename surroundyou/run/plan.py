@@ -68,33 +68,27 @@ class Plan:
     skipped: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def output_format(output: Path | None, settings: Settings) -> Format:
-    """The format of a local run's outputs: an ``-o FILE.ext``'s, else ``--format``'s."""
-    named = by_suffix(output) if output is not None and not output.is_dir() else None
-    return named or FORMATS[settings.output_format]
-
-
-def output_file(output: Path | None) -> bool:
-    """Whether ``-o`` names one output file (rather than a folder); a UsageError if it looks like a
-    file of a format the worker cannot write."""
+def file_format(output: Path | None) -> Format | None:
+    """The format of the one output file ``-o`` names, or None when ``-o`` is a folder (or not given);
+    a UsageError if it looks like a file of a format the worker cannot write."""
     if output is None or output.is_dir():
-        return False
-    if by_suffix(output) is not None:
-        return True
-    if output.suffix.lower() in AUDIO_SUFFIXES:
+        return None
+    fmt = by_suffix(output)
+    if fmt is None and output.suffix.lower() in AUDIO_SUFFIXES:
         raise UsageError(f"-o {output}: cannot write {output.suffix} files; use one of {', '.join(SUFFIXES)}")
-    return False  # a folder, made when missing (its name may have a dot)
+    return fmt  # None: a folder, made when missing (its name may have a dot)
 
 
 def plan(inputs: Sequence[Path], output: Path | None, settings: Settings) -> Plan:
     """The pairs for named files and folders (``inputs``), or ``INPUT_DIR`` when none is named."""
-    fmt = output_format(output, settings)
-    if output_file(output):
-        assert output is not None  # for the type checker: output_file said so
+    named_fmt = file_format(output)
+    if named_fmt is not None:
+        assert output is not None  # for the type checker: a format means -o was given
         if len(inputs) != 1 or inputs[0].is_dir():
             raise UsageError(f"-o {output} names one file, but the input is {_inputs(inputs)}: make -o a folder")
         _check_exists(inputs[0])
-        return Plan(pairs=[(inputs[0], output)])
+        return Plan(pairs=_checked([(inputs[0], output)]))
+    fmt = FORMATS[settings.output_format]
     folder = output if output is not None else settings.output_dir
     result = Plan()
     named: list[tuple[Path, Path]] = []  # (input, the folder its output goes to)
@@ -108,7 +102,7 @@ def plan(inputs: Sequence[Path], output: Path | None, settings: Settings) -> Pla
             named.append((given, folder))
     if not named:
         raise UsageError(f"no audio files in {_inputs(inputs or [settings.input_dir])} (looked for {_looked_for()})")
-    pairs = _name_outputs(named, fmt)
+    pairs = _checked(_name_outputs(named, fmt))
     if settings.force:
         result.pairs = pairs
     else:
@@ -142,11 +136,16 @@ def up_to_date(src: Path, dst: Path, settings: Settings) -> bool:
 
 def demo_output(output: Path | None, settings: Settings) -> Path:
     """Where the demo song goes: ``-o`` (a file, or a folder) or ``OUTPUT_DIR``, as ``demo_8d.<ext>``."""
-    if output_file(output):
+    if file_format(output) is not None:
         assert output is not None
         return output
     folder = output if output is not None else settings.output_dir
-    return folder / f"demo{OUTPUT_SUFFIX}{output_format(output, settings).suffix}"
+    return folder / f"demo{OUTPUT_SUFFIX}{FORMATS[settings.output_format].suffix}"
+
+
+def has_songs(folder: Path) -> bool:
+    """Whether ``folder`` (which may not exist) holds a song anywhere in it, as a run would find them."""
+    return folder.is_dir() and any(path.suffix.lower() in AUDIO_SUFFIXES for path in _files(folder))
 
 
 def _input_dir(settings: Settings) -> Path:
@@ -181,7 +180,7 @@ def _walk(top: Path, output: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
         raise UsageError(f"-o {output} is the input folder itself: outputs would be taken as songs by the next run")
     songs: list[Path] = []
     others: list[tuple[Path, str]] = []
-    for path in _files(top, output.resolve()):
+    for path in _files(top, skip=output.resolve()):
         if path.suffix.lower() not in AUDIO_SUFFIXES:
             others.append((path, NOT_AUDIO))
         elif read_marker(path):
@@ -191,7 +190,8 @@ def _walk(top: Path, output: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     return songs, others
 
 
-def _files(top: Path, skip: Path) -> Iterator[Path]:
+def _files(top: Path, skip: Path | None = None) -> Iterator[Path]:
+    """The files under ``top``, sorted, without hidden files and folders and without the folder ``skip``."""
     for folder, dirs, files in os.walk(top):
         here = Path(folder)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() != skip)
@@ -204,7 +204,7 @@ def _same(a: Path, b: Path) -> bool:
 
 def _name_outputs(named: list[tuple[Path, Path]], fmt: Format) -> list[tuple[Path, Path]]:
     """Each input's output path: ``<folder>/<stem>_8d.<ext>``, or ``<name>_8d.<ext>`` for inputs of one
-    folder that share a stem. A clash left after that is a UsageError; a file named twice counts once."""
+    folder that share a stem; a file named twice counts once."""
     seen: set[Path] = set()
     inputs = []
     for src, folder in named:
@@ -219,7 +219,12 @@ def _name_outputs(named: list[tuple[Path, Path]], fmt: Format) -> list[tuple[Pat
         base = src.name if by_stem[(src.parent.resolve(), folder, src.stem)] > 1 else src.stem
         return folder / f"{base}{OUTPUT_SUFFIX}{fmt.suffix}"
 
-    pairs = [(src, name(src, folder)) for src, folder in inputs]
+    return [(src, name(src, folder)) for src, folder in inputs]
+
+
+def _checked(pairs: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
+    """``pairs``, unless two of them write one output or an output would overwrite an input (UsageError)."""
+    inputs = {src.resolve() for src, _ in pairs}
     owners: dict[Path, Path] = {}
     for src, dst in pairs:
         other = owners.setdefault(dst.resolve(), src)
@@ -227,6 +232,6 @@ def _name_outputs(named: list[tuple[Path, Path]], fmt: Format) -> list[tuple[Pat
             raise UsageError(
                 f"{other} and {src} would both be written to {dst}: convert them in separate runs with different -o"
             )
-        if dst.resolve() in seen:
+        if dst.resolve() in inputs:
             raise UsageError(f"{dst}: the output would overwrite an input")
     return pairs

@@ -118,3 +118,14 @@ def test_the_totals_name_a_few_files_left_alone_then_count_the_rest() -> None:
         "not audio": "f0.txt, f1.txt, f2.txt and 2 more",
         "SurroundYou outputs, left alone": "a_8d.mp3",
     }
+
+
+def test_an_output_that_would_overwrite_an_input_is_refused_before_anything_converts(tmp_path: Path) -> None:
+    song = tmp_path / "song.mp3"
+    touch(song)
+    with pytest.raises(UsageError, match="the output would overwrite an input"):
+        plan([song], song, Settings())
+    made = tmp_path / "out" / "a_8d.mp3"  # an earlier output, named again as an input beside its song
+    touch(tmp_path / "out" / "a.mp3", made)
+    with pytest.raises(UsageError, match="the output would overwrite an input"):
+        plan([tmp_path / "out" / "a.mp3", made], tmp_path / "out", Settings())
