@@ -4,6 +4,8 @@ queues beside it."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
+from surroundyou.convert.tempdirs import PREFIX, held
 from tests.support.moto_s3 import moto_s3_server, new_bucket
 
 # The tier of each test folder: the unit tier mirrors the package's layers (one folder per subpackage,
@@ -27,6 +30,28 @@ TIERS = {
     "infra": "infra",
 }
 HERE = Path(__file__).parent
+# The suite is hermetic: every process it starts has a temporary folder under this one (TMPDIR), not
+# the machine's; at the end, no run folder may be left in either (see pytest_sessionfinish).
+_TEMP = pytest.StashKey[tuple[Path, Path, set[str]]]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    system = Path(tempfile.gettempdir())  # this process's own (cached before TMPDIR changes)
+    suite = Path(tempfile.mkdtemp(prefix="suite-", dir=system))
+    session.config.stash[_TEMP] = (system, suite, {p.name for p in system.glob(f"{PREFIX}*")})
+    os.environ["TMPDIR"] = str(suite)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Fail the session if a run left its folder behind, in the suite's temporary folder or in the
+    machine's (there: new since the start and held by no live process, so not this process's own)."""
+    system, suite, before = session.config.stash[_TEMP]
+    left = list(suite.rglob(f"{PREFIX}*"))
+    left += [p for p in system.glob(f"{PREFIX}*") if p.name not in before and not held(p)]
+    shutil.rmtree(suite, ignore_errors=True)
+    if left:
+        print(f"\nerror: the suite left temporary folders behind: {', '.join(map(str, left))}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -35,6 +35,7 @@ from surroundyou.convert.mix import MixChain, Output, Steps
 from surroundyou.convert.pipeline import Stage, read_ahead
 from surroundyou.convert.sample import MIN_SAMPLE_S, STRIDE, Sample, Sampler, limiting_loss_db
 from surroundyou.convert.scratch import BYTES_PER_SAMPLE, ScratchError, ScratchFile
+from surroundyou.convert.tempdirs import run_folder
 from surroundyou.dsp.binaural import BinauralRenderer
 from surroundyou.dsp.hrtf import load_sofa
 from surroundyou.dsp.loudness import LoudnessMeter
@@ -354,7 +355,7 @@ def _scratch_failure(name: str, error: OSError, seconds: float, rate: int, room:
 
 def _scratch_folder() -> tempfile.TemporaryDirectory[str]:
     try:
-        return tempfile.TemporaryDirectory(prefix="surroundyou-")
+        return tempfile.TemporaryDirectory(prefix="song-", dir=run_folder())
     except OSError as exc:
         raise ScratchError(exc.errno, exc.strerror) from None
 

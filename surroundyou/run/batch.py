@@ -15,14 +15,17 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
+from logging.handlers import QueueHandler
 from pathlib import Path
+from typing import Any
 
 from surroundyou.children import kill_all
 from surroundyou.convert.engine import Report, convert
 from surroundyou.convert.summary import describe, log_converted, realtime_factor
+from surroundyou.convert.tempdirs import adopt, run_folder
 from surroundyou.errors import EXIT_OK, Stopped, SurroundError, UsageError
-from surroundyou.logs import event, setup
-from surroundyou.progress import Bar, BarFor
+from surroundyou.logs import event, log, setup
+from surroundyou.progress import Bar, BarFor, Bars, BatchBar
 from surroundyou.run.plan import LEFT_ALONE, UP_TO_DATE, source_marker
 from surroundyou.settings import Settings
 
@@ -54,12 +57,41 @@ def convert_one(src: Path, dst: Path, settings: Settings, bar_for: BarFor, plot:
     return report
 
 
-def _no_bar(_label: str) -> Bar:
-    return Bar()
+class _RelayedBars(Bars):
+    """In a pool worker whose batch shows a line: the song's progress, sent to the parent (``_relay``)."""
+
+    def __init__(self, queue: Any, key: str) -> None:
+        self._queue, self._key = queue, key
+
+    def __call__(self, label: str) -> Bar:
+        queue, key = self._queue, self._key
+        queue.put(("started", key, label))
+        shown = [-1]
+
+        class Relayed(Bar):
+            def __call__(self, fraction: float) -> None:
+                if int(fraction * 100) != shown[0]:  # at most a hundred messages a song
+                    shown[0] = int(fraction * 100)
+                    queue.put(("update", key, fraction))
+
+        return Relayed()
+
+
+def _relay(queue: Any, line: BatchBar) -> None:
+    """In the parent: the workers' progress onto the batch's line, their log lines through its log."""
+    while (item := queue.get()) is not None:
+        if isinstance(item, logging.LogRecord):
+            log.handle(item)
+        elif item[0] == "started":
+            line.started(item[1], item[2])
+        else:
+            line.update(item[1], item[2])
 
 
 _busy = False  # in a pool worker: a conversion is under way
+_queue: Any = None  # in a pool worker of a batch that shows a line: where progress and log lines go
 STOP_GRACE_S = 10.0  # after a stop, workers still alive this long are killed
+RELAY_DRAIN_S = 5.0  # after the pool, the longest wait for the workers' last lines
 
 
 def _kill_workers_later() -> None:
@@ -75,8 +107,10 @@ def _kill_workers_later() -> None:
     timer.start()
 
 
-def _worker_init(json_lines: bool, verbose: bool) -> None:
-    """In each pool worker: the parent's logging, and SIGTERM as a clean stop (temporary files removed)."""
+def _worker_init(json_lines: bool, verbose: bool, folder: Path, queue: Any) -> None:
+    """In each pool worker: the parent's logging (through ``queue`` when the parent shows a line) and
+    temporary folder, and SIGTERM as a clean stop (temporary files removed)."""
+    global _queue
 
     def stop(signum: int, _frame: object) -> None:
         if _busy:
@@ -90,6 +124,10 @@ def _worker_init(json_lines: bool, verbose: bool) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
     setup(json_lines, verbose)
+    if queue is not None:
+        _queue = queue
+        log.handlers[:] = [QueueHandler(queue)]
+    adopt(folder)
 
 
 def _attempt(
@@ -109,7 +147,7 @@ def _convert_in_worker(job: tuple[Path, Path, Settings]) -> tuple[Path, int, str
     src, dst, settings = job
     _busy = True
     try:
-        return _attempt(src, dst, settings, _no_bar)
+        return _attempt(src, dst, settings, _RelayedBars(_queue, str(src)) if _queue is not None else Bars())
     except Stopped as stop:
         raise SystemExit(stop.exit_code) from None  # exits the worker quietly, after the cleanup above
     finally:
@@ -141,14 +179,18 @@ def convert_many(
     started = time.time()
 
     def record(src: Path, code: int, message: str) -> None:
+        line.done(str(src))
         if code != EXIT_OK:
             event("failed", message, logging.ERROR, input=str(src), status="failed", exit_code=code)
             failures.append(message)
         codes.append(code)
         finished.add(src)
 
+    many = settings.jobs > 1 and len(pairs) > 1
+    line = bar_for.batch({str(src): _weight(src) for src, _ in pairs}) if many else BatchBar()
     try:
-        _convert_pairs(pairs, settings, bar_for, plot, record)
+        with line.showing(log):
+            _convert_pairs(pairs, settings, bar_for, line, plot, record)
     except Stopped as stop:  # in a batch, say what was done and what was not, then stop
         if len(pairs) + len(skipped) < 2:
             raise
@@ -185,30 +227,50 @@ def _convert_pairs(
     pairs: Sequence[tuple[Path, Path]],
     settings: Settings,
     bar_for: BarFor,
+    line: BatchBar,
     plot: Path | None,
     record: Callable[[Path, int, str], None],
 ) -> None:
-    """Convert the pairs, on a pool of ``settings.jobs`` processes or one after another, ``record``-ing each."""
+    """Convert the pairs, on a pool of ``settings.jobs`` processes (``line`` showing their progress) or
+    one after another (each song its own bar), ``record``-ing each."""
     if settings.jobs > 1 and len(pairs) > 1:
         context = multiprocessing.get_context("spawn")  # no forked copies of threads or locks
         jobs = [(src, dst, settings) for src, dst in pairs]
-        # Leaving the with-block (also on a stop) terminates the workers, which clean up on SIGTERM.
-        with context.Pool(min(settings.jobs, len(pairs)), _worker_init, (settings.json_logs, settings.verbose)) as pool:
-            try:
-                for result in pool.imap_unordered(_convert_in_worker, jobs):
-                    record(*result)
-            except BaseException:  # a stop: the with-block terminates the pool
-                _kill_workers_later()
-                raise
-            # All done: let the workers end on their own. Terminating them instead hung the batch at
-            # its end in 2 runs of 32: a worker survived its SIGTERM blocked on the task queue's lock,
-            # which terminate() holds, and the join waited forever (seen with py-spy; why the signal
-            # did not end it is not known). A stop still terminates them.
-            pool.close()
-            pool.join()
+        queue = context.Queue() if line.shows else None
+        relay = None
+        if queue is not None:
+            relay = threading.Thread(target=_relay, args=(queue, line), daemon=True)
+            relay.start()
+        init = (settings.json_logs, settings.verbose, run_folder(), queue)
+        try:  # leaving the with-block (also on a stop) terminates the workers, which clean up on SIGTERM
+            with context.Pool(min(settings.jobs, len(pairs)), _worker_init, init) as pool:
+                try:
+                    for result in pool.imap_unordered(_convert_in_worker, jobs):
+                        record(*result)
+                except BaseException:  # a stop: the with-block terminates the pool
+                    _kill_workers_later()
+                    raise
+                # All done: let the workers end on their own. Terminating them instead hung the batch at
+                # its end in 2 runs of 32: a worker survived its SIGTERM blocked on the task queue's lock,
+                # which terminate() holds, and the join waited forever (seen with py-spy; why the signal
+                # did not end it is not known). A stop still terminates them.
+                pool.close()
+                pool.join()
+        finally:
+            if queue is not None and relay is not None:  # the workers' last lines come before the end marker
+                queue.put(None)
+                relay.join(RELAY_DRAIN_S)
     else:
         for src, dst in pairs:
             record(*_attempt(src, dst, settings, bar_for, plot))
+
+
+def _weight(src: Path) -> float:
+    """How much of a batch's work a song is, for its time left: its file's size (a fair proxy for its length)."""
+    try:
+        return float(src.stat().st_size)
+    except OSError:
+        return 0.0
 
 
 def _written_since(path: Path, started: float) -> bool:

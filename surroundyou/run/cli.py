@@ -15,16 +15,17 @@ from argparse import SUPPRESS
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from surroundyou import __version__
+from surroundyou.aws.metrics import Origin, members
 from surroundyou.children import kill_all
 from surroundyou.errors import EXIT_INTERNAL, Stopped, SurroundError, UsageError
 from surroundyou.formats import SUFFIXES
 from surroundyou.logs import event, setup
-from surroundyou.progress import Bar, TerminalBar
+from surroundyou.progress import Bars, TerminalBars
 from surroundyou.run import demo
-from surroundyou.run.modes import Request, decide, describe_modes, run
+from surroundyou.run.modes import Request, RunMode, decide, describe_modes, run
 from surroundyou.settings import OPTIONS, Settings, build_settings, deprecated_names
 
 # The modes are imported once chosen: cloud mode needs boto3, local mode the engine, --plot
@@ -106,11 +107,18 @@ def _on_signal_stop_now(signum: int, _frame: FrameType | None) -> None:
     raise Stopped(signum)
 
 
+def _task_metrics(origin: Origin | None, exit_code: int) -> dict[str, Any]:
+    """A cloud task's last line, when it fails or stops, carries its object's metrics (``aws.metrics``);
+    no other mode's line does (queue mode's failures are its objects' and messages', logged in service.py)."""
+    return members(origin, "failed", exit_code=exit_code) if origin else {}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     setup(json_lines=False, verbose=False)  # usage errors come before the log's format is known: text
     verbose = False
+    origin: Origin | None = None  # set once the run is known to be a cloud task
     try:
         args = parser().parse_args(argv)
         verbose = bool(args.verbose)
@@ -123,13 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup(json_lines=json_lines, verbose=verbose)
         for note in deprecated_names(vars(args)):
             event("deprecated", note, logging.WARNING)
-        show_bars = not json_lines and sys.stderr.isatty() and settings.jobs == 1
-
-        def bar_for(label: str) -> Bar:
-            return TerminalBar(label) if show_bars else Bar()
+        bar_for = TerminalBars() if not json_lines and sys.stderr.isatty() else Bars()
 
         request = Request(tuple(args.inputs), args.output, args.demo, args.plot)
         mode = decide(request, settings)
+        origin = Origin("cloud") if mode is RunMode.CLOUD else None
         if args.plot is not None:
             from surroundyou.convert.plot import check_plot_path
 
@@ -140,8 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             read_sofa(Path(settings.hrtf))
         return run(mode, request, settings, bar_for)
     except SurroundError as exc:
-        event("failed", str(exc), logging.ERROR, status="failed", exit_code=exc.exit_code, error=type(exc).__name__)
-        return exc.exit_code
+        code = exc.exit_code
+        metrics = _task_metrics(origin, code)
+        event("failed", str(exc), logging.ERROR, status="failed", exit_code=code, error=type(exc).__name__, **metrics)
+        return code
     except Stopped as stop:
         event(
             "stopped",
@@ -149,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.ERROR,
             status="stopped",
             exit_code=stop.exit_code,
+            **_task_metrics(origin, stop.exit_code),
         )
         return stop.exit_code
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 1
@@ -159,5 +168,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             exc_info=verbose,
             status="failed",
             exit_code=EXIT_INTERNAL,
+            **_task_metrics(origin, EXIT_INTERNAL),
         )
         return EXIT_INTERNAL

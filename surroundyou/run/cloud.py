@@ -24,6 +24,7 @@ from urllib.parse import unquote
 from surroundyou import __version__
 from surroundyou.audio.encode import check_encoder
 from surroundyou.aws.clients import make_client
+from surroundyou.aws.metrics import Origin, members
 from surroundyou.aws.storage import (
     ExistingOutput,
     SourceObject,
@@ -39,7 +40,8 @@ from surroundyou.aws.storage import (
     upload,
 )
 from surroundyou.convert.engine import Report, convert
-from surroundyou.convert.summary import describe, log_converted
+from surroundyou.convert.summary import describe, fields, log_converted, timing
+from surroundyou.convert.tempdirs import run_folder
 from surroundyou.errors import InputError, StorageError
 from surroundyou.formats import FORMATS, format_of
 from surroundyou.logs import event, short
@@ -48,6 +50,7 @@ from surroundyou.settings import ENV_BUCKET, Settings
 UPLOAD_RACES = 3  # conditional writes to try before giving up
 
 Converter = Callable[[Path, Path, Settings], Report]
+CLOUD = Origin("cloud")
 
 
 @dataclass(frozen=True)
@@ -71,11 +74,13 @@ def convert_object(
     converter: Converter = convert,
     context: Mapping[str, Any] | None = None,
     form_encoded: bool = False,
+    origin: Origin = CLOUD,
 ) -> Outcome:
     """Convert s3://``bucket``/``key`` into the output prefix, unless an up-to-date output is there.
     Raises InputError for a bad object, StorageError for S3 faults (nothing written in either case).
     ``context``: fields added to the log's events (queue mode: the message's id and receive count).
-    ``form_encoded``: the key is form-encoded, as S3's notifications have it (``storage.event_key``)."""
+    ``form_encoded``: the key is form-encoded, as S3's notifications have it (``storage.event_key``).
+    ``origin``: the mode (and queue wait) the last line's metrics carry (``aws.metrics``)."""
     context = context or {}
     started = time.perf_counter()
     check_bucket(bucket)
@@ -115,14 +120,17 @@ def convert_object(
 
     def skipped(why: str) -> Outcome:
         message = f"s3://{bucket}/{short(out_key)}: {why}"
-        event("skipped", message, bucket=bucket, key=obj.key, output_key=out_key, status="skipped", **context)
+        metrics = members(origin, "skipped")
+        event(
+            "skipped", message, bucket=bucket, key=obj.key, output_key=out_key, status="skipped", **context, **metrics
+        )
         return Outcome("skipped", message)
 
     previous = existing_output(client, bucket, out_key)
     _check_ours(previous, out_key, obj.key, metadata)
     if _made_alike(previous, metadata):
         return skipped("already up to date with this source and settings")
-    with tempfile.TemporaryDirectory(prefix="surroundyou-") as work:
+    with tempfile.TemporaryDirectory(prefix="object-", dir=run_folder()) as work:
         src = Path(work) / "source"  # never named after the key: the decoder sniffs the format itself
         dst = Path(work) / f"output{fmt.suffix}"
         download(client, bucket, obj, src)
@@ -131,15 +139,18 @@ def convert_object(
         if lost is not None:
             return skipped(lost)
     message = f"s3://{bucket}/{short(obj.key)} -> s3://{bucket}/{short(out_key)}: {describe(report)}"
+    seconds = time.perf_counter() - started
+    metrics = members(origin, "converted", {**timing(report, seconds), **fields(report)})  # the line's own values
     log_converted(
         report,
-        time.perf_counter() - started,
+        seconds,
         message,
         bucket=bucket,
         key=obj.key,
         output_key=out_key,
         settings=fingerprint,
         **context,
+        **metrics,
     )
     return Outcome("converted", message)
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from surroundyou.audio.encode import check_encoder
+from surroundyou.convert.tempdirs import run_folder
 from surroundyou.errors import EXIT_OK
 from surroundyou.formats import format_of
 from surroundyou.logs import event
@@ -38,7 +39,7 @@ def run_demo(
     """The built-in song; ``asked``: by --demo (else chosen because there was nothing to convert)."""
     dst = demo_output(output, settings)
     check_encoder(format_of(dst))
-    with tempfile.TemporaryDirectory(prefix="surroundyou-demo-") as work:
+    with tempfile.TemporaryDirectory(prefix="demo-", dir=run_folder()) as work:
         src = write_demo(Path(work) / "demo.wav")
         why = "" if asked else f"no songs in {settings.input_dir}/ and none named: "
         event("demo", f"{why}synthesised a {DEMO_SECONDS:g} s demo song; converting it")

@@ -40,6 +40,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from surroundyou import children
 from surroundyou.aws.clients import make_client
+from surroundyou.aws.metrics import Origin, members
 from surroundyou.convert.engine import Report, convert
 from surroundyou.errors import EXIT_OK, EXIT_STORAGE, InputError, Stopped, StorageError, SurroundError
 from surroundyou.logs import MAX_FIELD_CHARS, event, short
@@ -103,9 +104,13 @@ def _text(doc: dict[str, Any], *path: str) -> str:
     return value
 
 
-def _log_failure(message: str, exit_code: int, exc_info: bool = False, **fields: Any) -> None:
-    """A message's or an object's "failed" event, as cloud mode's last line has it."""
-    event("failed", message, logging.ERROR, exc_info=exc_info, status="failed", exit_code=exit_code, **fields)
+def _log_failure(message: str, exit_code: int, origin: Origin, exc_info: bool = False, **fields: Any) -> None:
+    """A message's or an object's "failed" event, as cloud mode's last line has it, with its metrics: every
+    failed line counts one failure (an object's, or a message's that names nothing or was not deleted)."""
+    metrics = members(origin, "failed", exit_code=exit_code)
+    event(
+        "failed", message, logging.ERROR, exc_info=exc_info, status="failed", exit_code=exit_code, **fields, **metrics
+    )
 
 
 class Leases:
@@ -243,6 +248,7 @@ class Service:
         waited = max(0.0, time.time() - float(attributes.get("SentTimestamp", time.time() * 1000)) / 1000)
         receives = int(attributes.get("ApproximateReceiveCount", 1))
         fields = {"message_id": message_id, "receive_count": receives}
+        origin = Origin("queue", waited)
         event(
             "received",
             f"message {message_id}: receive {receives}, {waited:.1f} s after it was sent",
@@ -256,9 +262,9 @@ class Service:
             try:
                 objects = targets(message["Body"])
             except InputError as exc:  # the message names nothing convertible: retrying cannot help
-                self._failed(fields, "", "", exc)
+                self._failed(fields, "", "", exc, origin)
                 objects = []
-            finished = [self._convert(target, fields) for target in objects]  # each one, whatever the others do
+            finished = [self._convert(target, fields, origin) for target in objects]  # each one, whatever the others do
             if all(finished):
                 self._delete(receipt)
         except Stopped:
@@ -269,36 +275,45 @@ class Service:
         except SurroundError as exc:
             self._count("failed")
             why = f"{exc}; left in the queue, it comes back when its visibility lapses"
-            _log_failure(f"message {message_id}: {why}", exc.exit_code, error=type(exc).__name__, **fields)
+            _log_failure(f"message {message_id}: {why}", exc.exit_code, origin, error=type(exc).__name__, **fields)
         except Exception as exc:  # noqa: BLE001 - one message's bug must not stop the service
             self._count("failed")
             why = f"internal error: {type(exc).__name__}: {exc}; left in the queue"
-            _log_failure(f"message {message_id}: {why}", 1, exc_info=self.settings.verbose, **fields)
+            _log_failure(f"message {message_id}: {why}", 1, origin, exc_info=self.settings.verbose, **fields)
         finally:
             leases.drop(receipt)
             self._last_work = self._clock()  # idle time counts from the end of the last message
 
-    def _convert(self, target: Target, fields: dict[str, Any]) -> bool:
+    def _convert(self, target: Target, fields: dict[str, Any], origin: Origin) -> bool:
         """One object: True when done with (converted, skipped, or bad input reported), False when it
         met a fault a retry may mend (the message is then left to come back)."""
         bucket, key = target.bucket, target.key
         try:
             converter = self._converter_until_stop()
-            outcome = convert_object(self.s3, self.settings, bucket, key, converter, fields, target.form_encoded)
+            outcome = convert_object(
+                self.s3, self.settings, bucket, key, converter, fields, target.form_encoded, origin
+            )
             self._count(outcome.status)
             return True
         except InputError as exc:
-            self._failed(fields, bucket, key, exc)
+            self._failed(fields, bucket, key, exc, origin)
             return True
         except SurroundError as exc:
-            self._left(target, fields, str(exc), exc.exit_code, type(exc).__name__)
+            self._left(target, fields, origin, str(exc), exc.exit_code, type(exc).__name__)
         except Exception as exc:  # noqa: BLE001 - one object's bug must not stop the service
             why = f"internal error: {type(exc).__name__}: {exc}"
-            self._left(target, fields, why, 1, type(exc).__name__, exc_info=self.settings.verbose)
+            self._left(target, fields, origin, why, 1, type(exc).__name__, exc_info=self.settings.verbose)
         return False
 
     def _left(
-        self, target: Target, fields: dict[str, Any], why: str, code: int, error: str, exc_info: bool = False
+        self,
+        target: Target,
+        fields: dict[str, Any],
+        origin: Origin,
+        why: str,
+        code: int,
+        error: str,
+        exc_info: bool = False,
     ) -> None:
         """Log an object that met a fault a retry may mend: its message is left in the queue."""
         self._count("failed")
@@ -306,6 +321,7 @@ class Service:
             f"s3://{short(target.bucket)}/{short(target.key)}: {why}; the message is left in the queue, it comes "
             "back when its visibility lapses",
             code,
+            origin,
             exc_info=exc_info,
             error=error,
             bucket=short(target.bucket, MAX_FIELD_CHARS),
@@ -337,12 +353,18 @@ class Service:
 
         return converter
 
-    def _failed(self, fields: dict[str, Any], bucket: str, key: str, exc: SurroundError) -> None:
+    def _failed(self, fields: dict[str, Any], bucket: str, key: str, exc: SurroundError, origin: Origin) -> None:
         self._count("bad_input")
         where = f"s3://{short(bucket)}/{short(key)}: " if key else f"message {fields['message_id']}: "
         bucket_field, key_field = short(bucket, MAX_FIELD_CHARS) or None, short(key, MAX_FIELD_CHARS) or None
         _log_failure(
-            f"{where}{exc}", exc.exit_code, error=type(exc).__name__, bucket=bucket_field, key=key_field, **fields
+            f"{where}{exc}",
+            exc.exit_code,
+            origin,
+            error=type(exc).__name__,
+            bucket=bucket_field,
+            key=key_field,
+            **fields,
         )
         if not self.settings.failed_queue_url:
             return

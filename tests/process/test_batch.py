@@ -87,7 +87,7 @@ def test_sigterm_stops_every_worker_and_cleans_up(tmp_path: Path) -> None:
         env=_env(INPUT_DIR=str(songs), OUTPUT_DIR=str(out), TMPDIR=str(tmp)),
     )
     deadline = time.monotonic() + 60
-    while len(list(tmp.iterdir())) < 2 and time.monotonic() < deadline:  # both workers are converting
+    while len(list(tmp.glob("surroundyou-*/song-*"))) < 2 and time.monotonic() < deadline:  # both converting
         time.sleep(0.05)
     time.sleep(0.3)
     children = psutil.Process(proc.pid).children(recursive=True)

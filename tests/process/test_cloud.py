@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
 
 import pytest
 
+from surroundyou.aws.metrics import NAMESPACE
 from surroundyou.settings import Settings
+from tests.support import emf
 from tests.support.audio import decode, loudness_lufs, pink_noise, true_peak_dbtp, write
 from tests.support.cloud import fetch, logs, put_song, run_worker
 from tests.support.hostile import hanging_ffmpeg, m4a, running
@@ -158,6 +161,10 @@ def test_sigterm_while_the_decoder_hangs_ends_the_run_and_leaves_no_process(s3, 
     assert worker.returncode == 143, stderr
     assert left == []
     assert "Contents" not in client.list_objects_v2(Bucket=bucket, Prefix="processed/")
+    # The task's last line counts its upload as failed, of the "stopped" class (EventBridge does not retry it).
+    stopped = stderr.strip().splitlines()[-1]
+    assert json.loads(stopped)["event"] == "stopped"
+    assert emf.value(emf.datapoints(stopped), NAMESPACE, "Failed", Mode="cloud", FailureClass="stopped") == 1
 
 
 @pytest.mark.parametrize(("name", "content_type"), [("flac", "audio/flac"), ("opus", "audio/ogg; codecs=opus")])

@@ -157,12 +157,20 @@ def test_an_output_that_keeps_changing_is_a_storage_error_not_a_lost_write(in_pr
 
 
 def test_sigkill_mid_conversion_leaves_nothing_under_processed(s3, tmp_path: Path) -> None:
+    """A task killed outright writes no output; its temporary files stay until the next run on the
+    same temporary folder, which removes them."""
     client, bucket, env = s3
     client.put_object(
         Bucket=bucket,
         Key="input/long.wav",
         Body=write(tmp_path / "l.wav", pink_noise(300.0, 22050), rate=22050).read_bytes(),
     )
+    client.put_object(
+        Bucket=bucket, Key="input/short.wav", Body=write(tmp_path / "s.wav", pink_noise(2.0, 22050)).read_bytes()
+    )
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**env, "TMPDIR": str(scratch)}
     proc = subprocess.Popen(
         [sys.executable, str(SCRIPT)],
         env=worker_env(env, bucket, "input/long.wav"),
@@ -178,3 +186,10 @@ def test_sigkill_mid_conversion_leaves_nothing_under_processed(s3, tmp_path: Pat
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert client.list_objects_v2(Bucket=bucket, Prefix="processed/")["KeyCount"] == 0
+    (left,) = scratch.glob("surroundyou-*")  # the download, at least
+    assert sum(f.stat().st_size for f in left.rglob("*") if f.is_file()) > 0
+    after = subprocess.run(
+        [sys.executable, str(SCRIPT)], env=worker_env(env, bucket, "input/short.wav"), capture_output=True, timeout=120
+    )
+    assert after.returncode == 0, after.stderr
+    assert list(scratch.iterdir()) == []  # the killed run's folder removed, the new run's own too

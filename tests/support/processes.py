@@ -22,10 +22,12 @@ SETTINGS_VARIABLES = settings_module.VARIABLES
 
 
 def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    """This process's environment without any S3, AWS or worker variable, plus ``env``."""
+    """This process's environment without any S3, AWS or worker variable, plus ``env``; a temporary
+    folder of its own (in the suite's: see conftest.py) unless ``env`` names one."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "AWS_", "INPUT_", "OUTPUT_"))}
     for name in SETTINGS_VARIABLES:
         base.pop(name, None)
+    base["TMPDIR"] = tempfile.mkdtemp(prefix="worker-", dir=os.environ.get("TMPDIR"))
     base.update(env or {})
     return base
 
@@ -118,3 +120,47 @@ def run_measured(
         text = err_path.read_text("utf-8", "replace")
         assert code is not None, f"the worker was still running after {timeout:.0f} s: {text[-500:]}"
         return Measured(code, text, int(report.read_text()) / 1024)
+
+
+@dataclass(frozen=True)
+class Terminal:
+    code: int
+    stdout: str
+    screen: str  # all that was written to the terminal (stderr): bars with their carriage returns
+
+
+def run_in_terminal(*args: str, env: dict[str, str] | None = None, columns: int = 150) -> Terminal:
+    """Run process_audio.py as ``run_cli`` does, with stderr on a pseudo-terminal ``columns`` wide (as a user
+    at a terminal has it: bars are drawn there) and stdout on a pipe."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    main, side = pty.openpty()
+    fcntl.ioctl(side, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), *args],
+        stdout=subprocess.PIPE,
+        stderr=side,
+        stdin=subprocess.DEVNULL,
+        env=cli_env(env),
+    )
+    os.close(side)
+    screen = bytearray()
+    while True:  # the terminal must be read as it is written: a full one blocks the writer
+        if select.select([main], [], [], 0.1)[0]:
+            try:
+                data = os.read(main, 65536)
+            except OSError:  # EIO: every writer has closed it
+                break
+            if not data:
+                break
+            screen += data
+        elif proc.poll() is not None:
+            break
+    os.close(main)
+    assert proc.stdout is not None
+    stdout = proc.stdout.read().decode()
+    return Terminal(proc.wait(timeout=60), stdout, screen.decode(errors="replace"))
