@@ -9,10 +9,20 @@ all (not even reads) and prints every write it would make on an empty account.
         --security-groups sg-0123456789abcdef0 --image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/surroundyou:0.1.0
 
 Resources: three IAM roles with inline policies, the log group, the dead-letter
-and failed-task queues, the cluster (with --create-cluster), the task
-definition, the bucket's EventBridge notification (merged into the existing
-notification configuration, never replacing it), and two rules with targets.
-The execution role may pull exactly the ECR repository that --image names.
+and failed-task queues, the cluster (with --create-cluster; Container Insights
+on), the ECR repository --image names (made when missing: scan on push, a
+lifecycle policy keeping the newest 10 images), the task definition, the
+bucket's EventBridge notification (merged into the existing notification
+configuration, never replacing it), and two rules with targets. The execution
+role may pull exactly that repository.
+
+Operations: an SNS topic (--alarm-email subscribes an address), alarms on the
+worker's metrics (success rate under 95 % over an hour, p90 processing time
+over 180 s, more than 5 failures an hour), on memory over 90 % and on anything
+waiting in a dead-letter or failed queue, a CloudWatch dashboard, and saved
+Logs Insights queries on the log group. The bucket's versioning, default
+encryption and public-access block are checked: each one off is a warning,
+and --harden-bucket turns it on.
 
 --mode queue deploys the queue-fed service instead of a task per upload: the
 upload rule sends its events to the work queue (which only that rule may write
@@ -23,11 +33,14 @@ Application Auto Scaling from 0 to --max-tasks on the queue's backlog (a
 CloudWatch alarm per direction: tasks are added while songs wait, and all
 removed after 5 minutes with nothing waiting or in progress). The
 task role may then also receive, delete and renew messages of the work queue and
-report bad inputs to the failed queue; the events role is not needed.
+report bad inputs to the failed queue; the events role is not needed. Queue
+mode adds an alarm on the age of the oldest waiting upload (over 30 minutes).
 
---teardown removes all of it again (the cluster only with --create-cluster),
-and takes EventBridge out of the bucket's notification configuration while
-keeping the rest of it; with --dry-run it prints what it would remove
+--teardown removes all of it again (the cluster only with --create-cluster,
+the repository and its images only with --delete-repository; the bucket's
+settings stay as they are), and takes EventBridge out of the bucket's
+notification configuration while keeping the rest of it; with --dry-run it
+prints what it would remove
 (the queue mode's resources with --mode queue; a real teardown removes them
 whenever it finds them).
 """
@@ -106,6 +119,37 @@ SCALING_POLICIES = (
 )
 ALARMS = ("queue/backlog-alarm.json", "queue/idle-alarm.json")
 RETENTION = "1209600"  # 14 days: the longest SQS keeps a message
+# Monitoring (monitoring/*.json): the worker's metrics (namespace SurroundYou, dimension Mode; see
+# surroundyou/aws/metrics.py) and AWS's own, on a dashboard and in alarms that notify one SNS topic.
+TOPIC = "surroundyou-alarms"
+METRIC_MODE = {"task": "cloud", "queue": "queue"}  # the Mode dimension the worker gives its metrics
+ALERTS = (  # (file, mode): the alarms that notify the topic; None: both modes
+    ("monitoring/success-rate-alarm.json", None),
+    ("monitoring/processing-time-alarm.json", None),
+    ("monitoring/failures-alarm.json", None),
+    ("monitoring/memory-alarm-task.json", "task"),
+    ("monitoring/memory-alarm-queue.json", "queue"),
+    ("monitoring/oldest-message-alarm.json", "queue"),
+)
+DEAD_LETTER_ALARM = "monitoring/dead-letter-alarm.json"  # one per dead-letter or failed queue of the mode
+DASHBOARD = "SurroundYou"
+DASHBOARD_FILES = {  # the worker's widgets, then the mode's tasks and queues
+    "task": ("monitoring/dashboard.json", "monitoring/dashboard-task.json"),
+    "queue": ("monitoring/dashboard.json", "monitoring/dashboard-queue.json"),
+}
+QUERIES = "monitoring/queries.json"
+CONTAINER_INSIGHTS = {"name": "containerInsights", "value": "enabled"}
+LIFECYCLE = "repository-lifecycle.json"  # keeps the newest KEEP_IMAGES images
+KEEP_IMAGES = 10
+# The bucket's safeguards: (what, read, what counts as on) -- --harden-bucket writes the missing ones.
+PUBLIC_ACCESS_BLOCK = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
+DEFAULT_ENCRYPTION = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
+_EMAIL = re.compile(r"[^@\s,;]+@[^@\s,;]+\.[A-Za-z0-9-]{2,}")
 LIST_PLACEHOLDERS = ("SUBNETS", "SECURITY_GROUPS")
 _PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
 _ECR_IMAGE = re.compile(
@@ -114,15 +158,21 @@ _ECR_IMAGE = re.compile(
 )
 
 
-def repository_arn(image: str) -> str:
-    """The ECR repository an image URI names, as an ARN; ValueError if it is not an ECR image."""
+def image_repository(image: str) -> tuple[str, str, str]:
+    """(account, region, repository) of an ECR image URI; ValueError if it is not an ECR image."""
     match = _ECR_IMAGE.match(image)
     if match is None:
         raise ValueError(
             f"--image {image}: not an ECR image URI (ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG); "
             "the execution role pulls from ECR only"
         )
-    return f"arn:aws:ecr:{match['region']}:{match['account']}:repository/{match['repository']}"
+    return match["account"], match["region"], match["repository"]
+
+
+def repository_arn(image: str) -> str:
+    """The ECR repository an image URI names, as an ARN; ValueError if it is not an ECR image."""
+    account, region, repository = image_repository(image)
+    return f"arn:aws:ecr:{region}:{account}:repository/{repository}"
 
 
 def _decoded(value: Any) -> Any:
@@ -213,6 +263,45 @@ def mode_rules(mode: str) -> tuple[tuple[str, str], ...]:
     return ((upload, QUEUE_TARGETS if mode == "queue" else task_targets), failure)
 
 
+def topic_arn(values: Mapping[str, Any]) -> str:
+    return f"arn:aws:sns:{values['REGION']}:{values['ACCOUNT_ID']}:{TOPIC}"
+
+
+def monitoring_values(values: Mapping[str, Any], mode: str) -> dict[str, Any]:
+    """``values`` with what the monitoring definitions add: the worker's Mode dimension and the topic."""
+    return {**values, "MODE": METRIC_MODE[mode], "TOPIC_ARN": topic_arn(values)}
+
+
+def dead_letter_queues(mode: str) -> tuple[str, ...]:
+    """The queues where something waiting means a song was not converted: every queue but the work queue."""
+    return tuple(name for name, _ in mode_queues(mode) if name != WORK_QUEUE)
+
+
+def alarms(values: Mapping[str, Any], mode: str) -> list[dict[str, Any]]:
+    """PutMetricAlarm's input for each alarm that notifies the topic in ``mode``."""
+    filled = monitoring_values(values, mode)
+    found = [load(name, filled) for name, only in ALERTS if only in (None, mode)]
+    return found + [load(DEAD_LETTER_ALARM, {**filled, "QUEUE_NAME": q}) for q in dead_letter_queues(mode)]
+
+
+def alarm_names(values: Mapping[str, Any]) -> list[str]:
+    """Every alarm a deploy in either mode makes, for a teardown that finds them all."""
+    names = [a["AlarmName"] for mode in MODES for a in alarms(values, mode)]
+    return sorted(set(names))
+
+
+def dashboard_body(values: Mapping[str, Any], mode: str) -> dict[str, Any]:
+    """The dashboard: the worker's widgets, then those of the mode's tasks and queues."""
+    filled = monitoring_values(values, mode)
+    first, *rest = (load(name, filled) for name in DASHBOARD_FILES[mode])
+    return {**first, "widgets": first["widgets"] + [w for part in rest for w in part["widgets"]]}
+
+
+def query_definitions() -> list[dict[str, Any]]:
+    """PutQueryDefinition's input for each saved query (without the id of one that exists)."""
+    return [{**query, "logGroupNames": [LOG_GROUP]} for query in load(QUERIES, {})]
+
+
 def task_definition(values: Mapping[str, Any], mode: str) -> dict[str, Any]:
     """RegisterTaskDefinition's input: queue mode's worker adds its variables (the queues, and S3_BUCKET: in
     queue mode the worker converts that bucket's objects only) and the longest stop timeout."""
@@ -254,6 +343,13 @@ def _missing(exc: Exception) -> bool:
     code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
     return code in {
         "NoSuchEntity",
+        "ClusterNotFoundException",  # a teardown's reads when the cluster is gone
+        "NotFound",  # SNS: no such topic
+        "ResourceNotFound",  # CloudWatch: no such dashboard
+        "RepositoryNotFoundException",
+        "LifecyclePolicyNotFoundException",
+        "NoSuchPublicAccessBlockConfiguration",
+        "ServerSideEncryptionConfigurationNotFoundError",
         "ResourceNotFoundException",
         "AWS.SimpleQueueService.NonExistentQueue",
         "QueueDoesNotExist",
@@ -282,6 +378,8 @@ _RESOURCE_KEYS: tuple[str, ...] = (
     *("RoleName", "Bucket", "QueueName", "QueueUrl", "Name", "Rule", "logGroupName", "logGroupNamePrefix"),
     *("service", "services", "cluster", "clusters", "clusterName", "taskDefinition", "family", "familyPrefix"),
     *("AlarmNames", "AlarmName", "PolicyName", "PolicyNames", "ResourceId", "ResourceIds"),
+    *("TopicArn", "DashboardName", "DashboardNames", "repositoryName", "repositoryNames", "name"),
+    *("queryDefinitionNamePrefix", "queryDefinitionId"),
 )
 
 
@@ -360,6 +458,7 @@ class Deployer:
         self._client = client
         self._clients: dict[str, Any] = {}
         self.actions: list[tuple[str, str]] = []  # (verb, resource)
+        self.warnings: list[str] = []  # what the operator should know but deploy.py does not change
 
     def aws(self, service: str) -> Any:
         if service not in self._clients:
@@ -384,6 +483,11 @@ class Deployer:
     def unchanged(self, resource: str) -> None:
         self.actions.append(("unchanged", resource))
         print(f"unchanged {resource}")
+
+    def warn(self, text: str) -> None:
+        """One line on stderr: something the operator may want to change, left as it is."""
+        self.warnings.append(text)
+        print(f"deploy.py: warning: {text}", file=sys.stderr)
 
     # -- resources, in dependency order ---------------------------------------------------------
 
@@ -468,16 +572,25 @@ class Deployer:
         """The cluster (created only if asked); in queue mode with the Fargate capacity providers."""
         name = self.values["CLUSTER"]
         providers = ["FARGATE", "FARGATE_SPOT"] if self.mode == "queue" else []
-        found = self.read("ecs", "describe_clusters", clusters=[name])
+        found = self.read("ecs", "describe_clusters", clusters=[name], include=["SETTINGS"])
         active = [c for c in (found or {}).get("clusters", []) if c.get("status") == "ACTIVE"]
         if not active and create:
             extra = {"capacityProviders": providers} if providers else {}
-            self.write("created", f"cluster {name}", "ecs", "create_cluster", clusterName=name, **extra)
+            self.write(
+                "created",
+                f"cluster {name}",
+                "ecs",
+                "create_cluster",
+                clusterName=name,
+                settings=[CONTAINER_INSIGHTS],
+                **extra,
+            )
             return
+        insights_changed = bool(active) and self._container_insights(active[0], create)
         # A cluster found, or one the user makes (and a dry run): the providers must be there all the same.
         have = active[0].get("capacityProviders", []) if active else []
         if all(p in have for p in providers):
-            if active and create:
+            if active and create and not insights_changed:
                 self.unchanged(f"cluster {name}")
             return
         self.write(
@@ -489,6 +602,30 @@ class Deployer:
             capacityProviders=sorted(set(have) | set(providers)),  # keep the cluster's own
             defaultCapacityProviderStrategy=active[0].get("defaultCapacityProviderStrategy", []) if active else [],
         )
+
+    def _container_insights(self, cluster: Mapping[str, Any], ours: bool) -> bool:
+        """The dashboard's task widgets and task mode's memory alarm read Container Insights: turned on in
+        the cluster deploy.py manages (--create-cluster), a warning for the user's own. True if it wrote."""
+        name = cluster["clusterName"]
+        settings = {s.get("name"): s.get("value") for s in cluster.get("settings", [])}
+        if settings.get("containerInsights") in ("enabled", "enhanced"):
+            return False
+        if ours:
+            self.write(
+                "updated",
+                f"cluster {name} Container Insights",
+                "ecs",
+                "update_cluster",
+                cluster=name,
+                settings=[CONTAINER_INSIGHTS],
+            )
+            return True
+        self.warn(
+            f"cluster {name}: Container Insights is off, so the dashboard shows no task counts"
+            + (" or CPU and memory, and the memory alarm has no data" if self.mode == "task" else "")
+            + f" (aws ecs update-cluster-settings --cluster {name} --settings name=containerInsights,value=enabled)"
+        )
+        return False
 
     def task_definition(self) -> None:
         wanted = task_definition(self.values, self.mode)
@@ -626,6 +763,207 @@ class Deployer:
                 verb = "updated" if have else "created"
                 self.write(verb, f"alarm {alarm['AlarmName']}", "cloudwatch", "put_metric_alarm", **alarm)
 
+    # -- operations: the image repository, the bucket's safeguards, alarms, dashboard, queries ---
+
+    def repository(self) -> None:
+        """The ECR repository --image names (when it is in this account and region): made when missing, with
+        scan on push and the lifecycle policy that keeps the newest KEEP_IMAGES images."""
+        account, region, name = image_repository(self.values["IMAGE_URI"])
+        if (account, region) != (self.values["ACCOUNT_ID"], self.values["REGION"]):
+            self.warn(f"repository {name} is in account {account}, region {region}: not managed by this deploy")
+            return
+        found = self.read("ecr", "describe_repositories", repositoryNames=[name])
+        have = (found or {}).get("repositories", [])
+        if not have:
+            self.write(
+                "created",
+                f"repository {name}",
+                "ecr",
+                "create_repository",
+                repositoryName=name,
+                imageScanningConfiguration={"scanOnPush": True},
+            )
+        elif not have[0].get("imageScanningConfiguration", {}).get("scanOnPush"):
+            self.write(
+                "updated",
+                f"repository {name} scan on push",
+                "ecr",
+                "put_image_scanning_configuration",
+                repositoryName=name,
+                imageScanningConfiguration={"scanOnPush": True},
+            )
+        else:
+            self.unchanged(f"repository {name}")
+        wanted = load(LIFECYCLE, {})
+        current = self.read("ecr", "get_lifecycle_policy", repositoryName=name) if have else None
+        if current is None:
+            self.write(
+                "created",
+                f"lifecycle policy of {name} (keep {KEEP_IMAGES} images)",
+                "ecr",
+                "put_lifecycle_policy",
+                repositoryName=name,
+                lifecyclePolicyText=json.dumps(wanted),
+            )
+        elif json.loads(current["lifecyclePolicyText"]) == wanted:
+            self.unchanged(f"lifecycle policy of {name}")
+        else:  # the user's own rules: theirs to merge
+            self.warn(f"repository {name} has its own lifecycle policy: left as it is (ours: infra/{LIFECYCLE})")
+
+    def bucket_safeguards(self, harden: bool) -> None:
+        """Versioning, default encryption and the public-access block of the songs bucket: each one missing
+        is a warning, and only --harden-bucket turns it on (the bucket is the user's)."""
+        bucket = self.values["BUCKET"]
+        if self.dry_run and not harden:
+            print(f"would check bucket {bucket}: versioning, default encryption, public-access block (warnings only)")
+            return
+        versioning = self.read("s3", "get_bucket_versioning", Bucket=bucket)
+        encryption = self.read("s3", "get_bucket_encryption", Bucket=bucket)
+        block = self.read("s3", "get_public_access_block", Bucket=bucket)
+        checks = (
+            (
+                (versioning or {}).get("Status") == "Enabled",
+                "versioning is off (an overwritten or deleted song cannot be recovered)",
+                "put_bucket_versioning",
+                {"VersioningConfiguration": {"Status": "Enabled"}},
+            ),
+            (
+                bool((encryption or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules")),
+                "no default encryption",
+                "put_bucket_encryption",
+                {"ServerSideEncryptionConfiguration": DEFAULT_ENCRYPTION},
+            ),
+            (
+                contains((block or {}).get("PublicAccessBlockConfiguration"), PUBLIC_ACCESS_BLOCK),
+                "the public-access block is not fully on",
+                "put_public_access_block",
+                {"PublicAccessBlockConfiguration": PUBLIC_ACCESS_BLOCK},
+            ),
+        )
+        for on, problem, operation, params in checks:
+            what = operation.removeprefix("put_").replace("_", " ")
+            if on:
+                self.unchanged(f"{what} ({bucket})")
+            elif harden:
+                self.write("updated", f"{what} ({bucket})", "s3", operation, Bucket=bucket, **params)
+            else:
+                self.warn(f"bucket {bucket}: {problem}; --harden-bucket turns it on")
+
+    def topic(self, email: str | None) -> None:
+        """The SNS topic the alarms notify, and an e-mail subscription to it (confirmed from the e-mail)."""
+        arn = topic_arn(self.values)
+        if self.read("sns", "get_topic_attributes", TopicArn=arn) is None:
+            self.write("created", f"topic {TOPIC}", "sns", "create_topic", Name=TOPIC)
+        else:
+            self.unchanged(f"topic {TOPIC}")
+        if email is None:
+            return
+        listed = self.read("sns", "list_subscriptions_by_topic", TopicArn=arn)
+        emails = {s["Endpoint"].lower() for s in (listed or {}).get("Subscriptions", []) if s["Protocol"] == "email"}
+        if email.lower() in emails:
+            self.unchanged(f"subscription of {email}")
+            return
+        self.write(
+            "subscribed", f"{email} to {TOPIC}", "sns", "subscribe", TopicArn=arn, Protocol="email", Endpoint=email
+        )
+        if not self.dry_run:
+            print(f"  AWS sends {email} a message: the alarms reach it once its link is followed")
+
+    def alarms(self) -> None:
+        for alarm in alarms(self.values, self.mode):
+            name = alarm["AlarmName"]
+            found = self.read("cloudwatch", "describe_alarms", AlarmNames=[name])
+            have = [a for a in (found or {}).get("MetricAlarms", []) if a["AlarmName"] == name]
+            if have and contains(have[0], alarm):
+                self.unchanged(f"alarm {name}")
+            else:
+                self.write("updated" if have else "created", f"alarm {name}", "cloudwatch", "put_metric_alarm", **alarm)
+        # The other mode's alarms (its work queue's) would watch nothing: take them away. (Never an empty
+        # list of names: DescribeAlarms would answer with every alarm of the account.)
+        stale = sorted(set(alarm_names(self.values)) - {a["AlarmName"] for a in alarms(self.values, self.mode)})
+        found = self.read("cloudwatch", "describe_alarms", AlarmNames=stale) if stale else None
+        present = [a["AlarmName"] for a in (found or {}).get("MetricAlarms", [])]
+        if present:
+            self.write("deleted", f"alarms {', '.join(present)}", "cloudwatch", "delete_alarms", AlarmNames=present)
+
+    def dashboard(self) -> None:
+        wanted = dashboard_body(self.values, self.mode)
+        found = self.read("cloudwatch", "get_dashboard", DashboardName=DASHBOARD)
+        if found is not None and json.loads(found["DashboardBody"]) == wanted:
+            self.unchanged(f"dashboard {DASHBOARD}")
+            return
+        self.write(
+            "updated" if found else "created",
+            f"dashboard {DASHBOARD}",
+            "cloudwatch",
+            "put_dashboard",
+            DashboardName=DASHBOARD,
+            DashboardBody=json.dumps(wanted),
+        )
+
+    def _saved_queries(self) -> dict[str, dict[str, Any]]:
+        """The saved queries named as ours, by name (the first of each name, should there be two)."""
+        found = self.read("logs", "describe_query_definitions", queryDefinitionNamePrefix=DASHBOARD + "/")
+        ours: dict[str, dict[str, Any]] = {}
+        for query in (found or {}).get("queryDefinitions", []):
+            ours.setdefault(query["name"], query)
+        return ours
+
+    def queries(self) -> None:
+        """Saved Logs Insights queries on the worker's log group, found by name and updated in place."""
+        have = self._saved_queries()
+        for query in query_definitions():
+            current = have.get(query["name"])
+            if current is not None and contains(current, query):
+                self.unchanged(f"query {query['name']}")
+                continue
+            where = {"queryDefinitionId": current["queryDefinitionId"]} if current else {}
+            verb = "updated" if current else "created"
+            self.write(verb, f"query {query['name']}", "logs", "put_query_definition", **query, **where)
+
+    def _operations_teardown(self, delete_repository: bool) -> None:
+        """The queries, dashboard, alarms and topic (its subscriptions go with it); the repository only when
+        asked, since it holds the images."""
+        have = self._saved_queries()
+        for query in query_definitions():
+            current = have.get(query["name"])
+            if current is not None or self.dry_run:
+                query_id = current["queryDefinitionId"] if current else f"<id of {query['name']}>"
+                self.write(
+                    "deleted", f"query {query['name']}", "logs", "delete_query_definition", queryDefinitionId=query_id
+                )
+        found = self.read("cloudwatch", "get_dashboard", DashboardName=DASHBOARD)
+        if found is not None or self.dry_run:
+            self.write(
+                "deleted", f"dashboard {DASHBOARD}", "cloudwatch", "delete_dashboards", DashboardNames=[DASHBOARD]
+            )
+        names = (
+            alarm_names(self.values) if not self.dry_run else [a["AlarmName"] for a in alarms(self.values, self.mode)]
+        )
+        listed = self.read("cloudwatch", "describe_alarms", AlarmNames=names)
+        present = [a["AlarmName"] for a in (listed or {}).get("MetricAlarms", [])] or (names if self.dry_run else [])
+        if present:
+            self.write("deleted", f"alarms {', '.join(present)}", "cloudwatch", "delete_alarms", AlarmNames=present)
+        arn = topic_arn(self.values)
+        if self.dry_run or self.read("sns", "get_topic_attributes", TopicArn=arn) is not None:
+            self.write("deleted", f"topic {TOPIC}", "sns", "delete_topic", TopicArn=arn)
+        else:
+            self.absent(f"topic {TOPIC}")
+        if delete_repository:
+            name = image_repository(self.values["IMAGE_URI"])[2]
+            found = self.read("ecr", "describe_repositories", repositoryNames=[name])
+            if self.dry_run or (found or {}).get("repositories"):
+                self.write(
+                    "deleted",
+                    f"repository {name} and its images",
+                    "ecr",
+                    "delete_repository",
+                    repositoryName=name,
+                    force=True,
+                )
+            else:
+                self.absent(f"repository {name}")
+
     # -- teardown, in reverse dependency order ---------------------------------------------------
 
     def _queue_mode_teardown(self) -> None:
@@ -680,7 +1018,8 @@ class Deployer:
         self.actions.append(("absent", resource))
         print(f"absent {resource}")
 
-    def teardown(self, delete_cluster: bool) -> list[tuple[str, str]]:
+    def teardown(self, delete_cluster: bool, delete_repository: bool = False) -> list[tuple[str, str]]:
+        self._operations_teardown(delete_repository)
         self._queue_mode_teardown()
         for rule_file, _ in RULES:
             name = load(rule_file, self.values)["Name"]
@@ -746,17 +1085,25 @@ class Deployer:
             self.write("deleted", f"role {name}", "iam", "delete_role", RoleName=name)
         return self.actions
 
-    def run(self, create_cluster: bool) -> list[tuple[str, str]]:
+    def run(
+        self, create_cluster: bool, alarm_email: str | None = None, harden_bucket: bool = False
+    ) -> list[tuple[str, str]]:
         self.roles()
         self.log_group()
         self.queues()
         self.cluster(create_cluster)
+        self.repository()  # before the task definition that names its image
         self.task_definition()
+        self.bucket_safeguards(harden_bucket)
         self.bucket_notification()
         self.rules()
         if self.mode == "queue":
             self.service()
             self.scaling()
+        self.topic(alarm_email)
+        self.alarms()
+        self.dashboard()
+        self.queries()
         return self.actions
 
 
@@ -779,7 +1126,20 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--max-tasks", type=int, default=10, metavar="N", help="queue mode: most worker tasks at once (default 10)"
     )
+    p.add_argument(
+        "--alarm-email", metavar="ADDRESS", help="subscribe this e-mail address to the alarms' topic (deploy)"
+    )
+    p.add_argument(
+        "--harden-bucket",
+        action="store_true",
+        help="turn on the bucket's versioning, default encryption and public-access block where off (deploy)",
+    )
     p.add_argument("--teardown", action="store_true", help="remove everything a deploy made")
+    p.add_argument(
+        "--delete-repository",
+        action="store_true",
+        help="teardown: also delete the ECR repository --image names, with its images",
+    )
     p.add_argument("--region", help="AWS region (default: AWS_REGION or the configured region)")
     p.add_argument("--account", help="AWS account ID (default: the caller's; required with --dry-run)")
     p.add_argument("--dry-run", action="store_true", help="print every call that would be made; make none")
@@ -820,6 +1180,10 @@ def value_problem(args: argparse.Namespace) -> str | None:
         if not all(shape.fullmatch(item) for item in items):
             flag = "--" + name.replace("_", "-")
             return f"{flag} must be {'comma-separated ' if name in LISTS else ''}{what}, got {given!r}"
+    if args.alarm_email is not None and not _EMAIL.fullmatch(args.alarm_email):
+        return f"--alarm-email must be one e-mail address such as ops@example.com, got {args.alarm_email!r}"
+    if args.delete_repository and not (args.teardown and args.image):
+        return "--delete-repository goes with --teardown and --image (the image names the repository)"
     if not 1 <= args.max_tasks <= 1000:
         return f"--max-tasks must be from 1 to 1000, got {args.max_tasks}"
     return None
@@ -856,7 +1220,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "SECURITY_GROUPS": [s for s in (args.security_groups or "").split(",") if s],
     }
     deployer = Deployer(values, args.dry_run, lambda service: make_client(service, region), args.mode, args.max_tasks)
-    actions = deployer.teardown(args.create_cluster) if args.teardown else deployer.run(args.create_cluster)
+    if args.teardown:
+        actions = deployer.teardown(args.create_cluster, args.delete_repository)
+    else:
+        actions = deployer.run(args.create_cluster, args.alarm_email, args.harden_bucket)
     changed = sum(verb != "unchanged" for verb, _ in actions)
     print(f"{'would change' if args.dry_run else 'changed'} {changed}, unchanged {len(actions) - changed}")
     return 0

@@ -7,56 +7,30 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.infra import INFRA, VALUES, aws_refusing, deploy, load
+from tests.support.infra import (
+    CREDENTIALS,
+    DEPLOY,
+    DRY_RUN,
+    IMAGE,
+    NETWORK,
+    NOWHERE,
+    SCRIPT,
+    VALUES,
+    aws_refusing,
+    deploy,
+    deploy_cli,
+    deploy_values,
+    load,
+    moto_bucket_sends_to_eventbridge,
+    moto_clients,
+    one_line_error,
+)
 from tests.support.processes import ROOT
-
-
-def _deploy_values(bucket: str) -> dict[str, Any]:
-    return {**VALUES, "BUCKET": bucket, "REGION": "us-east-1"}
-
-
-def moto_bucket_sends_to_eventbridge(bucket: str) -> bool:
-    """Read the moto server's own state (it runs in this process)."""
-    from moto.backends import get_backend
-
-    config = get_backend("s3")["123456789012"]["global"].buckets[bucket].notification_configuration
-    return config is not None and config.event_bridge is not None
-
-
-def moto_clients(bucket: str) -> Callable[[str], Any]:
-    """deploy.py's client factory, with S3's answer about ``bucket``'s notifications made whole."""
-
-    def report_eventbridge(parsed: dict[str, Any], **_: Any) -> None:
-        # moto 5.2.5 stores EventBridgeConfiguration but leaves it out of GetBucketNotificationConfiguration;
-        # S3 returns it as {}. Fill it in from the server's own state, as S3 would.
-        if moto_bucket_sends_to_eventbridge(bucket):
-            parsed["EventBridgeConfiguration"] = {}
-
-    def client(service: str) -> Any:
-        made = deploy.make_client(service, "us-east-1")
-        if service == "s3":
-            made.meta.events.register("after-call.s3.GetBucketNotificationConfiguration", report_eventbridge)
-        return made
-
-    return client
-
-
-@pytest.fixture
-def moto_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """deploy.py's clients pointed at the moto server, with throwaway credentials."""
-    for name, value in {
-        "AWS_ENDPOINT_URL": moto_server,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
 
 
 @pytest.mark.usefixtures("moto_env")
@@ -72,7 +46,7 @@ def test_deploy_creates_everything_and_a_second_run_changes_nothing() -> None:
     existing = {"QueueConfigurations": [{"Id": "keep-me", "QueueArn": queue_arn, "Events": ["s3:ObjectRemoved:*"]}]}
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=existing)
 
-    values = _deploy_values(bucket)
+    values = deploy_values(bucket)
     first = deploy.Deployer(values, dry_run=False, client=client).run(create_cluster=True)
     assert ("unchanged", f"cluster {VALUES['CLUSTER']}") not in first
     assert all(verb != "unchanged" for verb, _ in first), first
@@ -97,7 +71,7 @@ def test_deploy_creates_everything_and_a_second_run_changes_nothing() -> None:
     assert [verb for verb, _ in second] == ["unchanged"] * len(second), second
     assert len(second) >= len(first) - 1
     # A real change is seen, and only that change is made.
-    newer = {**values, "IMAGE_URI": "123456789012.dkr.ecr.us-east-1.amazonaws.com/surroundyou:0.2.0"}
+    newer = deploy_values(bucket, tag="0.2.0")
     third = deploy.Deployer(newer, dry_run=False, client=client).run(create_cluster=True)
     assert [a for a in third if a[0] != "unchanged"] == [("registered", "task definition surroundyou")]
     task = client("ecs").describe_task_definition(taskDefinition="surroundyou")["taskDefinition"]
@@ -124,33 +98,6 @@ def test_deploy_creates_everything_and_a_second_run_changes_nothing() -> None:
     assert [verb for verb, _ in again] == ["absent"] * len(again), again
 
 
-SCRIPT = INFRA / "deploy.py"
-NOWHERE = "http://127.0.0.1:9"  # a port where nothing listens: any AWS call would fail
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
-
-
-def _deploy_cli(
-    *args: str, aws: dict[str, str] | None = None, python: str = sys.executable, script: Path = SCRIPT
-) -> subprocess.CompletedProcess[str]:
-    """infra/deploy.py as a user runs it (from any directory: it imports the installed package, no
-    sys.path edits) with only the AWS settings in ``aws`` (default: throwaway keys and NOWHERE): no
-    configuration files, no instance metadata."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        {
-            "AWS_CONFIG_FILE": "/nonexistent",
-            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-            "AWS_EC2_METADATA_DISABLED": "true",
-            **({"AWS_ENDPOINT_URL": NOWHERE, **CREDENTIALS} if aws is None else aws),
-        }
-    )
-    return subprocess.run([python, str(script), *args], capture_output=True, text=True, env=env, timeout=60, cwd="/")
-
-
-DRY_RUN = ("--dry-run", "--account", "123456789012", "--region", "eu-west-1")
-NETWORK = ("--subnets", ",".join(VALUES["SUBNETS"]), "--security-groups", ",".join(VALUES["SECURITY_GROUPS"]))
-
-
 def test_dry_run_makes_no_calls() -> None:
     args = [
         *DRY_RUN,
@@ -161,7 +108,7 @@ def test_dry_run_makes_no_calls() -> None:
         "123456789012.dkr.ecr.eu-west-1.amazonaws.com/surroundyou-worker:1",
         "--create-cluster",
     ]
-    result = _deploy_cli(*args)
+    result = deploy_cli(*args)
     assert result.returncode == 0, result.stderr
     calls = [line for line in result.stdout.splitlines() if line.startswith("would call ")]
     operations = {line.split()[2] for line in calls}
@@ -187,7 +134,7 @@ def test_dry_run_makes_no_calls() -> None:
 
 
 def test_dry_run_teardown_lists_every_removal_and_makes_no_calls() -> None:
-    result = _deploy_cli("--teardown", *DRY_RUN, "--bucket", "songs-bucket")
+    result = deploy_cli("--teardown", *DRY_RUN, "--bucket", "songs-bucket")
     assert result.returncode == 0, result.stderr
     operations = {line.split()[2] for line in result.stdout.splitlines() if line.startswith("would call ")}
     assert {
@@ -207,7 +154,7 @@ def test_dry_run_teardown_lists_every_removal_and_makes_no_calls() -> None:
     "image", ["docker.io/library/surroundyou:1", "surroundyou:latest", "123456789012.dkr.ecr.eu-west-1.amazonaws.com"]
 )
 def test_an_image_outside_ecr_is_refused(image: str) -> None:
-    result = _deploy_cli(*DRY_RUN, "--bucket", "songs", *NETWORK, "--image", image)
+    result = deploy_cli(*DRY_RUN, "--bucket", "songs", *NETWORK, "--image", image)
     assert result.returncode == 2 and "not an ECR image URI" in result.stderr, result.stderr
 
 
@@ -215,13 +162,13 @@ def test_an_image_outside_ecr_is_refused(image: str) -> None:
 def test_a_bucket_name_s3_refuses_is_refused_before_any_call(bucket: str) -> None:
     """Queue-mode workers refuse an invalid S3_BUCKET at every start: deploy.py refuses it first."""
     image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/surroundyou-worker:1"
-    result = _deploy_cli(*DRY_RUN, "--bucket", bucket, *NETWORK, "--image", image)
+    result = deploy_cli(*DRY_RUN, "--bucket", bucket, *NETWORK, "--image", image)
     assert result.returncode == 2 and "--bucket must be a valid S3 bucket name" in result.stderr, result.stderr
     assert "would call" not in result.stdout
 
 
 def test_dry_run_needs_account_and_region() -> None:
-    result = _deploy_cli("--dry-run", "--bucket", "b", "--subnets", "s", "--security-groups", "g", "--image", "i")
+    result = deploy_cli("--dry-run", "--bucket", "b", "--subnets", "s", "--security-groups", "g", "--image", "i")
     assert result.returncode == 2 and "--account and --region" in result.stderr
 
 
@@ -238,7 +185,7 @@ def test_queue_mode_deploys_the_service_and_its_scaling_and_tears_them_down() ->
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName=f"workers-{bucket}", Description="workers", VpcId=vpc)["GroupId"]
-    values = {**_deploy_values(bucket), "CLUSTER": f"queue-{bucket}", "SUBNETS": [subnet], "SECURITY_GROUPS": [group]}
+    values = {**deploy_values(bucket), "CLUSTER": f"queue-{bucket}", "SUBNETS": [subnet], "SECURITY_GROUPS": [group]}
     first = deploy.Deployer(values, False, client, mode="queue", max_tasks=7).run(create_cluster=True)
     assert all(verb != "unchanged" for verb, _ in first), first
 
@@ -297,7 +244,7 @@ def iam_policy(client: Any, role: str) -> Any:
 
 
 def test_queue_mode_dry_run_prints_the_plan() -> None:
-    result = _deploy_cli(
+    result = deploy_cli(
         "--bucket",
         "songs",
         "--image",
@@ -315,26 +262,15 @@ def test_queue_mode_dry_run_prints_the_plan() -> None:
     ):
         assert f"would call {call}" in result.stdout
     assert "ecs.run_task" not in result.stdout and "surroundyou-events" not in result.stdout
-    assert "would change 23, unchanged 0" in result.stdout
-    teardown = _deploy_cli("--bucket", "songs", "--mode", "queue", "--teardown", *DRY_RUN)
+    assert "would change 39, unchanged 0" in result.stdout
+    teardown = deploy_cli("--bucket", "songs", "--mode", "queue", "--teardown", *DRY_RUN)
     assert teardown.returncode == 0 and "would call ecs.delete_service" in teardown.stdout
-
-
-IMAGE = ("--image", VALUES["IMAGE_URI"])
-DEPLOY = ("--bucket", "songs-bucket", *NETWORK, *IMAGE, "--account", "123456789012", "--region", "eu-west-1")
-
-
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    """stderr, checked to be exactly one line (and so no traceback)."""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("deploy.py: "), result.stderr
-    return lines[0]
 
 
 @pytest.mark.parametrize(("account", "first_call"), [((), "sts.get_caller_identity"), (DEPLOY[-4:-2], "iam.get_role")])
 def test_without_credentials_a_deploy_says_so_in_one_line(account: tuple[str, ...], first_call: str) -> None:
     args = ("--bucket", "songs-bucket", *NETWORK, *IMAGE, "--region", "eu-west-1", *account)
-    result = _deploy_cli(*args, aws={"AWS_ENDPOINT_URL": NOWHERE})  # (signing fails before any request)
+    result = deploy_cli(*args, aws={"AWS_ENDPOINT_URL": NOWHERE})  # (signing fails before any request)
     line = one_line_error(result)
     assert result.returncode == 4
     assert first_call in line and "no usable AWS credentials" in line and "AWS_PROFILE" in line
@@ -361,7 +297,7 @@ def test_a_refused_call_is_one_line_naming_the_call_and_the_cause(
 ) -> None:
     with aws_refusing(status, code, message) as (endpoint, seen):
         aws = {"AWS_ENDPOINT_URL": endpoint, "AWS_MAX_ATTEMPTS": "2", **CREDENTIALS}
-        result = _deploy_cli(*DEPLOY, aws=aws)
+        result = deploy_cli(*DEPLOY, aws=aws)
     line = one_line_error(result)
     assert result.returncode == 4
     assert line.startswith("deploy.py: iam.get_role on surroundyou-task: ") and f"({code})" in line, line
@@ -404,20 +340,20 @@ def test_a_bad_value_is_refused_before_any_call(flag: str, value: str) -> None:
     args = [*DEPLOY, "--cluster", "surroundyou"]
     args[args.index(flag) + 1] = value
     with aws_refusing(403, "AccessDenied", "no calls expected") as (endpoint, seen):
-        result = _deploy_cli(*args, aws={"AWS_ENDPOINT_URL": endpoint, **CREDENTIALS})
+        result = deploy_cli(*args, aws={"AWS_ENDPOINT_URL": endpoint, **CREDENTIALS})
     line = one_line_error(result)
     assert result.returncode == 2 and flag in line and repr(value) in line, line
     assert seen == []
 
 
 def test_help_is_plain_text() -> None:
-    result = _deploy_cli("--help")
+    result = deploy_cli("--help")
     assert result.returncode == 0 and "--dry-run" in result.stdout
     assert "``" not in result.stdout
 
 
 def test_the_teardown_dry_run_shows_the_notifications_it_keeps() -> None:
-    result = _deploy_cli("--teardown", *DRY_RUN, "--bucket", "songs-bucket")
+    result = deploy_cli("--teardown", *DRY_RUN, "--bucket", "songs-bucket")
     assert result.returncode == 0, result.stderr
     call = result.stdout.split("would call s3.put_bucket_notification_configuration\n", 1)[1].split("would call")[0]
     assert "NotificationConfiguration: {}" not in call
@@ -435,7 +371,7 @@ def bare_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_python_without_the_packages_hands_over_to_the_virtualenv(bare_python: Path) -> None:
-    result = _deploy_cli("--teardown", *DRY_RUN, "--bucket", "songs-bucket", python=str(bare_python))
+    result = deploy_cli("--teardown", *DRY_RUN, "--bucket", "songs-bucket", python=str(bare_python))
     assert result.returncode == 0, result.stderr
     assert "would call iam.delete_role" in result.stdout
 
@@ -445,7 +381,7 @@ def test_without_a_virtualenv_it_says_to_run_dev_run(tmp_path: Path, bare_python
     (tmp_path / "surroundyou").mkdir()
     shutil.copy(SCRIPT, tmp_path / "infra" / "deploy.py")
     shutil.copy(ROOT / "surroundyou" / "bootstrap.py", tmp_path / "surroundyou" / "bootstrap.py")
-    result = _deploy_cli("--help", python=str(bare_python), script=tmp_path / "infra" / "deploy.py")
+    result = deploy_cli("--help", python=str(bare_python), script=tmp_path / "infra" / "deploy.py")
     assert result.returncode == 2 and "run ./dev run once" in one_line_error(result)
 
 
