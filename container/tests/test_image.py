@@ -24,7 +24,16 @@ from task_run import run_options, task_definition
 
 from surroundyou import __version__
 from surroundyou.settings import Settings
-from tests.support.audio import decode, drum_mix, loudness_lufs, pink_noise, true_peak_dbtp, write
+from tests.dsp.test_hrtf import make_sofa
+from tests.support.audio import (
+    decode,
+    drum_mix,
+    interaural_lags_ms,
+    loudness_lufs,
+    pink_noise,
+    true_peak_dbtp,
+    write,
+)
 from tests.support.checks import digests, one_line
 from tests.support.hostile import LIVE_PLAYLIST, PLAYLIST, noise_bytes, wav_declaring
 from tests.support.moto_s3 import new_bucket
@@ -114,10 +123,30 @@ print("\\n".join(sorted(missing)))
 """
     result = podman("run", "--rm", "--entrypoint", "python", image, "-c", script)
     count, *missing = result.stdout.strip().splitlines()
-    assert int(count) > 100  # the wheels' extension modules were found
+    assert int(count) > 40  # the wheels' extension modules were found (numpy's, h5py's, pedalboard's, ours)
     assert missing == []
-    imports = "import boto3, h5py, mutagen, numpy, pedalboard, scipy.signal, tqdm, surroundyou.run.cli"
+    imports = "import boto3, h5py, mutagen, numpy, pedalboard, tqdm, surroundyou.run.cli, surroundyou.dsp.hrtf"
     podman("run", "--rm", "--entrypoint", "python", image, "-c", imports)
+    # the clients the worker makes, from the service models the image keeps
+    clients = "import boto3; [boto3.client(s, region_name='eu-west-1') for s in ('s3', 'sqs', 'sts')]"
+    podman("run", "--rm", "--entrypoint", "python", image, "-c", clients)
+
+
+def test_hrtf_renders_in_the_image_which_carries_no_scipy(image: str, tmp_path: Path) -> None:
+    """--hrtf resamples (48 kHz responses, a 44.1 kHz song) and convolves with numpy: no scipy in the image."""
+    spec = "import importlib.util; print(importlib.util.find_spec('scipy'))"
+    assert podman("run", "--rm", "--entrypoint", "python", image, "-c", spec).stdout.strip() == "None"
+    songs, out = tmp_path / "input", owned_folder(tmp_path / "output")
+    songs.mkdir()
+    write(songs / "noise.wav", pink_noise(12.0, 44100))  # once around the head at the default period
+    make_sofa(songs / "head.sofa", rate=48000)
+    result = run_on_folders(image, songs, out, "/input/noise.wav", "--hrtf", "/input/head.sofa")
+    assert result.returncode == 0, result.stderr
+    check_output(out / "noise_8d.mp3", 12.0)
+    y, _ = decode(out / "noise_8d.mp3")
+    lags, t = interaural_lags_ms(y)
+    lags = lags[t < 12.0]  # the song, not the reverb's tail
+    assert lags.min() < -0.3 and lags.max() > 0.3 and np.abs(lags).max() <= 0.70  # each ear leads in turn
 
 
 def test_demo_as_a_non_root_user_into_a_mounted_folder(image: str, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from surroundyou.children import kill_all
 from surroundyou.convert.engine import Report, convert
-from surroundyou.convert.summary import describe, log_converted, realtime_factor
+from surroundyou.convert.summary import figures, headline, log_converted, realtime_factor, warn_heavy_limiting
 from surroundyou.convert.tempdirs import adopt, run_folder
 from surroundyou.errors import EXIT_OK, Stopped, SurroundError, UsageError
 from surroundyou.logs import event, log, setup
@@ -34,11 +34,14 @@ def _fmt_time(seconds: float) -> str:
     return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
 
 
-def _summary(src: Path, dst: Path, r: Report) -> str:
-    return (
-        f"{src.name} -> {dst}  {_fmt_time(r.input_seconds)} in {r.processing_seconds:.1f} s "
-        f"({realtime_factor(r, r.processing_seconds, 0) or 0:.0f}x realtime): {describe(r)}"
-    )
+def _summary(src: Path, dst: Path, r: Report, settings: Settings) -> str:
+    """The song's line: its words by default; with -v and in JSON, the measured figures."""
+    if settings.verbose or settings.json_logs:
+        return (
+            f"{src.name} -> {dst}  {_fmt_time(r.input_seconds)} in {r.processing_seconds:.1f} s "
+            f"({realtime_factor(r, r.processing_seconds, 0) or 0:.0f}x realtime): {figures(r)}"
+        )
+    return f"{src.name} -> {dst}  {_fmt_time(r.input_seconds)} in {r.processing_seconds:.1f} s: {headline(r)}"
 
 
 def convert_one(src: Path, dst: Path, settings: Settings, bar_for: BarFor, plot: Path | None = None) -> Report:
@@ -48,7 +51,9 @@ def convert_one(src: Path, dst: Path, settings: Settings, bar_for: BarFor, plot:
         report = convert(src, dst, settings, bar, marker=source_marker(src, dst, settings))
     finally:
         bar.close()
-    log_converted(report, report.processing_seconds, _summary(src, dst, report), input=str(src), output=str(dst))
+    where = {"input": str(src), "output": str(dst)}
+    log_converted(report, report.processing_seconds, _summary(src, dst, report, settings), **where)
+    warn_heavy_limiting(report, src.name, settings.target_lufs, **where)
     if plot is not None:
         from surroundyou.convert.plot import plot_motion
 

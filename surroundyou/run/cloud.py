@@ -40,7 +40,7 @@ from surroundyou.aws.storage import (
     upload,
 )
 from surroundyou.convert.engine import Report, convert
-from surroundyou.convert.summary import describe, fields, log_converted, timing
+from surroundyou.convert.summary import fields, figures, log_converted, timing, warn_heavy_limiting
 from surroundyou.convert.tempdirs import run_folder
 from surroundyou.errors import InputError, StorageError
 from surroundyou.formats import FORMATS, format_of
@@ -138,7 +138,7 @@ def convert_object(
         lost = publish(client, bucket, obj, out_key, dst, metadata, previous)
         if lost is not None:
             return skipped(lost)
-    message = f"s3://{bucket}/{short(obj.key)} -> s3://{bucket}/{short(out_key)}: {describe(report)}"
+    message = f"s3://{bucket}/{short(obj.key)} -> s3://{bucket}/{short(out_key)}: {figures(report)}"
     seconds = time.perf_counter() - started
     metrics = members(origin, "converted", {**timing(report, seconds), **fields(report)})  # the line's own values
     log_converted(
@@ -152,6 +152,7 @@ def convert_object(
         **context,
         **metrics,
     )
+    warn_heavy_limiting(report, short(obj.key), settings.target_lufs, bucket=bucket, key=obj.key, **context)
     return Outcome("converted", message)
 
 

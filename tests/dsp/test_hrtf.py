@@ -8,10 +8,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from scipy.signal import butter, sosfilt
+from scipy.signal import butter, resample_poly, sosfilt
 
 from surroundyou.dsp.binaural import BinauralRenderer
-from surroundyou.dsp.hrtf import load_sofa
+from surroundyou.dsp.hrtf import convolve, load_sofa, read_sofa, resample
 from surroundyou.dsp.motion import azimuth
 from surroundyou.errors import UsageError
 from tests.support.audio import balance, decode, frame_energy, interaural_lags_ms, pink_noise, render, write
@@ -21,8 +21,8 @@ RATE = 44100
 PERIOD = 6.0
 
 
-def make_sofa(path: Path, step_deg: float = 15.0, rate: int = 48000, taps: int = 96) -> Path:
-    """A SimpleFreeFieldHRIR file: impulses with Woodworth's delay and a level difference.
+def make_sofa(path: Path, step_deg: float = 15.0, rate: int = 48000, taps: int = 96, lead: int = 8) -> Path:
+    """A SimpleFreeFieldHRIR file: impulses ``lead`` samples in, plus Woodworth's delay, and a level difference.
 
     Horizontal plane every ``step_deg`` plus a ring at 30° elevation that must be ignored. SOFA
     azimuths turn counter-clockwise: 90° is the left.
@@ -36,7 +36,7 @@ def make_sofa(path: Path, step_deg: float = 15.0, rate: int = 48000, taps: int =
                 angle = abs(math.remainder(ours - ear_az, 2 * math.pi))
                 a_c = 0.0875 / 343.0
                 delay_s = a_c * (1 - math.cos(angle)) if angle < math.pi / 2 else a_c * (1 + angle - math.pi / 2)
-                where = 8 + delay_s * rate
+                where = lead + delay_s * rate
                 n = np.arange(taps)
                 window = np.clip(1 - np.abs(n - where) / 12, 0, None)  # a short kernel around the arrival
                 ir[ear] = (0.3 + 0.7 * math.cos(angle / 2)) * np.sinc(n - where) * window
@@ -68,6 +68,52 @@ def test_loads_the_horizontal_plane_in_our_convention(sofa: Path) -> None:
     assert np.abs(hrtf.irs[right, 1]).max() > np.abs(hrtf.irs[right, 0]).max()  # right ear louder
     assert hrtf.rate == RATE and hrtf.irs.shape[-1] == math.ceil(96 * RATE / 48000)
     assert 0 < hrtf.onset < 10
+
+
+def group_delay_s(irs: np.ndarray, rate: int) -> np.ndarray:
+    """Each response's delay (s) over 0.2–4 kHz, from the slope of its phase: well inside any resampling
+    filter's pass band, and sub-sample exact for the symmetric pulses ``make_sofa`` writes."""
+    hz = np.linspace(200.0, 4000.0, 40)
+    basis = np.exp(-2j * np.pi * np.outer(np.arange(irs.shape[-1]), hz) / rate)
+    phase = np.unwrap(np.angle(irs @ basis), axis=-1).reshape(-1, hz.size)
+    return -np.polyfit(2 * np.pi * hz, phase.T, 1)[0].reshape(irs.shape[:-1])
+
+
+@pytest.mark.parametrize("rate", [22050, 44100, 96000])
+def test_resampling_keeps_each_arrival_and_the_interaural_delay(tmp_path: Path, rate: int) -> None:
+    """48 kHz responses at another rate: each ear's arrival, in seconds, and so the difference between
+    the ears stay within 0.5 µs (a resampler whose output grid sits 0.4 samples off moves them 9 µs)."""
+    path = make_sofa(tmp_path / "head.sofa", rate=48000, taps=128, lead=48)  # pulses clear of both ends
+    before = group_delay_s(read_sofa(path).irs, 48000)
+    after = group_delay_s(load_sofa(path, rate).irs.astype(np.float64), rate)
+    assert np.abs(after - before).max() <= 0.5e-6
+    itd_before, itd_after = before[:, 1] - before[:, 0], after[:, 1] - after[:, 0]
+    assert np.abs(itd_before).max() > 500e-6  # the file does hold interaural delays
+    assert np.abs(itd_after - itd_before).max() <= 0.5e-6
+
+
+@pytest.mark.parametrize(("source", "target"), [(48000, 44100), (44100, 48000), (96000, 44100), (44100, 22050)])
+@pytest.mark.parametrize("frames", [1, 5, 96, 512])
+def test_resampling_is_scipys_resample_poly(source: int, target: int, frames: int) -> None:
+    """The same filter, phase and length as scipy.signal.resample_poly, which --hrtf used before."""
+    g = math.gcd(source, target)
+    x = np.random.default_rng(frames).standard_normal((3, 2, frames))
+    ours = resample(x, target // g, source // g)
+    theirs = resample_poly(x, target // g, source // g, axis=-1)
+    assert ours.shape == theirs.shape
+    assert np.abs(ours - theirs).max() <= 1e-12
+
+
+@pytest.mark.parametrize(("frames", "taps"), [(1, 96), (7, 96), (300, 5), (1000, 96), (5000, 1), (20000, 512)])
+def test_convolution_is_the_direct_convolution(frames: int, taps: int) -> None:
+    """Short and long signals against short and long responses: one FFT segment, several, no tail."""
+    rng = np.random.default_rng(taps)
+    x = rng.standard_normal(frames).astype(np.float32)
+    irs = rng.standard_normal((2, taps)).astype(np.float32)
+    y = convolve(x, irs)
+    direct = np.stack([np.convolve(x.astype(np.float64), ir.astype(np.float64)) for ir in irs])
+    assert y.dtype == np.float32 and y.shape == direct.shape
+    assert np.abs(y - direct).max() <= 1e-5 * np.abs(direct).max()
 
 
 def test_measured_rendering_moves_around_the_head(sofa: Path) -> None:
@@ -134,7 +180,7 @@ def test_unusable_sofa_files_are_refused(tmp_path: Path, content: bytes | None, 
 @pytest.mark.process
 def test_cli_renders_with_a_sofa_file(tmp_path: Path, sofa: Path) -> None:
     src = write(tmp_path / "in.wav", pink_noise(3.0, RATE))
-    result = run_cli(str(src), "-o", str(tmp_path / "out.mp3"), "--hrtf", str(sofa))
+    result = run_cli(str(src), "-o", str(tmp_path / "out.mp3"), "--hrtf", str(sofa), "-v")
     assert result.returncode == 0, result.stderr
     y, rate = decode(tmp_path / "out.mp3")
     assert y.shape[0] == 2 and rate == RATE and "the nearer ear hears it up to 0." in result.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -41,14 +42,21 @@ RESULT_LINE = re.compile(
 )
 
 
+SHORT_LINE = re.compile(
+    r"(?P<name>.+?) -> (?P<out>.+?)  \S+ in [\d.]+ s: "
+    r"(?:(?P<change>[\d.]+) dB (?P<way>louder|quieter), now|loudness kept at) (?P<lufs_out>-?[\d.]+) LUFS; "
+    r"moves (?P<motion>fully|clearly|faintly) (?:from ear to ear|between the ears)$"
+)
+
+
 @pytest.mark.parametrize("mode", ["binaural", "pan"])
-def test_the_result_line_says_what_happened_in_figures_that_add_up(tmp_path: Path, mode: str) -> None:
+def test_the_verbose_result_line_says_what_happened_in_figures_that_add_up(tmp_path: Path, mode: str) -> None:
     """The result line's input loudness, change, output loudness, limiting and motion, each true when measured."""
     from surroundyou.run.demo import synthesize
 
     music = synthesize(12.0)
     src = write(tmp_path / "song.wav", 0.3 * music)
-    result = run_cli(str(src), "-o", str(tmp_path / "out.mp3"), "--renderer", mode)
+    result = run_cli(str(src), "-o", str(tmp_path / "out.mp3"), "--renderer", mode, "-v")
     assert result.returncode == 0, result.stderr
     line = RESULT_LINE.match(result.stdout.strip())
     assert line is not None, result.stdout
@@ -64,9 +72,57 @@ def test_the_result_line_says_what_happened_in_figures_that_add_up(tmp_path: Pat
         assert line["itd"] is None  # panning has no delay, and the line says so
 
 
+def test_the_default_line_is_short_and_its_words_agree_with_the_json_figures(tmp_path: Path) -> None:
+    """By default one short line: the files, the time, a phrase on loudness and one on the motion. The
+    JSON log of the same conversion carries the figures behind it, with the same numbers and signs."""
+    quiet = write(tmp_path / "quiet.wav", pink_noise(8.0, 44100, level=0.02))
+    loud = write(tmp_path / "loud.wav", np.clip(pink_noise(8.0, 44100, seed=3, level=0.5), -1, 1))
+    for src, way in ((quiet, "louder"), (loud, "quieter")):
+        out = tmp_path / f"{src.stem}.mp3"
+        short = run_cli(str(src), "-o", str(out))
+        assert short.returncode == 0, short.stderr
+        line = SHORT_LINE.match(short.stdout.strip())
+        assert line is not None and len(short.stdout.strip().split(" s: ")[1]) < 80, short.stdout  # was 170
+        assert line["way"] == way and line["motion"] == "clearly"
+        logged = run_cli(str(src), "-o", str(out), "--force", env={"LOG_FORMAT": "json"})
+        (record,) = [r for r in map(json.loads, logged.stderr.splitlines()) if r["event"] == "converted"]
+        change = record["output_lufs"] - record["input_lufs"]
+        assert record["loudness_change_db"] == pytest.approx(change, abs=0.011)
+        signed = float(line["change"]) * (1 if way == "louder" else -1)
+        assert signed == pytest.approx(record["loudness_change_db"], abs=0.06)  # the same number, the same sign
+        assert f"({record['loudness_change_db']:+.1f} dB)" in record["message"]  # the figures in the JSON message
+        assert float(line["lufs_out"]) == pytest.approx(record["output_lufs"], abs=0.06)
+        warnings = [r for r in map(json.loads, logged.stderr.splitlines()) if r["level"] == "WARNING"]
+        assert record["limited_db"] < 8 and warnings == []
+
+
+def test_heavy_limiting_is_a_one_line_warning_naming_the_file_and_what_to_do(tmp_path: Path) -> None:
+    """Sparse loud clicks over quiet noise: raising the noise to the target drives the clicks far into the
+    limiter. The warning names the file, the dB taken, what the listener hears and the fix, which works."""
+    x = pink_noise(10.0, 44100, level=0.03)
+    x[:, ::88200] = 0.6  # a click every two seconds: too sparse to lower the loudness when limited
+    src = write(tmp_path / "clicks.wav", x)
+    result = run_cli(str(src), "-o", str(tmp_path / "out.mp3"))
+    assert result.returncode == 0, result.stderr
+    (warning,) = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    found = re.fullmatch(
+        r"warning: clicks\.wav: the limiter pulled the loudest peaks down by up to (?P<db>[\d.]+) dB to reach -14 "
+        r"LUFS; drum hits and other attacks may sound softened \(--target-lufs (?P<fix>-\d+) would limit them by "
+        r"about 8 dB\)",
+        warning,
+    )
+    assert found is not None, warning
+    y, rate = decode(tmp_path / "out.mp3")
+    assert loudness_lufs(y, rate) == pytest.approx(-14.0, abs=0.5)  # the target was met: only the peaks paid
+    fixed = run_cli(str(src), "-o", str(tmp_path / "fixed.mp3"), "--target-lufs", found["fix"], "-v")
+    verbose = RESULT_LINE.match(fixed.stdout.strip())
+    assert verbose is not None and float(verbose["limited"]) <= 8.5, fixed.stdout  # the fix does what it says
+    assert "warning: " not in fixed.stderr
+
+
 def test_a_mono_input_is_measured_as_mono(tmp_path: Path) -> None:
     mono = pink_noise(3.0, 44100, channels=1, level=0.05)
-    result = run_cli(str(write(tmp_path / "mono.wav", mono)), "-o", str(tmp_path / "out.mp3"))
+    result = run_cli(str(write(tmp_path / "mono.wav", mono)), "-o", str(tmp_path / "out.mp3"), "-v")
     line = RESULT_LINE.match(result.stdout.strip())
     assert line is not None, result.stdout
     assert float(line["lufs_in"]) == pytest.approx(loudness_lufs(mono, 44100), abs=0.1)
