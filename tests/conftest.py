@@ -44,10 +44,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Fail the session if a run left its folder behind, in the suite's temporary folder or in the
-    machine's (there: new since the start and held by no live process, so not this process's own)."""
+    machine's (there: a run folder, new since the start and held by no live process, so not this
+    process's own)."""
     system, suite, before = session.config.stash[_TEMP]
     left = list(suite.rglob(f"{PREFIX}*"))
-    left += [p for p in system.glob(f"{PREFIX}*") if p.name not in before and not held(p)]
+    left += [p for p in system.glob(f"{PREFIX}[0-9]*-*") if p.name not in before and not held(p)]
     shutil.rmtree(suite, ignore_errors=True)
     if left:
         print(f"\nerror: the suite left temporary folders behind: {', '.join(map(str, left))}")

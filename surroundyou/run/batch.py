@@ -24,6 +24,7 @@ from surroundyou.convert.engine import Report, convert
 from surroundyou.convert.summary import figures, headline, log_converted, realtime_factor, warn_heavy_limiting
 from surroundyou.convert.tempdirs import adopt, run_folder
 from surroundyou.errors import EXIT_OK, Stopped, SurroundError, UsageError
+from surroundyou.formats import format_of
 from surroundyou.logs import event, log, setup
 from surroundyou.progress import Bar, BarFor, Bars, BatchBar
 from surroundyou.run.plan import LEFT_ALONE, UP_TO_DATE, source_marker
@@ -52,8 +53,8 @@ def convert_one(src: Path, dst: Path, settings: Settings, bar_for: BarFor, plot:
     finally:
         bar.close()
     where = {"input": str(src), "output": str(dst)}
+    warn_heavy_limiting(report, src.name, settings, format_of(dst), **where)
     log_converted(report, report.processing_seconds, _summary(src, dst, report, settings), **where)
-    warn_heavy_limiting(report, src.name, settings.target_lufs, **where)
     if plot is not None:
         from surroundyou.convert.plot import plot_motion
 

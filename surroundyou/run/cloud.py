@@ -141,6 +141,7 @@ def convert_object(
     message = f"s3://{bucket}/{short(obj.key)} -> s3://{bucket}/{short(out_key)}: {figures(report)}"
     seconds = time.perf_counter() - started
     metrics = members(origin, "converted", {**timing(report, seconds), **fields(report)})  # the line's own values
+    warn_heavy_limiting(report, short(obj.key), settings, fmt, bucket=bucket, key=obj.key, **context)
     log_converted(
         report,
         seconds,
@@ -152,7 +153,6 @@ def convert_object(
         **context,
         **metrics,
     )
-    warn_heavy_limiting(report, short(obj.key), settings.target_lufs, bucket=bucket, key=obj.key, **context)
     return Outcome("converted", message)
 
 

@@ -87,7 +87,7 @@ def plan(inputs: Sequence[Path], output: Path | None, settings: Settings) -> Pla
         if len(inputs) != 1 or inputs[0].is_dir():
             raise UsageError(f"-o {output} names one file, but the input is {_inputs(inputs)}: make -o a folder")
         _check_exists(inputs[0])
-        return Plan(pairs=_checked([(inputs[0], output)]))
+        return _to_convert(Plan(), _checked([(inputs[0], output)]), settings)
     fmt = FORMATS[settings.output_format]
     folder = output if output is not None else settings.output_dir
     result = Plan()
@@ -102,15 +102,17 @@ def plan(inputs: Sequence[Path], output: Path | None, settings: Settings) -> Pla
             named.append((given, folder))
     if not named:
         raise UsageError(f"no audio files in {_inputs(inputs or [settings.input_dir])} (looked for {_looked_for()})")
-    pairs = _checked(_name_outputs(named, fmt))
-    if settings.force:
-        result.pairs = pairs
-    else:
-        for src, dst in pairs:
-            if up_to_date(src, dst, settings):
-                result.skipped.append((src, UP_TO_DATE))
-            else:
-                result.pairs.append((src, dst))
+    return _to_convert(result, _checked(_name_outputs(named, fmt)), settings)
+
+
+def _to_convert(result: Plan, pairs: list[tuple[Path, Path]], settings: Settings) -> Plan:
+    """``result`` with the ``pairs`` to convert: all of them with --force, else those whose output is not
+    up to date (the others are skipped, with that reason)."""
+    for src, dst in pairs:
+        if not settings.force and up_to_date(src, dst, settings):
+            result.skipped.append((src, UP_TO_DATE))
+        else:
+            result.pairs.append((src, dst))
     return result
 
 
