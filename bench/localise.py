@@ -391,7 +391,7 @@ def auc(scores_pos: np.ndarray, scores_neg: np.ndarray) -> float:
 
 def period_of(track: Track, max_s: float = 60.0) -> float:
     """The lateral track's period (s) from its autocorrelation (the Pearson correlation of the track with
-    itself shifted, at each lag): the first peak of at least 0.8 times the highest between MIN_PERIOD_S
+    itself shifted, at each lag): the first prominent peak of at least 0.8 times the highest between MIN_PERIOD_S
     and two thirds of the track, refined by the peak nearest its largest multiple within that range."""
     y = np.where(track.audible, track.lateral, np.nan)
     n = y.size
@@ -405,7 +405,9 @@ def period_of(track: Track, max_s: float = 60.0) -> float:
         ok = np.isfinite(a) & np.isfinite(b)
         if ok.sum() > 10 and np.ptp(a[ok]) > 0 and np.ptp(b[ok]) > 0:  # a constant track has no period
             r[lag] = np.corrcoef(a[ok], b[ok])[0, 1]
-    peaks = [k for k in range(lo, top) if r[k] >= r[k - 1] and r[k] >= r[k + 1]]
+    # Peaks that are the highest within a quarter of their lag either side: a ripple on the slope of the
+    # true peak (one was read as an 11.54 s period on a 12 s circle) is not one.
+    peaks = [k for k in range(lo, top) if r[k] >= r[max(1, k - k // 4) : k + k // 4 + 1].max()]
     if not peaks:
         return float("nan")
     best = max(r[k] for k in peaks)

@@ -9,6 +9,12 @@ measured directions has no clicks and no dependence on the block size. Each
 loudspeaker's feed goes through its fixed HRIR pair by overlap-add, with the
 convolution tails carried across blocks. Memory: one block per active loudspeaker.
 
+Every set is diffuse-field equalised on load (``diffuse_field_correction``): a raw measurement
+carries its loudspeaker's and microphones' colour (MIT KEMAR's responses, averaged over all
+directions, are 11 dB weak from 150 to 500 Hz), and the centred bass and the room then drowned
+the bands that carry the timing cue. One minimum-phase filter, the same for both ears and every
+direction, so each direction's interaural differences stay those measured.
+
 Resampling and convolution are done here on numpy, so the image needs no scipy (140 MB with
 its OpenBLAS; the tests still use it). pedalboard's StreamResampler was measured for the resampling and not
 used: its output grid sits a constant 0.2–0.44 samples off the input's (44.1/48/96 kHz
@@ -30,6 +36,10 @@ from surroundyou.errors import UsageError
 MAX_GAP_DEG = 90.0  # larger holes between measured directions cannot be crossed convincingly
 PLANE_TOLERANCE_DEG = 1.0
 ONSET_THRESHOLD = 0.1  # of the peak: where an impulse response begins
+SMOOTHING_OCTAVES = 1.0 / 3.0  # the diffuse-field average's smoothing: about the ear's resolution
+MAX_BOOST_DB = 15.0  # the correction never lifts a band by more (a measurement's deep holes stay holes)
+TOP_HZ = 16000.0  # above this (or 0.8 of Nyquist) the correction fades to none at Nyquist
+CHUNK = 256  # directions transformed at a time: a large set's spectra are never all in memory
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,11 @@ class Measured:
     theta_deg: np.ndarray
     irs: np.ndarray  # (K, 2, N) float64: left, right
     rate: float
+    correction: np.ndarray  # (N,) the diffuse-field equalisation of the whole set (all its directions)
+
+    def equalised(self) -> np.ndarray:
+        """``irs`` through ``correction``: (K, 2, N)."""
+        return equalise(self.irs, self.correction)
 
 
 @functools.cache
@@ -57,7 +72,7 @@ def load_sofa(path: Path, rate: int) -> Hrtf:
     Made once per path and rate: a conversion builds three renderers (the sample's two and pass 2's),
     which only read it."""
     measured = read_sofa(path)
-    chosen, sofa_rate = measured.irs, measured.rate
+    chosen, sofa_rate = measured.equalised(), measured.rate
     if round(sofa_rate) != rate:
         g = math.gcd(round(sofa_rate), rate)
         chosen = resample(chosen, rate // g, round(sofa_rate) // g)
@@ -142,6 +157,7 @@ def read_sofa(path: Path) -> Measured:
     azimuth, elevation = positions[:, 0] * scale, positions[:, 1] * scale
     if receivers is not None and receivers.reshape(2, -1)[0, 1] < receivers.reshape(2, -1)[1, 1]:
         irs = irs[:, ::-1]  # SOFA's y axis points left: the receiver with the larger y is the left ear
+    correction = diffuse_field_correction(irs, sofa_rate)  # from every direction, not just the plane
     plane = np.abs(elevation) <= np.abs(elevation).min() + PLANE_TOLERANCE_DEG
     # SOFA azimuths turn counter-clockwise (90° = left); ours turn clockwise (90° = right).
     theta = np.mod(-azimuth[plane], 360.0)
@@ -155,7 +171,66 @@ def read_sofa(path: Path) -> Measured:
             f"--hrtf {path.name}: {theta.size} directions on the horizontal plane with a gap of "
             f"{gaps.max():.0f}°; need at least 4 and gaps of at most {MAX_GAP_DEG:.0f}°"
         )
-    return Measured(theta, chosen, sofa_rate)
+    return Measured(theta, chosen, sofa_rate, correction)
+
+
+def diffuse_field_correction(irs: np.ndarray, rate: float) -> np.ndarray:
+    """The minimum-phase filter (N taps) that makes the diffuse-field average of ``irs``
+    (M directions, 2 ears, N taps) flat at 0 dB.
+
+    Diffuse-field equalisation (Møller 1992, "Fundamentals of binaural technology", Appl. Acoust. 36;
+    Larcher, Jot & Vandernoot 1998, AES 105th Convention, preprint 4858): the power average over all
+    directions and both ears, smoothed in 1/3-octave bands, inverted, boosts bounded, as a minimum-phase
+    filter. Below the lowest frequency N taps resolve (rate / N) and above TOP_HZ the measurement is not
+    trusted: the correction fades to none there, over an octave below and up to Nyquist above.
+    """
+    taps = irs.shape[-1]
+    size = 1 << (2 * taps - 1).bit_length()  # >= 2N - 1 points: |H|^2 exactly (the autocorrelation's length)
+    power = np.zeros(size // 2 + 1)
+    for first in range(0, irs.shape[0], CHUNK):
+        power += np.sum(np.abs(np.fft.rfft(irs[first : first + CHUNK], size, axis=-1)) ** 2, axis=(0, 1))
+    hz = np.fft.rfftfreq(size, 1.0 / rate)
+    gain_db = -10 * np.log10(np.maximum(_smooth(power / (2 * irs.shape[0]), hz), 1e-20))
+    low, top = rate / taps, min(TOP_HZ, 0.4 * rate)
+    fade_low = _raised_cosine(np.log2(np.maximum(hz, 1e-9) / low) + 1.0)  # 0 an octave below ``low``, 1 at it
+    fade_top = _raised_cosine((rate / 2 - hz) / (rate / 2 - top))  # 1 at ``top``, 0 at Nyquist
+    gain_db = np.where(hz < low, np.interp(low, hz, gain_db) * fade_low, gain_db)
+    gain_db = np.where(hz > top, np.interp(top, hz, gain_db) * fade_top, gain_db)
+    return _minimum_phase(np.minimum(gain_db, MAX_BOOST_DB), hz, rate)[:taps]
+
+
+def _smooth(power: np.ndarray, hz: np.ndarray) -> np.ndarray:
+    """The mean of ``power`` over SMOOTHING_OCTAVES around each bin (at least the bin itself)."""
+    total = np.concatenate(([0.0], np.cumsum(power)))
+    half = 2.0 ** (SMOOTHING_OCTAVES / 2)
+    lo = np.searchsorted(hz, hz / half)
+    hi = np.maximum(np.searchsorted(hz, hz * half, side="right"), lo + 1)
+    return (total[hi] - total[lo]) / (hi - lo)
+
+
+def _raised_cosine(x: np.ndarray) -> np.ndarray:
+    return 0.5 - 0.5 * np.cos(np.pi * np.clip(x, 0.0, 1.0))
+
+
+def _minimum_phase(gain_db: np.ndarray, hz: np.ndarray, rate: float) -> np.ndarray:
+    """The minimum-phase impulse response with magnitude ``gain_db`` at ``hz`` (the homomorphic method:
+    the real cepstrum of the log magnitude, folded onto positive times), on a grid fine enough (at least
+    16384 points) that the cepstrum's time aliasing is negligible."""
+    size = max(16384, 8 * (hz.size - 1))
+    log_gain = np.interp(np.fft.rfftfreq(size, 1.0 / rate), hz, gain_db) * (np.log(10.0) / 20.0)
+    cepstrum = np.fft.irfft(log_gain, size)
+    folded = np.zeros(size)
+    folded[0], folded[size // 2] = cepstrum[0], cepstrum[size // 2]
+    folded[1 : size // 2] = 2.0 * cepstrum[1 : size // 2]
+    return np.fft.irfft(np.exp(np.fft.rfft(folded)), size)
+
+
+def equalise(irs: np.ndarray, correction: np.ndarray) -> np.ndarray:
+    """Each response of ``irs`` (..., N) through ``correction`` (N,), cut back to N taps: the same
+    filter for both ears and every direction, so the interaural differences are unchanged."""
+    taps = irs.shape[-1]
+    size = 1 << (2 * taps - 1).bit_length()  # no wrap-around of the first N samples
+    return np.fft.irfft(np.fft.rfft(irs, size) * np.fft.rfft(correction, size), size)[..., :taps]
 
 
 def _attr(dataset: object, name: str, default: str) -> str:
