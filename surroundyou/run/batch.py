@@ -63,24 +63,27 @@ def convert_one(src: Path, dst: Path, settings: Settings, bar_for: BarFor, plot:
     return report
 
 
+class _RelayedBar(Bar):
+    """A song's progress in a pool worker, sent to the parent (``_relay``) at each whole percent."""
+
+    def __init__(self, queue: Any, key: str) -> None:
+        self._queue, self._key, self._percent = queue, key, -1
+
+    def __call__(self, fraction: float) -> None:
+        if int(fraction * 100) != self._percent:  # at most a hundred messages a song
+            self._percent = int(fraction * 100)
+            self._queue.put(("update", self._key, fraction))
+
+
 class _RelayedBars(Bars):
-    """In a pool worker whose batch shows a line: the song's progress, sent to the parent (``_relay``)."""
+    """In a pool worker whose batch shows a line: a song's start and progress, for the parent's line."""
 
     def __init__(self, queue: Any, key: str) -> None:
         self._queue, self._key = queue, key
 
     def __call__(self, label: str) -> Bar:
-        queue, key = self._queue, self._key
-        queue.put(("started", key, label))
-        shown = [-1]
-
-        class Relayed(Bar):
-            def __call__(self, fraction: float) -> None:
-                if int(fraction * 100) != shown[0]:  # at most a hundred messages a song
-                    shown[0] = int(fraction * 100)
-                    queue.put(("update", key, fraction))
-
-        return Relayed()
+        self._queue.put(("started", self._key, label))
+        return _RelayedBar(self._queue, self._key)
 
 
 def _relay(queue: Any, line: BatchBar) -> None:
