@@ -88,9 +88,10 @@ class Settings:
     def __post_init__(self) -> None:
         for option in OPTIONS:  # each option's own range or choices
             option.check(getattr(self, option.field))
-        # What involves several options:
-        if self.hrtf and self.renderer != "binaural":
-            raise UsageError("--hrtf renders binaurally: it cannot be combined with --renderer pan")
+        # What involves several options (build_settings checks it first, in the names the user gave):
+        problem = conflict({"hrtf": self.hrtf, "renderer": self.renderer}, _flag)
+        if problem:
+            raise UsageError(problem)
         if self.queue_url:
             self._check_queue_mode()
         elif bool(self.bucket) != bool(self.key):  # half of cloud mode would silently run local mode
@@ -468,15 +469,31 @@ def deprecated_names(flags: Mapping[str, Any], env: Mapping[str, str] | None = N
     return notes
 
 
+def conflict(values: Mapping[str, Any], name: Callable[[str], str], depth_given: bool = False) -> str | None:
+    """What two options given together contradict, in one line naming each as ``name(field)`` says."""
+    if values["hrtf"] and values["renderer"] != "binaural":
+        return f"{name('hrtf')} renders binaurally: it cannot be combined with {name('renderer')} {values['renderer']}"
+    if depth_given and values["renderer"] == "pan":
+        return f"{name('depth_db')} shapes the binaural rendering: {name('renderer')} pan already moves the level fully"
+    return None
+
+
+def _flag(field: str) -> str:
+    return next(option.flag or option.field for option in OPTIONS if option.field == field)
+
+
 def build_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from parsed CLI flags (keyed by field; None or absent = not given) and the environment."""
     env = os.environ if env is None else env
     defaults = Settings()
     values: dict[str, Any] = {}
+    names: dict[str, str] = {}  # field: the flag or variable it was given as
     for option in OPTIONS:  # each value checked under the name it was given as; Settings checks again
         given = _given(option, flags, env)
         values[option.field] = getattr(defaults, option.field) if given is None else option.read(*given)
-    settings = Settings(**values)
-    if flags.get("depth_db") is not None and settings.renderer == "pan":
-        raise UsageError("--depth shapes the binaural rendering: --renderer pan already moves the level fully")
-    return settings
+        if given is not None:
+            names[option.field] = given[0]
+    problem = conflict(values, lambda field: names.get(field) or _flag(field), depth_given="depth_db" in names)
+    if problem:
+        raise UsageError(problem)
+    return Settings(**values)

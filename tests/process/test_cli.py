@@ -285,6 +285,14 @@ def test_a_named_output_file_is_skipped_when_up_to_date(tmp_path: Path) -> None:
         ([], {"S3_KEY": "input/a.mp3"}, "S3_KEY is set but S3_BUCKET is not"),
         (["--depth", "40"], {}, "--depth must be a number from 0 to 30 dB (got 40)"),
         (["--depth", "6", "--renderer", "pan"], {}, "--renderer pan already moves the level fully"),
+        # what two options contradict: each named as the user gave it
+        ([], {"DEPTH": "6", "RENDERER": "pan"}, "DEPTH shapes the binaural rendering: RENDERER pan already moves"),
+        (["--depth", "6"], {"RENDERER": "pan"}, "--depth shapes the binaural rendering: RENDERER pan already moves"),
+        (
+            ["--renderer", "pan"],
+            {"HRTF_SOFA": "x.sofa"},
+            "HRTF_SOFA renders binaurally: it cannot be combined with --renderer pan",
+        ),
         # argparse's errors and the flags' values: one line too, not its usage block
         (["--depth", "loud"], {}, "--depth must be a number from 0 to 30 dB (got 'loud')"),
         (["--renderer", "bogus"], {}, "--renderer must be one of binaural, pan (got 'bogus')"),
