@@ -54,6 +54,11 @@ _STORAGE_CAUSES = {
 OUT_OF_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
+def temp_fix(error: OSError) -> str:
+    """How to move the temporary folder a failed write met: ``set TMPDIR=<a folder with more space>``."""
+    return f"set TMPDIR=<a folder with {'more space' if error.errno in OUT_OF_SPACE else 'write access'}>"
+
+
 def storage_cause(error: OSError) -> str:
     """What a failed write met, in a few words: no space, quota, permission, read-only, or the system's text."""
     return _STORAGE_CAUSES.get(error.errno or 0) or error.strerror or str(error)

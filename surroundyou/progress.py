@@ -57,9 +57,6 @@ class Bars:
         return BatchBar()
 
 
-BarFor = Bars
-
-
 class TerminalBar(Bar):
     """A tqdm bar on stderr (imported only when a terminal shows it)."""
 

@@ -42,7 +42,7 @@ from surroundyou.dsp.loudness import LoudnessMeter
 from surroundyou.dsp.motion import CircularPanner, Spatializer
 from surroundyou.dsp.motion_meter import Motion, MotionMeter, MotionTrace
 from surroundyou.dsp.room import MAX_TAIL_S, RoomSend
-from surroundyou.errors import OUT_OF_SPACE, InputError, StorageError, storage_cause
+from surroundyou.errors import InputError, StorageError, storage_cause, temp_fix
 from surroundyou.formats import Format, format_of
 from surroundyou.logs import log
 from surroundyou.progress import Progress
@@ -265,6 +265,11 @@ def _gain(decoded: Decoded, input_lufs: float, sample: Sample, target_lufs: floa
     return mix_lufs, gain_db + limiting_loss_db(sample, gain_db)
 
 
+def misses_target(output_lufs: float, target_lufs: float) -> bool:
+    """Whether an output's loudness is further from the target than the tolerance (a warning says so)."""
+    return abs(output_lufs - target_lufs) > LOUDNESS_TOLERANCE_LU
+
+
 def _warn(name: str, motion: Motion, output_lufs: float | None, target_lufs: float, limited_db: float) -> None:
     """What the listener would want to know: a circle too weak to hear, a loudness target missed
     (``output_lufs`` None: not normalised, so no target to miss)."""
@@ -275,7 +280,7 @@ def _warn(name: str, motion: Motion, output_lufs: float | None, target_lufs: flo
             motion.ild_swing_db,
             motion.itd_ms,
         )
-    if output_lufs is not None and abs(output_lufs - target_lufs) > LOUDNESS_TOLERANCE_LU:
+    if output_lufs is not None and misses_target(output_lufs, target_lufs):
         log.warning(
             "%s: output loudness %.1f LUFS misses the %.1f LUFS target by more than %.1f LU "
             "(very dynamic material: the limiter reduced peaks by %.1f dB)",
@@ -349,7 +354,7 @@ def _scratch_failure(name: str, error: OSError, seconds: float, rate: int, room:
         need = f"; a song of {_duration(seconds)} needs about {math.ceil(size / 1e6)} MB there"
     return (
         f"{name}: cannot write its scratch files in the temporary folder {folder}: {storage_cause(error)}"
-        f"{need}; set TMPDIR=<a folder with {'more space' if error.errno in OUT_OF_SPACE else 'write access'}>"
+        f"{need}; {temp_fix(error)}"
     )
 
 

@@ -14,7 +14,7 @@ import logging
 import math
 from typing import Any
 
-from surroundyou.convert.engine import LOUDNESS_TOLERANCE_LU, Report
+from surroundyou.convert.engine import LOUDNESS_TOLERANCE_LU, Report, misses_target
 from surroundyou.formats import Format
 from surroundyou.logs import event
 from surroundyou.settings import Settings
@@ -101,7 +101,7 @@ def heavy_limiting(r: Report, name: str, target_lufs: float, margin_db: float) -
     """A warning when the limiter took more than ``HEAVY_LIMITING_DB`` beyond the format's codec margin
     ``margin_db``: what it means for the listener, and the target that would keep it at that."""
     excess = r.limited_db - margin_db - HEAVY_LIMITING_DB
-    if excess <= 0 or abs(r.output_lufs - target_lufs) > LOUDNESS_TOLERANCE_LU:
+    if excess <= 0 or misses_target(r.output_lufs, target_lufs):
         return None  # (a missed target has its own warning, which names the limiting)
     lower = math.floor(target_lufs - excess)
     return (

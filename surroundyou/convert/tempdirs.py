@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from surroundyou.errors import OUT_OF_SPACE, StorageError, storage_cause
+from surroundyou.errors import StorageError, storage_cause, temp_fix
 
 PREFIX = "surroundyou-"
 NEW = f".{PREFIX}new-"
@@ -36,7 +36,6 @@ LOCK = ".lock"
 UNLOCKED_AGE_S = 24 * 3600
 
 _folder: Path | None = None
-_lock_fd: int | None = None  # held open (and locked) for the life of the process
 
 
 def run_folder() -> Path:
@@ -49,10 +48,8 @@ def run_folder() -> Path:
         try:
             _folder = _make(root)
         except OSError as exc:
-            fix = "more space" if exc.errno in OUT_OF_SPACE else "write access"
             raise StorageError(
-                f"cannot make a folder in the temporary folder {root}: {storage_cause(exc)}; "
-                f"set TMPDIR=<a folder with {fix}>"
+                f"cannot make a folder in the temporary folder {root}: {storage_cause(exc)}; {temp_fix(exc)}"
             ) from None
         atexit.register(_remove_own, _folder, os.getpid())
     return _folder
@@ -80,10 +77,10 @@ def adopt(folder: Path) -> None:
 
 
 def _hold(folder: Path) -> None:
-    global _lock_fd
+    """Take a shared lock on ``folder``'s lock file; its descriptor is never closed, so the lock lasts as
+    long as the process."""
     fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     fcntl.flock(fd, fcntl.LOCK_SH)
-    _lock_fd = fd
 
 
 def _remove_own(folder: Path, pid: int) -> None:

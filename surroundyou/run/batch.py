@@ -14,7 +14,8 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from logging.handlers import QueueHandler
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from surroundyou.convert.tempdirs import adopt, run_folder
 from surroundyou.errors import EXIT_OK, Stopped, SurroundError, UsageError
 from surroundyou.formats import format_of
 from surroundyou.logs import event, log, setup
-from surroundyou.progress import Bar, BarFor, Bars, BatchBar
+from surroundyou.progress import Bar, Bars, BatchBar
 from surroundyou.run.plan import LEFT_ALONE, UP_TO_DATE, source_marker
 from surroundyou.settings import Settings
 
@@ -37,15 +38,13 @@ def _fmt_time(seconds: float) -> str:
 
 def _summary(src: Path, dst: Path, r: Report, settings: Settings) -> str:
     """The song's line: its words by default; with -v and in JSON, the measured figures."""
+    head = f"{src.name} -> {dst}  {_fmt_time(r.input_seconds)} in {r.processing_seconds:.1f} s"
     if settings.verbose or settings.json_logs:
-        return (
-            f"{src.name} -> {dst}  {_fmt_time(r.input_seconds)} in {r.processing_seconds:.1f} s "
-            f"({realtime_factor(r, r.processing_seconds, 0) or 0:.0f}x realtime): {figures(r)}"
-        )
-    return f"{src.name} -> {dst}  {_fmt_time(r.input_seconds)} in {r.processing_seconds:.1f} s: {headline(r)}"
+        return f"{head} ({realtime_factor(r, r.processing_seconds, 0) or 0:.0f}x realtime): {figures(r)}"
+    return f"{head}: {headline(r)}"
 
 
-def convert_one(src: Path, dst: Path, settings: Settings, bar_for: BarFor, plot: Path | None = None) -> Report:
+def convert_one(src: Path, dst: Path, settings: Settings, bar_for: Bars, plot: Path | None = None) -> Report:
     """Convert one planned pair (plan.py has refused an output that would overwrite an input)."""
     bar = bar_for(src.name)
     try:
@@ -140,7 +139,7 @@ def _worker_init(json_lines: bool, verbose: bool, folder: Path, queue: Any) -> N
 
 
 def _attempt(
-    src: Path, dst: Path, settings: Settings, bar_for: BarFor, plot: Path | None = None
+    src: Path, dst: Path, settings: Settings, bar_for: Bars, plot: Path | None = None
 ) -> tuple[Path, int, str]:
     """(input, exit code, error message) for one conversion: a failure is reported, not raised."""
     try:
@@ -166,7 +165,7 @@ def _convert_in_worker(job: tuple[Path, Path, Settings]) -> tuple[Path, int, str
 def convert_many(
     pairs: Sequence[tuple[Path, Path]],
     settings: Settings,
-    bar_for: BarFor,
+    bar_for: Bars,
     plot: Path | None = None,
     skipped: Sequence[tuple[Path, str]] = (),
 ) -> int:
@@ -195,8 +194,7 @@ def convert_many(
         codes.append(code)
         finished.add(src)
 
-    many = settings.jobs > 1 and len(pairs) > 1
-    line = bar_for.batch({str(src): _weight(src) for src, _ in pairs}) if many else BatchBar()
+    line = bar_for.batch({str(src): _weight(src) for src, _ in pairs}) if _pooled(pairs, settings) else BatchBar()
     try:
         with line.showing(log):
             _convert_pairs(pairs, settings, bar_for, line, plot, record)
@@ -235,23 +233,19 @@ def convert_many(
 def _convert_pairs(
     pairs: Sequence[tuple[Path, Path]],
     settings: Settings,
-    bar_for: BarFor,
+    bar_for: Bars,
     line: BatchBar,
     plot: Path | None,
     record: Callable[[Path, int, str], None],
 ) -> None:
     """Convert the pairs, on a pool of ``settings.jobs`` processes (``line`` showing their progress) or
     one after another (each song its own bar), ``record``-ing each."""
-    if settings.jobs > 1 and len(pairs) > 1:
+    if _pooled(pairs, settings):
         context = multiprocessing.get_context("spawn")  # no forked copies of threads or locks
         jobs = [(src, dst, settings) for src, dst in pairs]
-        queue = context.Queue() if line.shows else None
-        relay = None
-        if queue is not None:
-            relay = threading.Thread(target=_relay, args=(queue, line), daemon=True)
-            relay.start()
-        init = (settings.json_logs, settings.verbose, run_folder(), queue)
-        try:  # leaving the with-block (also on a stop) terminates the workers, which clean up on SIGTERM
+        with _relaying(line, context) as queue:
+            init = (settings.json_logs, settings.verbose, run_folder(), queue)
+            # Leaving the with-block (also on a stop) terminates the workers, which clean up on SIGTERM.
             with context.Pool(min(settings.jobs, len(pairs)), _worker_init, init) as pool:
                 try:
                     for result in pool.imap_unordered(_convert_in_worker, jobs):
@@ -265,13 +259,32 @@ def _convert_pairs(
                 # did not end it is not known). A stop still terminates them.
                 pool.close()
                 pool.join()
-        finally:
-            if queue is not None and relay is not None:  # the workers' last lines come before the end marker
-                queue.put(None)
-                relay.join(RELAY_DRAIN_S)
     else:
         for src, dst in pairs:
             record(*_attempt(src, dst, settings, bar_for, plot))
+
+
+def _pooled(pairs: Sequence[tuple[Path, Path]], settings: Settings) -> bool:
+    """Whether the pairs are converted on a pool of processes (else one after another, in this one)."""
+    return settings.jobs > 1 and len(pairs) > 1
+
+
+@contextmanager
+def _relaying(line: BatchBar, context: Any) -> Iterator[Any]:
+    """The queue a pool's workers send their progress and log lines to, drained onto ``line`` by a thread
+    until the block ends (after the pool's: the workers' last lines come before the end marker); None
+    when ``line`` shows nothing (the workers then log for themselves)."""
+    if not line.shows:
+        yield None
+        return
+    queue = context.Queue()
+    relay = threading.Thread(target=_relay, args=(queue, line), daemon=True)
+    relay.start()
+    try:
+        yield queue
+    finally:
+        queue.put(None)
+        relay.join(RELAY_DRAIN_S)
 
 
 def _weight(src: Path) -> float:

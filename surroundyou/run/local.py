@@ -15,7 +15,7 @@ from surroundyou.convert.tempdirs import run_folder
 from surroundyou.errors import EXIT_OK
 from surroundyou.formats import format_of
 from surroundyou.logs import event
-from surroundyou.progress import BarFor
+from surroundyou.progress import Bars
 from surroundyou.run.batch import convert_many, convert_one
 from surroundyou.run.demo import SECONDS as DEMO_SECONDS
 from surroundyou.run.demo import write_demo
@@ -24,7 +24,7 @@ from surroundyou.settings import Settings
 
 
 def run_local(
-    inputs: Sequence[Path], output: Path | None, settings: Settings, bar_for: BarFor, plot: Path | None = None
+    inputs: Sequence[Path], output: Path | None, settings: Settings, bar_for: Bars, plot: Path | None = None
 ) -> int:
     """Named files and folders (``inputs``), or INPUT_DIR's songs: every pair planned first, then converted."""
     planned = plan(inputs, output, settings)
@@ -34,7 +34,7 @@ def run_local(
 
 
 def run_demo(
-    output: Path | None, settings: Settings, bar_for: BarFor, plot: Path | None = None, asked: bool = True
+    output: Path | None, settings: Settings, bar_for: Bars, plot: Path | None = None, asked: bool = True
 ) -> int:
     """The built-in song; ``asked``: by --demo (else chosen because there was nothing to convert)."""
     dst = demo_output(output, settings)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from surroundyou.errors import UsageError
-from surroundyou.progress import BarFor
+from surroundyou.progress import Bars
 from surroundyou.settings import ENV_BUCKET, ENV_INPUT_DIR, ENV_KEY, ENV_QUEUE, Settings
 
 
@@ -74,29 +74,29 @@ def decide(request: Request, settings: Settings, env: Mapping[str, str] | None =
     return RunMode.LOCAL
 
 
-Runner = Callable[[Request, Settings, BarFor], int]
+Runner = Callable[[Request, Settings, Bars], int]
 
 
-def _cloud(_request: Request, settings: Settings, _bar_for: BarFor) -> int:
+def _cloud(_request: Request, settings: Settings, _bar_for: Bars) -> int:
     from surroundyou.run.cloud import run_cloud  # boto3, only in cloud mode
 
     run_cloud(settings)
     return 0
 
 
-def _queue(_request: Request, settings: Settings, _bar_for: BarFor) -> int:
+def _queue(_request: Request, settings: Settings, _bar_for: Bars) -> int:
     from surroundyou.run.service import run_service
 
     return run_service(settings)
 
 
-def _demo(request: Request, settings: Settings, bar_for: BarFor) -> int:
+def _demo(request: Request, settings: Settings, bar_for: Bars) -> int:
     from surroundyou.run.local import run_demo
 
     return run_demo(request.output, settings, bar_for, request.plot, asked=request.demo)
 
 
-def _local(request: Request, settings: Settings, bar_for: BarFor) -> int:
+def _local(request: Request, settings: Settings, bar_for: Bars) -> int:
     from surroundyou.run.local import run_local
 
     return run_local(request.inputs, request.output, settings, bar_for, request.plot)
@@ -110,7 +110,7 @@ RUNNERS: dict[RunMode, Runner] = {
 }
 
 
-def run(mode: RunMode, request: Request, settings: Settings, bar_for: BarFor) -> int:
+def run(mode: RunMode, request: Request, settings: Settings, bar_for: Bars) -> int:
     return RUNNERS[mode](request, settings, bar_for)
 
 
