@@ -58,8 +58,8 @@ class Settings:
 
     renderer: str = "binaural"
     hrtf: str = ""  # a SOFA file; empty: the spherical-head model
-    width_deg: float = 30.0
-    depth_db: float = 10.0
+    width_deg: float = 10.0
+    depth_db: float = 2.0
     period_s: float = 12.0
     reverb: float = 0.18
     target_lufs: float = -14.0

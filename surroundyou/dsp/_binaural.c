@@ -2,8 +2,8 @@
    with the GIL released, where numpy took a dozen to thirty passes and their temporaries:
 
    split_bass  the input's bass (two first-order low-passes per channel) and what is above it;
-   shade       per source: the rear shelf mixed in by its weight on the motion grid, then the
-               head shadow's low-pass;
+   shade       per source: the rear shelf mixed in by its weight on the motion grid and the front/back
+               bands by their facing weight, then the head shadow's low-pass;
    ear         per ear: the head shadow's mix g_low·LP(x) + g_direct·x, gains interpolated on the
                motion grid, then, for the far ear, an order-3 Lagrange fractional delay.
 
@@ -23,6 +23,8 @@
 #define BASE_DELAY 1 /* frames: the stencil reaches one frame ahead of the delay, so no delay is shorter */
 #define BASS_STATE 8 /* split_bass: per channel and section x[-1], y[-1] */
 #define SHADE_STATE 4 /* shade: per section x[-1], y[-1] */
+#define BAND_FIELDS 7 /* shade: per front/back band b0 b1 b2 a1 a2 m s */
+#define BAND_STATE 2  /* shade: per band, the biquad's two delays */
 
 static float RAMP[GRID]; /* j / GRID: motion._RAMP */
 
@@ -164,51 +166,71 @@ static PyObject *split_bass(PyObject *Py_UNUSED(module), PyObject *args) {
 }
 
 PyDoc_STRVAR(shade_doc,
-             "shade($module, mixed, low, x, rear, skip, rear_gain, coefficients, state, /)\n--\n\n"
-             "mixed[i] = x[i] + rear_gain·rear(i)·HP(x)[i] (rear: the rear weight on the motion grid, frame i\n"
-             "at grid position skip + i; None: 0, but HP still runs to keep its state), low = LP(mixed).\n"
+             "shade($module, mixed, low, x, rear, skip, rear_gain, coefficients, state, facing, bands, band_state, /)\n--\n\n"
+             "mixed[i] = x[i] + rear_gain·rear(i)·HP(x)[i] + sum over bands k of (m_k + s_k·facing(i))·BP_k(x)[i]\n"
+             "(rear: the rear weight on the motion grid, frame i at grid position skip + i; None: 0, but HP still\n"
+             "runs to keep its state; facing: -cos of the azimuth on the same grid, None: no bands), low = LP(mixed).\n"
              "coefficients: b0 b1 a1 of the shelf's high-pass, then of the shadow's low-pass (6 float64);\n"
-             "state: SHADE_STATE float64 (each section's x[-1], y[-1]).");
+             "state: SHADE_STATE float64 (each section's x[-1], y[-1]); bands: per band b0 b1 b2 a1 a2 m s\n"
+             "(BAND_FIELDS float64, a0 = 1); band_state: per band BAND_STATE float64 (transposed direct form II).");
+
+/* One biquad in transposed direct form II; c: b0 b1 b2 a1 a2; s: its two delays. */
+static inline double biquad(const double *c, double *s, double x) {
+    double y = c[0] * x + s[0];
+    s[0] = (c[1] * x - c[3] * y) + s[1];
+    s[1] = c[2] * x - c[4] * y;
+    return y;
+}
 
 static PyObject *shade(PyObject *Py_UNUSED(module), PyObject *args) {
-    PyObject *objs[6];
+    PyObject *objs[9];
     Py_ssize_t skip;
     double rear_gain;
-    if (!PyArg_ParseTuple(args, "OOOOndOO:shade", &objs[0], &objs[1], &objs[2], &objs[3], &skip, &rear_gain,
-                          &objs[4], &objs[5]))
+    if (!PyArg_ParseTuple(args, "OOOOndOOOOO:shade", &objs[0], &objs[1], &objs[2], &objs[3], &skip, &rear_gain,
+                          &objs[4], &objs[5], &objs[6], &objs[7], &objs[8]))
         return NULL;
-    static const char *const names[6] = {"mixed", "low", "x", "rear", "coefficients", "state"};
-    Py_buffer views[6];
-    if (get_buffers(objs, views, 6, 0x3, "ffffdd", "shade", names) < 0) return NULL;
+    static const char *const names[9] = {"mixed", "low", "x", "rear", "coefficients", "state", "facing", "bands",
+                                         "band_state"};
+    Py_buffer views[9];
+    if (get_buffers(objs, views, 9, 0x123, "ffffddfdd", "shade", names) < 0) return NULL;
     Py_ssize_t n = views[2].len / 4, points = views[3].len / 4;
-    int behind = views[3].buf != NULL;
+    int behind = views[3].buf != NULL, facing_given = views[6].buf != NULL;
+    Py_ssize_t bands = facing_given ? views[7].len / (8 * BAND_FIELDS) : 0;
     Py_ssize_t need = n == 0 ? 0 : ((skip + n - 1) >> GRID_SHIFT) + 2;
     if (views[0].len != n * 4 || views[1].len != n * 4 || skip < 0 || (behind && points < need) ||
-        views[4].len != 6 * 8 || views[5].len != SHADE_STATE * 8) {
-        release_buffers(views, 6);
+        views[4].len != 6 * 8 || views[5].len != SHADE_STATE * 8 ||
+        (facing_given && (views[6].len / 4 < need || views[7].len != bands * BAND_FIELDS * 8 ||
+                          views[8].len != bands * BAND_STATE * 8))) {
+        release_buffers(views, 9);
         PyErr_SetString(PyExc_ValueError, "shade: arrays of inconsistent lengths");
         return NULL;
     }
     float *mixed = views[0].buf, *low = views[1].buf;
-    const float *x = views[2].buf, *rear = views[3].buf;
-    const double *c = views[4].buf;
-    double *s = views[5].buf;
+    const float *x = views[2].buf, *rear = views[3].buf, *facing = views[6].buf;
+    const double *c = views[4].buf, *band = views[7].buf;
+    double *s = views[5].buf, *band_s = views[8].buf;
     Py_BEGIN_ALLOW_THREADS;
     for (Py_ssize_t i = 0; i < n;) {
         Py_ssize_t at = skip + i, cell = at >> GRID_SHIFT, first = at & GRID_MASK;
         Py_ssize_t m = (GRID - first < n - i) ? GRID - first : n - i;
         double w0 = behind ? rear[cell] : 0.0, w1 = behind ? rear[cell + 1] - rear[cell] : 0.0;
+        double u0 = bands ? facing[cell] : 0.0, u1 = bands ? facing[cell + 1] - facing[cell] : 0.0;
         for (Py_ssize_t j = 0; j < m; j++) {
             double in = x[i + j];
             double high = first_order(c, s, in);
             double out = in + rear_gain * (w1 * RAMP[first + j] + w0) * high;
+            double u = u1 * RAMP[first + j] + u0;
+            for (Py_ssize_t k = 0; k < bands; k++) {
+                const double *b = band + k * BAND_FIELDS;
+                out += (b[5] + b[6] * u) * biquad(b, band_s + k * BAND_STATE, in);
+            }
             mixed[i + j] = (float)out;
             low[i + j] = (float)first_order(c + 3, s + 2, out);
         }
         i += m;
     }
     Py_END_ALLOW_THREADS;
-    release_buffers(views, 6);
+    release_buffers(views, 9);
     Py_RETURN_NONE;
 }
 
@@ -232,7 +254,8 @@ PyMODINIT_FUNC PyInit__binaural(void) {
     PyObject *m = PyModule_Create(&module);
     if (m && (PyModule_AddIntMacro(m, GRID) < 0 || PyModule_AddIntMacro(m, TAPS) < 0 ||
               PyModule_AddIntMacro(m, BASE_DELAY) < 0 || PyModule_AddIntMacro(m, BASS_STATE) < 0 ||
-              PyModule_AddIntMacro(m, SHADE_STATE) < 0))
+              PyModule_AddIntMacro(m, SHADE_STATE) < 0 ||
+              PyModule_AddIntMacro(m, BAND_FIELDS) < 0 || PyModule_AddIntMacro(m, BAND_STATE) < 0))
         Py_CLEAR(m);
     return m;
 }

@@ -5,6 +5,8 @@ TAPS: int
 BASE_DELAY: int
 BASS_STATE: int
 SHADE_STATE: int
+BAND_FIELDS: int
+BAND_STATE: int
 
 def ear(
     out: np.ndarray,
@@ -29,5 +31,8 @@ def shade(
     rear_gain: float,
     coefficients: np.ndarray,
     state: np.ndarray,
+    facing: np.ndarray | None,
+    bands: np.ndarray,
+    band_state: np.ndarray,
     /,
 ) -> None: ...

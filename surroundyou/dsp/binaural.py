@@ -9,9 +9,12 @@ Pure DSP on float32 arrays. For each source on the circle and each ear:
     weight a moves, so there is no coefficient switching and no zipper noise;
   - a rear cue: behind the head a 3 kHz shelf darkens by up to 6 dB and the level
     drops by up to 1 dB (weight max(0, -cos theta)^2: nothing over the front half);
+  - front/back bands: the pinna's directional colour, the spectrum of a measured head (MIT KEMAR)
+    behind it less in front at the same lateral angle, D(f), as six band-pass sections added to
+    the signal, each by a weight that goes from its front value to its back value with -cos theta
+    (``FRONT_BACK_BANDS``: in front -D/2, behind +D/2, at the sides about flat);
   - depth: an extra level difference between the ears beyond the physical head, up to
-    ``depth_db`` at the sides (``depth_gains``), because listeners of "8D audio" expect
-    the sound to swing clearly from ear to ear; 0 keeps the physical head;
+    ``depth_db`` at the sides (``depth_gains``); 0 keeps the physical head;
   - power compensation, so the level stays steady around the circle.
 Every parameter is a closed-form function of the absolute frame index, evaluated on
 the shared grid (``motion.GridCurves``); filter states and delay lines carry across
@@ -27,7 +30,7 @@ import math
 import numpy as np
 
 from surroundyou.dsp.delay import FixedDelay, LatencyTrim
-from surroundyou.dsp.filters import frequency_response, highpass_section, lowpass, lowpass_section
+from surroundyou.dsp.filters import bandpass_section, frequency_response, highpass_section, lowpass, lowpass_section
 from surroundyou.dsp.hrtf import Hrtf, HrtfSource
 from surroundyou.dsp.motion import GridCurves, depth_gains
 from surroundyou.dsp.native import _binaural
@@ -45,10 +48,27 @@ BASS_HZ = 120.0  # below this, both ears get the same (centred) bass
 BASS_POLE_HZ = BASS_HZ / math.sqrt(math.sqrt(2.0) - 1.0)  # two first-order poles: -3 dB at BASS_HZ
 BASE_DELAY = _binaural.BASE_DELAY  # frames: the Lagrange stencil reaches one frame ahead of the delay
 TAPS = _binaural.TAPS  # order-3 Lagrange
+# The front/back bands: (centre Hz, bandwidth in octaves, weight in front, weight behind); the
+# signal gains weight·BP(x) per band, the weight moving from front to back with -cos theta. Fitted
+# (least squares over 200 ERB-spaced points from 700 Hz to 18 kHz; bench/front_back.py) to -D/2 in
+# front and +D/2 behind, D(f) being MIT KEMAR's level behind less in front at the same lateral
+# angle, averaged over lateral angles -60..60° and both ears and smoothed to 1/6 octave; zero
+# below 500 Hz, where the timing cue lives. The top band only darkens the back (its fitted front
+# weight, 0.770, brightened the front so that LAME's decoder overshot the ceiling). The ear tells front
+# from back by such colours (Blauert's directional bands; Baumgartner et al. 2014's spectral cue).
+FRONT_BACK_BANDS: tuple[tuple[float, float, float, float], ...] = (
+    (1287.0, 0.51, -0.143, 0.119),
+    (2000.0, 0.45, 0.200, -0.202),
+    (4509.0, 0.77, 0.308, -0.258),
+    (7979.0, 0.30, -0.475, 0.429),
+    (9480.0, 0.22, 0.331, -0.392),
+    (16105.0, 0.33, 0.0, -0.523),
+)
+BAND_TOP = 0.45  # of the sample rate: bands above it are left out (at 22.05 kHz, the one at 16 kHz)
 # The rows of _Source.params: per ear, the gain of the low-passed signal and of the direct
 # signal in the head shadow g·(1 - a)·LP(x) + g·a·x (power, depth and rear level in g), and
-# the delay; then the rear weight.
-SHADOWED_L, SHADOWED_R, DIRECT_L, DIRECT_R, DELAY_L, DELAY_R, REAR = range(7)
+# the delay; then the rear weight and the facing weight -cos theta (-1 in front, 1 behind).
+SHADOWED_L, SHADOWED_R, DIRECT_L, DIRECT_R, DELAY_L, DELAY_R, REAR, FACING = range(8)
 
 
 def ear_angles(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -72,6 +92,17 @@ def shadow_alpha(angle: np.ndarray) -> np.ndarray:
 def rear_weight(theta: np.ndarray) -> np.ndarray:
     """0 over the front half, rising smoothly to 1 directly behind."""
     return np.maximum(0.0, -np.cos(theta)) ** 2
+
+
+def front_back_sections(rate: float) -> np.ndarray:
+    """(bands, BAND_FIELDS) float64 for _binaural.shade: each band's b0 b1 b2 a1 a2, then its weight's
+    mean m and half-swing s (weight = m + s·facing: the front value in front, the back value behind)."""
+    rows = [
+        (*bandpass_section(hz, octaves, rate), 0.5 * (front + back), 0.5 * (back - front))
+        for hz, octaves, front, back in FRONT_BACK_BANDS
+        if hz < BAND_TOP * rate
+    ]
+    return np.array(rows, np.float64).reshape(len(rows), _binaural.BAND_FIELDS)
 
 
 class ShadowPower:
@@ -112,11 +143,13 @@ class _Source:
         # The rear shelf's high-pass, then the head shadow's low-pass, as _binaural.shade runs them.
         self._filters = np.array(highpass_section(REAR_SHELF_HZ, rate) + lowpass_section(SHADOW_CORNER_HZ, rate))
         self._filter_state = np.zeros(_binaural.SHADE_STATE)
+        self._bands = front_back_sections(rate) if rear_cue else np.zeros((0, _binaural.BAND_FIELDS))
+        self._band_state = np.zeros((self._bands.shape[0], _binaural.BAND_STATE))
         max_delay = BASE_DELAY + math.ceil(float(woodworth_delay_s(np.array(math.pi))) * rate)
         self._history = np.zeros((2, max_delay + TAPS), dtype=np.float32)  # per ear, before the delay
 
     def params(self, theta: np.ndarray) -> np.ndarray:
-        """The rows named by SHADOWED_L .. REAR; delays in frames."""
+        """The rows named by SHADOWED_L .. FACING; delays in frames."""
         src = theta + self.offset
         left, right = ear_angles(src)
         a_l, a_r = shadow_alpha(left), shadow_alpha(right)
@@ -128,7 +161,8 @@ class _Source:
         gain = np.sqrt(self._front_power / power) * 10.0 ** (w * REAR_LEVEL_DB / 20.0)
         g_l, g_r = g_l * gain, g_r * gain
         delay_l, delay_r = BASE_DELAY + (d_l - near) * self.rate, BASE_DELAY + (d_r - near) * self.rate
-        return np.stack((g_l * (1 - a_l), g_r * (1 - a_r), g_l * a_l, g_r * a_r, delay_l, delay_r, w))
+        rows = (g_l * (1 - a_l), g_r * (1 - a_r), g_l * a_l, g_r * a_r, delay_l, delay_r, w, -np.cos(src))
+        return np.stack(rows)
 
     def process(self, x: np.ndarray, start: int) -> np.ndarray:
         n = x.size
@@ -136,11 +170,25 @@ class _Source:
         # the rear weight is 0, and one ear (the near one) has no delay to interpolate.
         curves = GridCurves(start, n, self.rate, self.period_s, self.params)
         # The rear shelf, mixed in by the rear weight (none over the front half, where the
-        # high-pass still runs to keep its state), and the head shadow's low-pass: _binaural.shade.
+        # high-pass still runs to keep its state), the front/back bands by the facing weight, and
+        # the head shadow's low-pass: _binaural.shade.
         behind = self.rear_cue and not curves.at_most(REAR, 0.0)
         mixed, low = np.empty(n, np.float32), np.empty(n, np.float32)
         rear = curves.at_grid[REAR] if behind else None
-        _binaural.shade(mixed, low, x, rear, curves.skip, REAR_SHELF_GAIN, self._filters, self._filter_state)
+        facing = curves.at_grid[FACING] if self.rear_cue else None
+        _binaural.shade(
+            mixed,
+            low,
+            x,
+            rear,
+            curves.skip,
+            REAR_SHELF_GAIN,
+            self._filters,
+            self._filter_state,
+            facing,
+            self._bands,
+            self._band_state,
+        )
         x = mixed
         out = np.empty((2, n), dtype=np.float32)
         for ear, (gain_low, gain_direct, delay) in enumerate(

@@ -66,3 +66,13 @@ def highpass_section(hz: float, rate: float) -> tuple[float, float, float]:
     """b0, b1, a1 (a0 = 1) of the first-order high-pass ``HighpassFilter`` and ``butter(1, hz, "high")`` are."""
     k = math.tan(math.pi * hz / rate)
     return 1.0 / (1.0 + k), -1.0 / (1.0 + k), (k - 1.0) / (k + 1.0)
+
+
+def bandpass_section(hz: float, octaves: float, rate: float) -> tuple[float, float, float, float, float]:
+    """b0, b1, b2, a1, a2 (a0 = 1) of a band-pass with 0 dB and no phase shift at ``hz`` and ``octaves``
+    between its -3 dB points (Bristow-Johnson's Audio EQ Cookbook, constant 0 dB peak gain): x + g·BP(x)
+    is a peak (g > 0) or a dip (-1 < g < 0) of 1 + g at ``hz``."""
+    w0 = 2.0 * math.pi * hz / rate
+    alpha = math.sin(w0) * math.sinh(0.5 * math.log(2.0) * octaves * w0 / math.sin(w0))
+    a0 = 1.0 + alpha
+    return alpha / a0, 0.0, -alpha / a0, -2.0 * math.cos(w0) / a0, (1.0 - alpha) / a0

@@ -51,14 +51,20 @@ def test_static_kemar_noise_reads_its_side_and_front_or_back(azimuth: float, lat
 
 
 @needs_sofa
-def test_pink_noise_circle_from_the_default_renderer_follows_the_circle_and_its_period() -> None:
+def test_pink_noise_circle_from_the_default_renderer_reaches_the_ears_and_passes_behind() -> None:
+    # Stereo pink noise (two independent halves) through the default renderer, no room: the circle and
+    # its period, both ears reached, one compact image, and front told from back. The front/back bands
+    # come from KEMAR, the templates' head: that AUC is in-sample (docs/localisation.md). Before the
+    # bands, the narrower width and the gentle depth (2026-12-05): reach 65°, compact 30 %, AUC 0.46.
     s = Settings()
     x = np.stack((loc.pink_noise(30.0, RATE, seed=1), loc.pink_noise(30.0, RATE, seed=2)))
     renderer = BinauralRenderer(RATE, s.period_s, width_deg=s.width_deg, depth_db=s.depth_db)
     m = loc.measure(loc.analyse(loc.render(renderer, x), RATE, loc.templates(RATE)), s.period_s)
     assert m.corr >= 0.9
     assert abs(m.period_s - s.period_s) <= 0.01 * s.period_s
-    assert min(m.reach_left, m.reach_right) >= 60.0  # both sides reached, not a swing on one side
+    assert min(m.reach_left, m.reach_right) >= 75.0  # both sides reached, not a swing on one side
+    assert m.compact_pct >= 85.0
+    assert m.auc >= 0.8
 
 
 @needs_sofa

@@ -16,7 +16,16 @@ import numpy as np
 import pytest
 from scipy.signal import butter, lfilter, sosfilt
 
-from surroundyou.dsp.binaural import BASS_POLE_HZ, REAR_SHELF_GAIN, REAR_SHELF_HZ, SHADOW_CORNER_HZ, BinauralRenderer
+from surroundyou.dsp import binaural
+from surroundyou.dsp.binaural import (
+    BASS_POLE_HZ,
+    FRONT_BACK_BANDS,
+    REAR_SHELF_GAIN,
+    REAR_SHELF_HZ,
+    SHADOW_CORNER_HZ,
+    BinauralRenderer,
+    front_back_sections,
+)
 from surroundyou.dsp.filters import highpass_section, lowpass_section
 from surroundyou.dsp.motion import GRID, azimuth
 from surroundyou.dsp.native import _binaural
@@ -74,7 +83,8 @@ def test_level_is_steady_around_the_circle_without_the_rear_cue() -> None:
     assert level.max() - level.min() <= 0.5
 
 
-def test_rear_cue_makes_the_back_softer() -> None:
+def test_rear_cue_makes_the_back_softer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(binaural, "FRONT_BACK_BANDS", ())  # the rear shelf and level alone
     x = mono_noise(PERIOD, seed=3)
     with_cue = render(BinauralRenderer(RATE, PERIOD, rear_cue=True, mono=True), x)
     without = render(BinauralRenderer(RATE, PERIOD, rear_cue=False, mono=True), x)
@@ -83,6 +93,48 @@ def test_rear_cue_makes_the_back_softer() -> None:
     drop = 10 * np.log10(band_energy(with_cue[:, behind], 20, 20000) / band_energy(without[:, behind], 20, 20000))
     assert -3.0 < drop < -0.5
     assert np.allclose(with_cue[:, front], without[:, front], atol=1e-6)  # nothing changes in front
+
+
+def test_front_back_bands_colour_the_back_against_the_front_as_the_table_says() -> None:
+    # White noise circling: at each band's centre the back less the front (same lateral angle 0°, the
+    # rear shelf and level divided out by the same renderer without the bands) is what the sections'
+    # sum gives there with the back weights less with the front weights, within 1.5 dB (the window
+    # spans 54° of the circle and a tenth of an octave); nothing at 300 Hz.
+    x = mono_noise(PERIOD, seed=5)
+    size = int(0.3 * PERIOD * RATE) // 2
+
+    def at(y: np.ndarray, middle: float) -> np.ndarray:
+        centre = int(middle * PERIOD * RATE)
+        return y[:, max(0, centre - size // 2) : centre + size // 2]
+
+    def spectrum_db(y: np.ndarray, hz: float) -> float:
+        return 10 * np.log10(band_energy(y, hz * 2**-0.05, hz * 2**0.05))
+
+    with_bands = render(BinauralRenderer(RATE, PERIOD, mono=True), np.concatenate((x, x), axis=1))
+    flat = BinauralRenderer(RATE, PERIOD, mono=True)
+    for source in flat._sources:
+        source._bands = source._bands[:0]
+        source._band_state = source._band_state[:0]
+    without = render(flat, np.concatenate((x, x), axis=1))
+    sections = front_back_sections(RATE)
+
+    def response(hz: float, facing: float) -> complex:
+        z = np.exp(-2j * np.pi * hz / RATE)
+        return 1 + sum(
+            (m + s * facing) * (b0 + b1 * z + b2 * z * z) / (1 + a1 * z + a2 * z * z)
+            for b0, b1, b2, a1, a2, m, s in sections
+        )
+
+    for hz, _octaves, _front, _back in FRONT_BACK_BANDS:
+        if hz > 12000:
+            continue
+        expected = 20 * np.log10(abs(response(hz, 1.0)) / abs(response(hz, -1.0)))
+        measured = [
+            spectrum_db(at(y, 1.5), hz) - spectrum_db(at(y, 1.0), hz) for y in (with_bands, without)
+        ]  # behind (at 1.5 periods) less in front (at 1 period, one circle in: the filters settled)
+        assert measured[0] - measured[1] == pytest.approx(expected, abs=1.5), hz
+    low = [spectrum_db(at(y, 1.5), 300) - spectrum_db(at(y, 1.0), 300) for y in (with_bands, without)]
+    assert low[0] - low[1] == pytest.approx(0.0, abs=0.3)
 
 
 @pytest.mark.parametrize(
@@ -288,26 +340,46 @@ def test_split_bass_is_two_butterworth_low_passes_per_channel() -> None:
     assert np.abs(np.concatenate(bass, axis=1)[0] - lows.mean(axis=0)).max() < 1e-5
 
 
-@pytest.mark.parametrize("behind", [True, False])
-def test_shade_mixes_the_rear_shelf_by_its_weight_then_low_passes(behind: bool) -> None:
-    # mixed = x + gain·w·HP(x) with the weight w ramped between grid points (None: in front, no
-    # shelf), low = LP(mixed); against scipy in float64, over blocks at several grid offsets.
+@pytest.mark.parametrize(("behind", "bands"), [(True, True), (False, True), (True, False), (False, False)])
+def test_shade_mixes_the_rear_shelf_by_its_weight_then_low_passes(behind: bool, bands: bool) -> None:
+    # mixed = x + gain·w·HP(x) + sum_k (m_k + s_k·u)·BP_k(x) with the weights w and u ramped between grid
+    # points (w None: in front, no shelf; u None: no bands), low = LP(mixed); against scipy in float64,
+    # over blocks at several grid offsets.
     n = 20_000
     x = noise(n, channels=1, seed=9)[0]
     weight = np.random.default_rng(4).random(n // GRID + 2).astype(np.float32)
     b_hp, a_hp = butter(1, REAR_SHELF_HZ, btype="high", fs=RATE)
     b_lp, a_lp = butter(1, SHADOW_CORNER_HZ, fs=RATE)
     shelf = REAR_SHELF_GAIN * on_frames(weight, n) * lfilter(b_hp, a_hp, x.astype(np.float64)) if behind else 0.0
-    expected_mixed = x + shelf
+    facing = np.random.default_rng(5).uniform(-1, 1, n // GRID + 2).astype(np.float32)
+    sections = front_back_sections(RATE)
+    band_sum = 0.0
+    if bands:
+        for b0, b1, b2, a1, a2, m, s in sections:
+            band_weight = m + s * on_frames(facing, n)
+            band_sum = band_sum + band_weight * lfilter([b0, b1, b2], [1, a1, a2], x.astype(np.float64))
+    expected_mixed = x + shelf + band_sum
     expected_low = lfilter(b_lp, a_lp, expected_mixed)
+    band_state = np.zeros((sections.shape[0], _binaural.BAND_STATE))
     coefficients = np.array(highpass_section(REAR_SHELF_HZ, RATE) + lowpass_section(SHADOW_CORNER_HZ, RATE))
     state = np.zeros(_binaural.SHADE_STATE)
     mixed, low = np.empty(n, np.float32), np.empty(n, np.float32)
     for start, end in itertools.pairwise([0, 5, 70, 6000, n]):
         cells = slice(start // GRID, -(-end // GRID) + 1)
         rear = np.ascontiguousarray(weight[cells]) if behind else None
+        facing_cells = np.ascontiguousarray(facing[cells]) if bands else None
         _binaural.shade(
-            mixed[start:end], low[start:end], x[start:end], rear, start % GRID, REAR_SHELF_GAIN, coefficients, state
+            mixed[start:end],
+            low[start:end],
+            x[start:end],
+            rear,
+            start % GRID,
+            REAR_SHELF_GAIN,
+            coefficients,
+            state,
+            facing_cells,
+            sections,
+            band_state,
         )
     assert np.abs(mixed - expected_mixed).max() < 1e-5
     assert np.abs(low - expected_low).max() < 1e-5
