@@ -9,7 +9,8 @@ peak or dip of 1 + g at the centre), shared by front and back, with a weight eac
 are fitted by least squares to -D/2 (front) and +D/2 (back) in dB at 200 ERB-spaced frequencies from
 700 Hz to 18 kHz; centres within ±0.3 in natural log of their starting values, bandwidths 0.1-2 octaves.
 
-Usage: bench/front_back.py   prints the table and the fit's error (scipy, from requirements-dev.txt).
+Usage: bench/front_back.py [OCTAVES]   prints the table and the fit's error (scipy, from requirements-dev.txt);
+       OCTAVES: D's smoothing (default 1/6).
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ def smooth(f: np.ndarray, db: np.ndarray, octaves: float) -> np.ndarray:
     return out
 
 
-def back_less_front() -> tuple[np.ndarray, np.ndarray]:
-    """(frequencies, D in dB) on a 1024-point FFT's bins."""
+def back_less_front(octaves: float = 1 / 6) -> tuple[np.ndarray, np.ndarray]:
+    """(frequencies, D in dB, smoothed over ``octaves``) on a 1024-point FFT's bins."""
     head = load_sofa(SOFA, RATE)
     azimuths = np.degrees(head.azimuths)
     level = 20 * np.log10(np.abs(np.fft.rfft(head.irs.astype(np.float64), 1024, axis=-1)) + 1e-9)  # (K, 2, F)
@@ -50,7 +51,7 @@ def back_less_front() -> tuple[np.ndarray, np.ndarray]:
         return int(np.argmin(np.abs(np.mod(azimuths - azimuth + 180, 360) - 180)))
 
     d = np.mean([level[nearest(180 - a)] - level[nearest(a)] for a in range(-60, 61, 5)], axis=(0, 1))
-    d = smooth(f, d, 1 / 6)
+    d = smooth(f, d, octaves)
     return f, d * np.clip((f - 500) / 200, 0.0, 1.0)
 
 
@@ -63,10 +64,11 @@ def response_db(weights: np.ndarray, centres: np.ndarray, octaves: np.ndarray, f
     return 20 * np.log10(np.abs(total) + 1e-12)
 
 
-def main() -> None:
+def fit(octaves: float = 1 / 6) -> tuple[list[tuple[float, float, float, float]], np.ndarray]:
+    """The table's rows (centre, bandwidth, front weight, back weight) and the fit's residuals (dB)."""
     from scipy.optimize import least_squares
 
-    f, d = back_less_front()
+    f, d = back_less_front(octaves)
     erb = lambda hz: 21.4 * np.log10(1 + 0.00437 * hz)  # noqa: E731  Glasberg & Moore 1990
     points = (10 ** (np.linspace(erb(700.0), erb(18000.0), 200) / 21.4) - 1) / 0.00437
     target = np.interp(points, f, d)
@@ -82,12 +84,18 @@ def main() -> None:
     start = np.log(STARTS)
     low = np.r_[np.full(2 * n, -0.9), np.full(n, 0.1), start - 0.3]
     high = np.r_[np.full(2 * n, 3.0), np.full(n, 2.0), np.minimum(start + 0.3, math.log(19000.0))]
-    fit = least_squares(residual, np.r_[np.zeros(2 * n), np.full(n, 0.5), start], bounds=(low, high))
-    print(f"rms error {np.sqrt(np.mean(fit.fun**2)):.2f} dB, largest {np.abs(fit.fun).max():.1f} dB")
+    result = least_squares(residual, np.r_[np.zeros(2 * n), np.full(n, 0.5), start], bounds=(low, high))
+    p = result.x
+    rows = [(float(round(math.exp(p[3 * n + i]))), float(p[2 * n + i]), float(p[i]), float(p[n + i])) for i in range(n)]
+    return rows, result.fun
+
+
+def main() -> None:
+    rows, residuals = fit(float(sys.argv[1]) if len(sys.argv) > 1 else 1 / 6)
+    print(f"rms error {np.sqrt(np.mean(residuals**2)):.2f} dB, largest {np.abs(residuals).max():.1f} dB")
     print("(centre Hz, bandwidth in octaves, weight in front, weight behind):")
-    p = fit.x
-    for i in range(n):
-        print(f"    ({math.exp(p[3 * n + i]):.0f}.0, {p[2 * n + i]:.2f}, {p[i]:.3f}, {p[n + i]:.3f}),")
+    for hz, octaves, front, back in rows:
+        print(f"    ({hz:.0f}.0, {octaves:.2f}, {front:.3f}, {back:.3f}),")
 
 
 if __name__ == "__main__":

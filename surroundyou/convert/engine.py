@@ -150,7 +150,9 @@ def _store(
     sample's segments once their room is stored. A ``Damaged`` source is found before the song is
     spatialised; a block that is not plausible audio (``implausible``) before anything uses it."""
     meter = LoudnessMeter(rate)
-    reverb = RoomSend(rate, settings.reverb, settings.block_frames) if room is not None else None
+    # The room leans with the source in the binaural renderers; pan mode stays a level swing in a still room.
+    circling = settings.period_s if settings.renderer == "binaural" else None
+    reverb = RoomSend(rate, settings.reverb, settings.block_frames, circling) if room is not None else None
     expected = max(1.0, source.info.seconds * rate)
     most_frames = settings.max_duration_s * rate  # headers can lie: the decoded length is checked too
     in_flight: deque[tuple[Future[None], int]] = deque()  # the room's blocks, with the frame each ends at

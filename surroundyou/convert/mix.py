@@ -5,8 +5,7 @@ runs the same steps on its segments, so that the loudness and the peaks it measu
 and from them the gain, are those of the mix pass 2 makes. In order:
 
 1. ``STEPS``, at unity gain, on the dry render: today the room (rendered from the
-   input in pass 1 and stored; added here frame for frame, its decay after the song;
-   with the binaural renderer leaning towards the source's side, ``room.follow_gains``).
+   input in pass 1 and stored; added here frame for frame, its decay after the song).
    The sample runs them as they are.
 2. ``Output``: the gain (normalisation plus the limiter's make-up), then the limiter,
    last, so that nothing can take the output over its ceiling. The sample does not run
@@ -31,8 +30,6 @@ import numpy as np
 
 from surroundyou.convert.scratch import ScratchFile
 from surroundyou.dsp.limiter import TruePeakLimiter
-from surroundyou.dsp.motion import on_grid
-from surroundyou.dsp.room import follow_gains
 from surroundyou.settings import Settings
 
 
@@ -53,25 +50,16 @@ class Step(ABC):
 
 
 class Room(Step):
-    """The room send that pass 1 stored: a frame for each of the song's, then its decay; leaning
-    towards the source's side (``room.follow_gains``, on the circle's grid) when ``circle`` (rate,
-    period) is given."""
+    """The room send that pass 1 stored: a frame for each of the song's, then its decay."""
 
-    def __init__(self, room: ScratchFile, circle: tuple[int, float] | None) -> None:
+    def __init__(self, room: ScratchFile) -> None:
         self.room = room
-        self.circle = circle
-
-    def _read(self, start: int, frames: int) -> np.ndarray:
-        wet = self.room.read(start, frames)
-        if self.circle is not None and wet.shape[1]:
-            wet *= on_grid(start, wet.shape[1], *self.circle, follow_gains)
-        return wet
 
     def __call__(self, mix: np.ndarray, start: int) -> np.ndarray:
-        return mix + self._read(start, mix.shape[1])
+        return mix + self.room.read(start, mix.shape[1])
 
     def tail(self, mix: np.ndarray, start: int) -> np.ndarray:
-        decay = self._read(start, self.room.frames - start)
+        decay = self.room.read(start, self.room.frames - start)
         if decay.shape[1] < mix.shape[1]:
             decay = np.concatenate((decay, np.zeros((2, mix.shape[1] - decay.shape[1]), np.float32)), axis=1)
         decay[:, : mix.shape[1]] += mix
@@ -79,10 +67,7 @@ class Room(Step):
 
 
 def _room(chain: MixChain) -> Step | None:
-    if chain.room is None:
-        return None
-    binaural = chain.settings.renderer == "binaural"  # pan mode stays a level swing in a still room
-    return Room(chain.room, (chain.rate, chain.settings.period_s) if binaural else None)
+    return Room(chain.room) if chain.room is not None else None
 
 
 # The steps between the spatialiser and the gain, in order: each entry makes its step for a chain

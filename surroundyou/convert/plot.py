@@ -1,27 +1,59 @@
-"""``--plot``: a picture of the path around the head and of what each ear received.
+"""``--plot``: a picture of the path around the head, of what each ear received and of where it is heard.
 
 matplotlib is an optional extra (``pip install matplotlib``); it is not in the
 container image. Left: the path seen from above (front up, right to the right),
 with the two sources of a stereo input. Right: each ear's level (above 200 Hz,
 as measured, averaged over half a second) over four circles from the middle of
-the song, and the level difference and interaural delay over the whole song.
+the song; below it, over the same circles, where a binaural localisation model
+(``surroundyou.dsp.localisation``) hears the output file, against the circle's
+lateral angle; at the bottom the level difference and interaural delay over the
+whole song. The model reads only the circles shown: the output is decoded in
+blocks up to their end, and the window (about 50 s of audio) is held.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from surroundyou.audio.decode import open_source
 from surroundyou.convert.engine import Report
+from surroundyou.dsp.localisation import (
+    KEMAR_SOFA,
+    SPHERE,
+    Measures,
+    Track,
+    analyse,
+    intended_lateral,
+    listener_templates,
+    measure,
+)
 from surroundyou.dsp.motion import azimuth
 from surroundyou.dsp.motion_meter import SILENT_DB
 from surroundyou.errors import UsageError
 from surroundyou.settings import Settings
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 SMOOTH_S = 0.5  # the ear levels are averaged over this long
-CIRCLES_SHOWN = 4  # the ear-level panel shows this many circles from the middle of the song
+CIRCLES_SHOWN = 4  # the ear-level and heard panels show this many circles from the middle of the song
+DECODE_BLOCK = 1 << 16  # frames per block while reading the output back
+
+
+@dataclass(frozen=True)
+class Heard:
+    """The localisation model's reading of the output over the circles shown."""
+
+    track: Track
+    measures: Measures
+    head: str  # the templates' head
+    in_sample: bool  # the templates' head is the one that rendered the output
+    front_back: bool  # front/back is read (a measured head's spectral cues; a sphere has none worth reading)
 
 
 def smoothed_db(levels_db: np.ndarray, frames: int) -> np.ndarray:
@@ -40,6 +72,79 @@ def body_window(times: np.ndarray, levels: np.ndarray, span_s: float) -> np.ndar
     return (times >= middle - span_s / 2) & (times <= middle + span_s / 2)
 
 
+def read_window(output: Path, settings: Settings, start_s: float, seconds: float) -> tuple[np.ndarray, int, float]:
+    """``seconds`` of the (2, n) decoded ``output`` from about ``start_s``, its rate and the start's exact
+    time. Decoded in blocks with the worker's own decoder (one pedalboard read of a whole MPEG-2
+    joint-stereo MP3 once gave a wrong right channel), up to the window's end only."""
+    source = open_source(output, settings.max_input_bytes)
+    rate = source.info.rate
+    first, last = round(start_s * rate), round((start_s + seconds) * rate)
+    parts, at = [], 0
+    for block in source.blocks(DECODE_BLOCK, rate):
+        end = at + block.shape[1]
+        if end > first:
+            parts.append(block[:, max(0, first - at) : last - at])
+        at = end
+        if at >= last:
+            break
+    x = np.concatenate(parts, axis=1) if parts else np.zeros((2, 0), np.float32)
+    return x, rate, first / rate
+
+
+def hear(output: Path, settings: Settings, start_s: float, seconds: float) -> Heard:
+    """The model's reading of ``seconds`` of the converted ``output`` from ``start_s``, against the
+    circle of ``settings``."""
+    x, rate, start_s = read_window(output, settings, start_s, seconds)
+    tpl, head = listener_templates(rate)
+    track = analyse(x, rate, tpl, start_s=start_s)
+    measured = head != SPHERE
+    if measured:
+        in_sample = bool(settings.hrtf) and Path(settings.hrtf).resolve() == KEMAR_SOFA.resolve()
+    else:
+        in_sample = settings.renderer == "binaural" and not settings.hrtf
+    return Heard(track, measure(track, settings.period_s), head, in_sample, front_back=measured)
+
+
+def heard_title(heard: Heard) -> str:
+    """The heard panel's title: whose head the templates are, and the model's figures."""
+    m = heard.measures
+    same = ", in-sample: the head that rendered it" if heard.in_sample else ""
+    if heard.front_back:
+        where = f"{heard.head} templates{same}"
+        figures = f", front/back AUC {m.auc:.2f}"
+    else:  # MIT KEMAR is not installed: the binaural renderer's own head, whose spectra hold no pinna cues
+        where = f"the renderer's own {heard.head}{same}; front/back not shown"
+        figures = ""
+    return (
+        f"where it is heard (a binaural model, {where}):\nfollows the circle {m.corr:.2f} (corr), "
+        f"one compact image in {m.compact_pct:.0f} % of frames, reach {m.reach_left:.0f}° left / "
+        f"{m.reach_right:.0f}° right{figures}"
+    )
+
+
+def draw_heard(axes: Axes, heard: Heard, period_s: float) -> None:
+    """The heard panel: the model's lateral angle per frame against the circle's."""
+    track = heard.track
+    t = track.times
+    theta, wanted = intended_lateral(track, period_s)
+    behind = (theta > 90.0) & (theta < 270.0)
+    axes.fill_between(t, -95, 95, where=behind, color="0.92", lw=0, label="intended: behind")
+    axes.plot(t, wanted, color="grey", ls="--", lw=1.5, label="intended (the circle)")
+    in_front = track.p_front >= 0.5 if heard.front_back else np.ones(track.audible.size, dtype=bool)
+    heard_front = track.audible & in_front
+    label = "heard in front" if heard.front_back else "heard"
+    axes.plot(t[heard_front], track.lateral[heard_front], ".", color="tab:green", ms=4, label=label)
+    if heard.front_back:
+        heard_behind = track.audible & (track.p_front < 0.5)
+        axes.plot(t[heard_behind], track.lateral[heard_behind], "x", color="tab:orange", ms=4, label="heard behind")
+    axes.set_ylim(-95, 95)
+    axes.set_yticks([-90, -45, 0, 45, 90])
+    axes.set_ylabel("lateral angle (°, + = right)")
+    axes.set_xlabel("time (s)")
+    axes.set_title(heard_title(heard), fontsize=10)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+
+
 def check_plot_path(path: Path) -> None:
     if path.suffix.lower() not in PLOT_SUFFIXES:
         raise UsageError(f"--plot {path.name}: use one of {', '.join(PLOT_SUFFIXES)}")
@@ -49,7 +154,8 @@ def check_plot_path(path: Path) -> None:
         raise UsageError("--plot needs matplotlib, an optional extra: pip install matplotlib") from None
 
 
-def plot_motion(report: Report, settings: Settings, path: Path, title: str) -> None:
+def plot_motion(report: Report, settings: Settings, path: Path, title: str, output: Path) -> None:
+    """Draw the plot of one conversion whose file is ``output`` into ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -57,9 +163,9 @@ def plot_motion(report: Report, settings: Settings, path: Path, title: str) -> N
     from matplotlib.projections.polar import PolarAxes
 
     trace = report.trace
-    fig = plt.figure(figsize=(12, 6), constrained_layout=True)
+    fig = plt.figure(figsize=(12, 9), constrained_layout=True)
     fig.suptitle(f"{title}: {settings.renderer}, one circle every {settings.period_s:g} s")
-    grid = fig.add_gridspec(2, 3)
+    grid = fig.add_gridspec(3, 3)
 
     top = fig.add_subplot(grid[:, 0], projection="polar")
     assert isinstance(top, PolarAxes)  # for the type checker
@@ -107,7 +213,14 @@ def plot_motion(report: Report, settings: Settings, path: Path, title: str) -> N
     )
     ears.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
 
-    diff = fig.add_subplot(grid[1, 1:])
+    shown_times = times[window]
+    if shown_times.size:
+        start = float(shown_times[0] - trace.frame_s / 2)
+        heard = hear(output, settings, start, float(shown_times[-1] + trace.frame_s / 2) - start)
+        heard_axes = fig.add_subplot(grid[1, 1:], sharex=ears)
+        draw_heard(heard_axes, heard, settings.period_s)
+
+    diff = fig.add_subplot(grid[2, 1:])
     diff.plot(times, levels[:, 1] - levels[:, 0], color="tab:purple", lw=1.2, label="right − left level")
     diff.axhline(0, color="grey", lw=0.5)
     diff.set_ylabel("right − left (dB)")

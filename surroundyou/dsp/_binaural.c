@@ -25,6 +25,9 @@
 #define SHADE_STATE 4 /* shade: per section x[-1], y[-1] */
 #define BAND_FIELDS 7 /* shade: per front/back band b0 b1 b2 a1 a2 m s */
 #define BAND_STATE 2  /* shade: per band, the biquad's two delays */
+#define BANDS 6       /* shade: front/back bands, always this many (unused ones all zeros) */
+#define PAIRS (BANDS / 2)
+typedef double v2d __attribute__((vector_size(16)));
 
 static float RAMP[GRID]; /* j / GRID: motion._RAMP */
 
@@ -167,20 +170,12 @@ static PyObject *split_bass(PyObject *Py_UNUSED(module), PyObject *args) {
 
 PyDoc_STRVAR(shade_doc,
              "shade($module, mixed, low, x, rear, skip, rear_gain, coefficients, state, facing, bands, band_state, /)\n--\n\n"
-             "mixed[i] = x[i] + rear_gain·rear(i)·HP(x)[i] + sum over bands k of (m_k + s_k·facing(i))·BP_k(x)[i]\n"
+             "mixed[i] = y[i] + sum over bands k of (m_k + s_k·facing(i))·BP_k(y)[i], y = x + rear_gain·rear·HP(x)\n"
              "(rear: the rear weight on the motion grid, frame i at grid position skip + i; None: 0, but HP still\n"
              "runs to keep its state; facing: -cos of the azimuth on the same grid, None: no bands), low = LP(mixed).\n"
              "coefficients: b0 b1 a1 of the shelf's high-pass, then of the shadow's low-pass (6 float64);\n"
              "state: SHADE_STATE float64 (each section's x[-1], y[-1]); bands: per band b0 b1 b2 a1 a2 m s\n"
-             "(BAND_FIELDS float64, a0 = 1); band_state: per band BAND_STATE float64 (transposed direct form II).");
-
-/* One biquad in transposed direct form II; c: b0 b1 b2 a1 a2; s: its two delays. */
-static inline double biquad(const double *c, double *s, double x) {
-    double y = c[0] * x + s[0];
-    s[0] = (c[1] * x - c[3] * y) + s[1];
-    s[1] = c[2] * x - c[4] * y;
-    return y;
-}
+             "(BANDS x BAND_FIELDS float64, a0 = 1); band_state: BANDS x BAND_STATE float64 (transposed direct form II).");
 
 static PyObject *shade(PyObject *Py_UNUSED(module), PyObject *args) {
     PyObject *objs[9];
@@ -195,12 +190,11 @@ static PyObject *shade(PyObject *Py_UNUSED(module), PyObject *args) {
     if (get_buffers(objs, views, 9, 0x123, "ffffddfdd", "shade", names) < 0) return NULL;
     Py_ssize_t n = views[2].len / 4, points = views[3].len / 4;
     int behind = views[3].buf != NULL, facing_given = views[6].buf != NULL;
-    Py_ssize_t bands = facing_given ? views[7].len / (8 * BAND_FIELDS) : 0;
     Py_ssize_t need = n == 0 ? 0 : ((skip + n - 1) >> GRID_SHIFT) + 2;
     if (views[0].len != n * 4 || views[1].len != n * 4 || skip < 0 || (behind && points < need) ||
         views[4].len != 6 * 8 || views[5].len != SHADE_STATE * 8 ||
-        (facing_given && (views[6].len / 4 < need || views[7].len != bands * BAND_FIELDS * 8 ||
-                          views[8].len != bands * BAND_STATE * 8))) {
+        (facing_given && (views[6].len / 4 < need || views[7].len != BANDS * BAND_FIELDS * 8 ||
+                          views[8].len != BANDS * BAND_STATE * 8))) {
         release_buffers(views, 9);
         PyErr_SetString(PyExc_ValueError, "shade: arrays of inconsistent lengths");
         return NULL;
@@ -210,25 +204,50 @@ static PyObject *shade(PyObject *Py_UNUSED(module), PyObject *args) {
     const double *c = views[4].buf, *band = views[7].buf;
     double *s = views[5].buf, *band_s = views[8].buf;
     Py_BEGIN_ALLOW_THREADS;
+    /* The six bands as three pairs in GCC/Clang vector types (portable: SSE2 on x86-64, NEON on arm64):
+       their recursions are independent, so each pair runs in one register. */
+    v2d b0[PAIRS], b1[PAIRS], b2[PAIRS], a1[PAIRS], a2[PAIRS], mean[PAIRS], swing[PAIRS], z0[PAIRS], z1[PAIRS];
+    for (int k = 0; k < BANDS && facing_given; k++) {
+        const double *b = band + k * BAND_FIELDS;
+        int p = k / 2, lane = k % 2;
+        b0[p][lane] = b[0], b1[p][lane] = b[1], b2[p][lane] = b[2], a1[p][lane] = b[3], a2[p][lane] = b[4];
+        mean[p][lane] = b[5], swing[p][lane] = b[6];
+        z0[p][lane] = band_s[k * BAND_STATE], z1[p][lane] = band_s[k * BAND_STATE + 1];
+    }
     for (Py_ssize_t i = 0; i < n;) {
         Py_ssize_t at = skip + i, cell = at >> GRID_SHIFT, first = at & GRID_MASK;
         Py_ssize_t m = (GRID - first < n - i) ? GRID - first : n - i;
         double w0 = behind ? rear[cell] : 0.0, w1 = behind ? rear[cell + 1] - rear[cell] : 0.0;
-        double u0 = bands ? facing[cell] : 0.0, u1 = bands ? facing[cell + 1] - facing[cell] : 0.0;
+        if (!facing_given) {
+            for (Py_ssize_t j = 0; j < m; j++) {
+                double in = x[i + j];
+                double out = in + rear_gain * (w1 * RAMP[first + j] + w0) * first_order(c, s, in);
+                mixed[i + j] = (float)out;
+                low[i + j] = (float)first_order(c + 3, s + 2, out);
+            }
+            i += m;
+            continue;
+        }
+        double u0 = facing[cell], u1 = facing[cell + 1] - facing[cell];
         for (Py_ssize_t j = 0; j < m; j++) {
             double in = x[i + j];
-            double high = first_order(c, s, in);
-            double out = in + rear_gain * (w1 * RAMP[first + j] + w0) * high;
+            double shelved = in + rear_gain * (w1 * RAMP[first + j] + w0) * first_order(c, s, in);
             double u = u1 * RAMP[first + j] + u0;
-            for (Py_ssize_t k = 0; k < bands; k++) {
-                const double *b = band + k * BAND_FIELDS;
-                out += (b[5] + b[6] * u) * biquad(b, band_s + k * BAND_STATE, in);
+            v2d sum = {0.0, 0.0};
+            for (int p = 0; p < PAIRS; p++) { /* transposed direct form II, in series with the shelf */
+                v2d y = b0[p] * shelved + z0[p];
+                z0[p] = (b1[p] * shelved - a1[p] * y) + z1[p];
+                z1[p] = b2[p] * shelved - a2[p] * y;
+                sum += (mean[p] + swing[p] * u) * y;
             }
+            double out = shelved + (sum[0] + sum[1]);
             mixed[i + j] = (float)out;
             low[i + j] = (float)first_order(c + 3, s + 2, out);
         }
         i += m;
     }
+    for (int k = 0; k < BANDS && facing_given; k++)
+        band_s[k * BAND_STATE] = z0[k / 2][k % 2], band_s[k * BAND_STATE + 1] = z1[k / 2][k % 2];
     Py_END_ALLOW_THREADS;
     release_buffers(views, 9);
     Py_RETURN_NONE;
@@ -255,7 +274,7 @@ PyMODINIT_FUNC PyInit__binaural(void) {
     if (m && (PyModule_AddIntMacro(m, GRID) < 0 || PyModule_AddIntMacro(m, TAPS) < 0 ||
               PyModule_AddIntMacro(m, BASE_DELAY) < 0 || PyModule_AddIntMacro(m, BASS_STATE) < 0 ||
               PyModule_AddIntMacro(m, SHADE_STATE) < 0 ||
-              PyModule_AddIntMacro(m, BAND_FIELDS) < 0 || PyModule_AddIntMacro(m, BAND_STATE) < 0))
+              PyModule_AddIntMacro(m, BAND_FIELDS) < 0 || PyModule_AddIntMacro(m, BAND_STATE) < 0 || PyModule_AddIntMacro(m, BANDS) < 0))
         Py_CLEAR(m);
     return m;
 }

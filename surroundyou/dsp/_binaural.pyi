@@ -7,6 +7,7 @@ BASS_STATE: int
 SHADE_STATE: int
 BAND_FIELDS: int
 BAND_STATE: int
+BANDS: int
 
 def ear(
     out: np.ndarray,

@@ -4,7 +4,7 @@ Pure DSP on float32 arrays. For each source on the circle and each ear:
   - interaural time difference (Woodworth, head radius 8.75 cm: at most 0.66 ms),
     applied to the far ear only through an order-3 Lagrange fractional delay
     (linear interpolation flutters audibly at high frequencies);
-  - head shadow H = (1 + a s/2w0) / (1 + s/2w0), written as a + (1 - a)·LP with one
+  - head shadow H = (1 + a s/2w0) / (1 + s/2w0) (deepest opposite the ear), written as a + (1 - a)·LP with one
     fixed one-pole low-pass (corner c/(2 pi a) ~ 1.25 kHz): only the crossfade
     weight a moves, so there is no coefficient switching and no zipper noise;
   - a rear cue: behind the head a 3 kHz shelf darkens by up to 6 dB and the level
@@ -38,7 +38,11 @@ from surroundyou.dsp.native import _binaural
 HEAD_RADIUS_M = 0.0875
 SPEED_OF_SOUND = 343.0  # m/s
 ALPHA_MIN = 0.1  # deepest head shadow (high frequencies at -20 dB)
-THETA_MIN = math.radians(150.0)  # where the shadow is deepest
+# Where the shadow is deepest: directly opposite the ear. Brown & Duda put it at 150° for a sphere's
+# bright spot, which makes the level difference peak near 60° from the front: MIT KEMAR's level cue
+# then read 79° there, and the ears' two cues disagreed. At 180° the model reads pink noise within 4°
+# of every direction (mean 2.8°, was 7.4°; bench/localise.py --validate, 2026-12-05).
+THETA_MIN = math.radians(180.0)
 REAR_SHELF_HZ = 3000.0
 REAR_SHELF_DB = -6.0
 REAR_LEVEL_DB = -1.0
@@ -64,6 +68,7 @@ FRONT_BACK_BANDS: tuple[tuple[float, float, float, float], ...] = (
     (9480.0, 0.22, 0.331, -0.392),
     (16105.0, 0.33, 0.0, -0.523),
 )
+FRONT_BACK_SCALE = 1.5  # 1.5 times the fit: at KEMAR's own size the cue read AUC 0.77-0.87 on music, at 1.5 0.86-0.94
 BAND_TOP = 0.45  # of the sample rate: bands above it are left out (at 22.05 kHz, the one at 16 kHz)
 # The rows of _Source.params: per ear, the gain of the low-passed signal and of the direct
 # signal in the head shadow g·(1 - a)·LP(x) + g·a·x (power, depth and rear level in g), and
@@ -95,14 +100,19 @@ def rear_weight(theta: np.ndarray) -> np.ndarray:
 
 
 def front_back_sections(rate: float) -> np.ndarray:
-    """(bands, BAND_FIELDS) float64 for _binaural.shade: each band's b0 b1 b2 a1 a2, then its weight's
-    mean m and half-swing s (weight = m + s·facing: the front value in front, the back value behind)."""
+    """(BANDS, BAND_FIELDS) float64 for _binaural.shade: each band's b0 b1 b2 a1 a2, then its weight's
+    mean m and half-swing s (weight = m + s·facing: the front value in front, the back value behind),
+    the table's times FRONT_BACK_SCALE."""
+    scale = 0.5 * FRONT_BACK_SCALE
     rows = [
-        (*bandpass_section(hz, octaves, rate), 0.5 * (front + back), 0.5 * (back - front))
+        (*bandpass_section(hz, octaves, rate), scale * (front + back), scale * (back - front))
         for hz, octaves, front, back in FRONT_BACK_BANDS
         if hz < BAND_TOP * rate
     ]
-    return np.array(rows, np.float64).reshape(len(rows), _binaural.BAND_FIELDS)
+    sections = np.zeros((_binaural.BANDS, _binaural.BAND_FIELDS))  # a band left out: all zeros, adds nothing
+    if rows:
+        sections[: len(rows)] = rows
+    return sections
 
 
 class ShadowPower:
@@ -143,8 +153,8 @@ class _Source:
         # The rear shelf's high-pass, then the head shadow's low-pass, as _binaural.shade runs them.
         self._filters = np.array(highpass_section(REAR_SHELF_HZ, rate) + lowpass_section(SHADOW_CORNER_HZ, rate))
         self._filter_state = np.zeros(_binaural.SHADE_STATE)
-        self._bands = front_back_sections(rate) if rear_cue else np.zeros((0, _binaural.BAND_FIELDS))
-        self._band_state = np.zeros((self._bands.shape[0], _binaural.BAND_STATE))
+        self._bands = front_back_sections(rate)
+        self._band_state = np.zeros((_binaural.BANDS, _binaural.BAND_STATE))
         max_delay = BASE_DELAY + math.ceil(float(woodworth_delay_s(np.array(math.pi))) * rate)
         self._history = np.zeros((2, max_delay + TAPS), dtype=np.float32)  # per ear, before the delay
 

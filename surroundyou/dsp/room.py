@@ -6,10 +6,11 @@ its wet level would pump as the source circles. As a send from the dry input
 stays still while the source moves. Stateful across blocks (``reset=False``);
 ``tail`` flushes the decay until it falls below a noise floor.
 
-With the binaural renderer the room's output then leans towards the source's side
-(``follow_gains``: the far ear's room FOLLOW_FAR_DB below the near one's at the sides, the
-power the same everywhere): a still room in both ears fills the far ear and pulls the image
-back towards the middle (on pink noise it cut the level cue's reach from 68° to 32°).
+With ``period_s`` (the binaural renderers) the room's output then leans towards the source's
+side (``follow_gains``, on the circle's absolute grid: the far ear's room FOLLOW_FAR_DB below
+the near one's at the sides, the power the same everywhere): a still room in both ears fills
+the far ear and pulls the image back towards the middle (on pink noise it cut the level cue's
+reach from 68° to 32°). Pass 1 renders the room on a thread of its own, beside the decoder.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pedalboard import Pedalboard, Reverb
 
 from surroundyou.dsp.delay import FixedDelay
 from surroundyou.dsp.filters import Chain, highpass
-from surroundyou.dsp.motion import depth_gains
+from surroundyou.dsp.motion import depth_gains, on_grid
 
 ROOM_SIZE = 0.7  # about 1.6 s decay
 DAMPING = 0.5
@@ -44,8 +45,11 @@ def follow_gains(theta: np.ndarray) -> np.ndarray:
 class RoomSend:
     """Reverb of the dry stereo input, to be added to the rendered signal."""
 
-    def __init__(self, rate: float, amount: float, max_block: int = 65536) -> None:
+    def __init__(self, rate: float, amount: float, max_block: int = 65536, period_s: float | None = None) -> None:
+        """``period_s``: lean towards the source circling in that many seconds; None: a still room."""
         self.rate = rate
+        self.period_s = period_s
+        self.position = 0  # the absolute index of the next output frame: where the source is
         self._highpass = Chain(rate, highpass(HIGHPASS_HZ), 1)
         self._reverb = Pedalboard(
             [Reverb(room_size=ROOM_SIZE, damping=DAMPING, wet_level=amount, dry_level=0.0, width=1.0)]
@@ -68,7 +72,11 @@ class RoomSend:
         if self._silent.shape[1] < n:
             self._silent = np.zeros((1, n), np.float32)
         send = self._predelay(self._highpass(block[0:1] + block[1:2]))
-        return self._reverb.process(np.concatenate((send, self._silent[:, :n])), self.rate, reset=False)
+        wet = self._reverb.process(np.concatenate((send, self._silent[:, :n])), self.rate, reset=False)
+        if self.period_s is not None and n:
+            wet *= on_grid(self.position, n, self.rate, self.period_s, follow_gains)
+        self.position += n
+        return wet
 
     def tail(self) -> Iterator[np.ndarray]:
         """Blocks of the decay after the input ended, until below the floor (at most 4 s)."""

@@ -57,7 +57,7 @@ def convert_one(src: Path, dst: Path, settings: Settings, bar_for: Bars, plot: P
     if plot is not None:
         from surroundyou.convert.plot import plot_motion
 
-        plot_motion(report, settings, plot, src.name)
+        plot_motion(report, settings, plot, src.name, dst)
         event("plotted", f"motion plot -> {plot}", plot=str(plot))
     return report
 

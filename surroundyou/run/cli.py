@@ -90,7 +90,7 @@ def parser() -> argparse.ArgumentParser:
         "--plot",
         type=Path,
         metavar="FILE.png",
-        help="draw the path around the head and each ear's level over time (needs matplotlib)",
+        help="draw the path around the head, each ear's level and where it is heard, over time (needs matplotlib)",
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p

@@ -214,12 +214,12 @@ def test_a_full_disk_is_a_storage_error_and_leaves_no_output(tmp_path: Path, mon
 def test_a_conversion_reports_its_measured_motion(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     src = write(tmp_path / "in.wav", pink_noise(6.0, RATE, channels=1))
     report = convert(src, tmp_path / "out.mp3", Settings())
-    assert report.motion.ild_swing_db > 3.0 and report.motion.itd_ms > 0.5
+    assert report.motion.ild_swing_db > 6.0 and report.motion.itd_ms > 0.5
     assert "barely audible" not in caplog.text
     # a source that hardly moves (18° of a 120 s circle in 6 s), on the physical head and without the
     # room (which leans with the source), shows a small swing
     report = convert(src, tmp_path / "still.mp3", Settings(period_s=120.0, depth_db=0.0, reverb=0.0))
-    assert report.motion.ild_swing_db < 3.0
+    assert report.motion.ild_swing_db < 4.0
 
 
 def test_a_disk_filling_up_during_pass_1_stops_the_pipeline_cleanly(

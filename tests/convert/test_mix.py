@@ -52,31 +52,13 @@ def test_the_room_is_added_frame_for_frame_and_its_decay_follows_the_song(
     wet = noise(SONG + 4, seed=1)  # the song's frames and 4 of decay, stored in two blocks as pass 1 does
     room.append(wet[:, :3])
     room.append(wet[:, 3:])
-    chain = MixChain(8000, Settings(renderer="pan"), -1.0, room)  # pan: a still room, added as it is
+    chain = MixChain(8000, Settings(), -1.0, room)
     dry = noise(SONG, seed=2)
     np.testing.assert_array_equal(stream(chain, dry, blocks), padded(dry, SONG + 4) + wet)
     # A step before the room whose tail outlasts the room's decay: the room's is added to its start.
     monkeypatch.setattr(mix, "STEPS", (Echo, *mix.STEPS))
     echoed = np.roll(padded(dry, SONG + ECHO), ECHO, axis=1)
     np.testing.assert_array_equal(stream(chain, dry, blocks), echoed + padded(wet, SONG + ECHO))
-    room.close()
-
-
-@pytest.mark.parametrize("blocks", [[16000], [1, 2999, 13000], [4096, 11904]])
-def test_with_the_binaural_renderer_the_room_leans_towards_the_source(tmp_path: Path, blocks: list[int]) -> None:
-    # A 2 s circle at 8 kHz: the room's far ear 20 dB below its near one at the sides, equal in front
-    # and behind, its power the same all round, whatever the blocks; its decay goes on round the circle.
-    rate, song, decay = 8000, 16000, 2000
-    room = ScratchFile(tmp_path / "room.f32")
-    room.append(np.ones((2, song + decay), np.float32))
-    chain = MixChain(rate, Settings(period_s=2.0), -1.0, room)
-    gains = stream(chain, np.zeros((2, song), np.float32), blocks)
-    assert gains.shape == (2, song + decay)
-    theta = 2 * np.pi * np.arange(song + decay) / (2.0 * rate)
-    difference = 20 * np.log10(gains[1] / gains[0])
-    np.testing.assert_allclose(difference, 20.0 * np.sin(theta), atol=0.01)  # right over left, dB
-    np.testing.assert_allclose((gains**2).sum(axis=0), 2.0, rtol=1e-3)
-    assert difference[4000] == pytest.approx(20.0, abs=0.01) and difference[12000] == pytest.approx(-20.0, abs=0.01)
     room.close()
 
 

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 from scipy.signal import bilinear, butter, lfilter, resample_poly, sosfilt
 
+from surroundyou.dsp import localisation as loc
 from surroundyou.dsp.binaural import BinauralRenderer
 from surroundyou.dsp.hrtf import convolve, equalise, load_sofa, read_sofa, resample
 from surroundyou.dsp.motion import azimuth
 from surroundyou.dsp.room import RoomSend
 from surroundyou.errors import UsageError
 from surroundyou.settings import Settings
-from tests.base.test_localisation_model import loc, needs_sofa
+from tests.dsp.test_localisation import needs_sofa
 from tests.support.audio import balance, decode, frame_energy, interaural_lags_ms, pink_noise, render, write
 from tests.support.processes import run_cli
 
@@ -128,7 +129,7 @@ def test_equalisation_makes_the_diffuse_field_average_flat(tmp_path: Path, head:
     """Every measured direction (the 30° ring too) and both ears through the set's correction: their
     mean power in 1/3-octave bands from 200 Hz to 12 kHz is 0 dB within 1 dB. Raw, MIT KEMAR's spans
     -11 dB (200-500 Hz) to +9.5 dB (2.5 kHz)."""
-    path = tilted_sofa(tmp_path / "head.sofa") if head == "tilted" else loc.SOFA
+    path = tilted_sofa(tmp_path / "head.sofa") if head == "tilted" else loc.KEMAR_SOFA
     with h5py.File(path, "r") as f:
         every = np.asarray(f["Data.IR"], dtype=np.float64)
     measured = read_sofa(path)
@@ -141,7 +142,7 @@ def test_equalisation_makes_the_diffuse_field_average_flat(tmp_path: Path, head:
 def test_equalisation_keeps_each_directions_interaural_delay_and_onset(tmp_path: Path, head: str) -> None:
     """The responses loaded (at the file's own rate: no resampling) against those stored: the same
     interaural delay within 1 µs, each response's onset within a sample."""
-    path = tilted_sofa(tmp_path / "head.sofa") if head == "tilted" else loc.SOFA
+    path = tilted_sofa(tmp_path / "head.sofa") if head == "tilted" else loc.KEMAR_SOFA
     stored = read_sofa(path)
     loaded = load_sofa(path, round(stored.rate)).irs.astype(np.float64)
     before, after = interaural_delay_s(stored.irs, stored.rate), interaural_delay_s(loaded, stored.rate)
@@ -169,14 +170,14 @@ def test_a_set_with_weak_bass_loads_as_the_same_set_without_it(tmp_path: Path) -
 @needs_sofa
 def test_pink_noise_through_kemar_under_the_room_follows_the_circle() -> None:
     """Mono pink noise through MIT KEMAR at default settings, the room added as the engine adds it, read by
-    the localisation model (bench/localise.py): it follows the circle (correlation at least 0.95) and the
-    ears correlate in at least 30 % of the frames. Raw, the set's weak bass left the room to fill the
+    the localisation model (surroundyou.dsp.localisation): it follows the circle (correlation at least 0.95)
+    and the ears correlate in at least 30 % of the frames. Raw, the set's weak bass left the room to fill the
     timing cue's bands: correlation 0.93, the ears correlated in no frame."""
     s = Settings()
-    x = loc.pink_noise(30.0, RATE, seed=1)[None, :].repeat(2, axis=0)
-    renderer = BinauralRenderer(RATE, s.period_s, mono=True, hrtf=load_sofa(loc.SOFA, RATE), depth_db=s.depth_db)
-    room = RoomSend(RATE, s.reverb, x.shape[1])
-    m = loc.measure(loc.analyse(loc.render(renderer, x) + room.process(x), RATE, loc.templates(RATE)), s.period_s)
+    x = pink_noise(30.0, RATE, channels=1, seed=1).repeat(2, axis=0)
+    renderer = BinauralRenderer(RATE, s.period_s, mono=True, hrtf=load_sofa(loc.KEMAR_SOFA, RATE), depth_db=s.depth_db)
+    room = RoomSend(RATE, s.reverb, x.shape[1], s.period_s)
+    m = loc.measure(loc.analyse(render(renderer, x) + room.process(x), RATE, loc.kemar_templates(RATE)), s.period_s)
     assert m.corr >= 0.95
     assert m.coherent_pct >= 30.0
     assert abs(m.period_s - s.period_s) <= 0.01 * s.period_s

@@ -21,7 +21,7 @@ def test_motion_meter_reports_the_binaural_circle() -> None:
         meter.add_dry(y[:, i : i + 10000])  # the delay
     motion = meter.summary()
     assert motion.ild_swing_db > 6.0
-    assert 0.5 <= motion.itd_ms <= 0.70
+    assert 0.5 <= motion.itd_ms <= 0.75  # Woodworth's 0.66 ms, and the far ear's shadow's phase lag
     assert not motion.weak
 
 
