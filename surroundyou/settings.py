@@ -469,12 +469,17 @@ def deprecated_names(flags: Mapping[str, Any], env: Mapping[str, str] | None = N
     return notes
 
 
-def conflict(values: Mapping[str, Any], name: Callable[[str], str], depth_given: bool = False) -> str | None:
+def conflict(
+    values: Mapping[str, Any], name: Callable[[str], str], depth_given: bool = False, width_given: bool = False
+) -> str | None:
     """What two options given together contradict, in one line naming each as ``name(field)`` says."""
     if values["hrtf"] and values["renderer"] != "binaural":
         return f"{name('hrtf')} renders binaurally: it cannot be combined with {name('renderer')} {values['renderer']}"
     if depth_given and values["renderer"] == "pan":
-        return f"{name('depth_db')} shapes the binaural rendering: {name('renderer')} pan already moves the level fully"
+        pan = f"{name('renderer')} pan"
+        return f"{name('depth_db')} shapes the binaural rendering: {pan} already moves the level from ear to ear"
+    if width_given and values["renderer"] == "pan":
+        return f"{name('width_deg')} places the binaural sources: {name('renderer')} pan moves one mid signal"
     return None
 
 
@@ -493,7 +498,12 @@ def build_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = Non
         values[option.field] = getattr(defaults, option.field) if given is None else option.read(*given)
         if given is not None:
             names[option.field] = given[0]
-    problem = conflict(values, lambda field: names.get(field) or _flag(field), depth_given="depth_db" in names)
+    problem = conflict(
+        values,
+        lambda field: names.get(field) or _flag(field),
+        depth_given="depth_db" in names,
+        width_given="width_deg" in names,
+    )
     if problem:
         raise UsageError(problem)
     return Settings(**values)

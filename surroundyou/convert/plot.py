@@ -13,6 +13,7 @@ blocks up to their end, and the window (about 50 s of audio) is held.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -151,7 +152,9 @@ def check_plot_path(path: Path) -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise UsageError("--plot needs matplotlib, an optional extra: pip install matplotlib") from None
+        # The worker runs in the project's .venv (bootstrap.py hands over to it): install it there.
+        python = Path(sys.executable)
+        raise UsageError(f"--plot needs matplotlib, an optional extra: {python} -m pip install matplotlib") from None
 
 
 def plot_motion(report: Report, settings: Settings, path: Path, title: str, output: Path) -> None:

@@ -173,9 +173,11 @@ def convert_many(
 
     ``skipped``: inputs left alone, each with the reason (the plan's: up to date, not audio, ours).
     """
+    up_to_date = [path for path, reason in skipped if reason == UP_TO_DATE]
+    if plot is not None and not pairs and len(up_to_date) == 1:
+        raise UsageError(f"--plot draws a conversion, but {up_to_date[0].name} is up to date: add --force")
     if plot is not None and len(pairs) != 1:
         raise UsageError(f"--plot draws one conversion, but there are {len(pairs)} inputs: name one")
-    up_to_date = [path for path, reason in skipped if reason == UP_TO_DATE]
     left_alone = [(path, reason) for path, reason in skipped if reason != UP_TO_DATE]
     for path in up_to_date:
         event("skipped", f"skipped {path.name}: {UP_TO_DATE}", input=str(path), status="skipped", reason=UP_TO_DATE)

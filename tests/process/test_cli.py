@@ -284,10 +284,12 @@ def test_a_named_output_file_is_skipped_when_up_to_date(tmp_path: Path) -> None:
         ([], {"S3_BUCKET": "songs"}, "S3_BUCKET is set but S3_KEY is not"),
         ([], {"S3_KEY": "input/a.mp3"}, "S3_KEY is set but S3_BUCKET is not"),
         (["--depth", "40"], {}, "--depth must be a number from 0 to 30 dB (got 40)"),
-        (["--depth", "6", "--renderer", "pan"], {}, "--renderer pan already moves the level fully"),
+        (["--depth", "6", "--renderer", "pan"], {}, "--renderer pan already moves the level from ear to ear"),
         # what two options contradict: each named as the user gave it
         ([], {"DEPTH": "6", "RENDERER": "pan"}, "DEPTH shapes the binaural rendering: RENDERER pan already moves"),
         (["--depth", "6"], {"RENDERER": "pan"}, "--depth shapes the binaural rendering: RENDERER pan already moves"),
+        (["--width", "30", "--renderer", "pan"], {}, "--width places the binaural sources: --renderer pan moves one"),
+        ([], {"WIDTH_DEGREES": "30", "RENDERER": "pan"}, "WIDTH_DEGREES places the binaural sources: RENDERER pan"),
         (
             ["--renderer", "pan"],
             {"HRTF_SOFA": "x.sofa"},
@@ -422,13 +424,23 @@ def test_plot_usage_errors(tmp_path: Path, args: list[str], hint: str) -> None:
     assert hint in one_line(result.stderr)
 
 
+def test_plot_of_an_up_to_date_song_says_to_force_it(tmp_path: Path) -> None:
+    src = write(tmp_path / "in.wav", pink_noise(0.5, 44100))
+    assert run_cli(str(src), "-o", str(tmp_path / "out.mp3"), cwd=tmp_path).returncode == 0
+    result = run_cli(str(src), "-o", str(tmp_path / "out.mp3"), "--plot", str(tmp_path / "p.png"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: --plot draws a conversion, but in.wav is up to date: add --force"
+    )
+
+
 def test_plot_without_matplotlib_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
     from surroundyou.convert.plot import check_plot_path
     from surroundyou.errors import UsageError
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
-    with pytest.raises(UsageError, match="pip install matplotlib"):
-        check_plot_path(Path("motion.png"))
+    with pytest.raises(UsageError, match=f"{re.escape(sys.executable)} -m pip install matplotlib"):
+        check_plot_path(Path("motion.png"))  # the interpreter the worker runs in, not whichever pip is first
 
 
 @pytest.fixture(scope="module")
