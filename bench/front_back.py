@@ -24,25 +24,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from surroundyou.dsp.filters import bandpass_section  # noqa: E402
-from surroundyou.dsp.hrtf import load_sofa  # noqa: E402
+from surroundyou.dsp.filters import bandpass_section, sections_response  # noqa: E402
+from surroundyou.dsp.hrtf import load_sofa, smooth_octaves  # noqa: E402
+from surroundyou.dsp.localisation import KEMAR_SOFA, erb_number, erb_number_hz  # noqa: E402
 
-SOFA = Path("/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa")
 RATE = 44100
 STARTS = (1200.0, 2000.0, 4200.0, 8000.0, 9800.0, 15500.0)  # Hz: D's main peaks and dips
 
 
-def smooth(f: np.ndarray, db: np.ndarray, octaves: float) -> np.ndarray:
-    out = np.empty_like(db)
-    for i, centre in enumerate(f):
-        near = (f >= centre * 2 ** (-octaves / 2)) & (f <= centre * 2 ** (octaves / 2))
-        out[i] = db[near].mean() if near.any() else db[i]
-    return out
-
-
 def back_less_front(octaves: float = 1 / 6) -> tuple[np.ndarray, np.ndarray]:
     """(frequencies, D in dB, smoothed over ``octaves``) on a 1024-point FFT's bins."""
-    head = load_sofa(SOFA, RATE)
+    head = load_sofa(KEMAR_SOFA, RATE)
     azimuths = np.degrees(head.azimuths)
     level = 20 * np.log10(np.abs(np.fft.rfft(head.irs.astype(np.float64), 1024, axis=-1)) + 1e-9)  # (K, 2, F)
     f = np.fft.rfftfreq(1024, 1 / RATE)
@@ -51,17 +43,16 @@ def back_less_front(octaves: float = 1 / 6) -> tuple[np.ndarray, np.ndarray]:
         return int(np.argmin(np.abs(np.mod(azimuths - azimuth + 180, 360) - 180)))
 
     d = np.mean([level[nearest(180 - a)] - level[nearest(a)] for a in range(-60, 61, 5)], axis=(0, 1))
-    d = smooth(f, d, octaves)
+    d = smooth_octaves(d, f, octaves)
     return f, d * np.clip((f - 500) / 200, 0.0, 1.0)
 
 
 def response_db(weights: np.ndarray, centres: np.ndarray, octaves: np.ndarray, f: np.ndarray) -> np.ndarray:
-    z = np.exp(-2j * math.pi * f / RATE)
-    total = np.ones_like(z)
-    for weight, hz, width in zip(weights, centres, octaves, strict=True):
-        b0, b1, b2, a1, a2 = bandpass_section(hz, width, RATE)
-        total = total + weight * (b0 + b1 * z + b2 * z * z) / (1 + a1 * z + a2 * z * z)
-    return 20 * np.log10(np.abs(total) + 1e-12)
+    """x + sum of weight·BP(x) over the bands, in dB at ``f``."""
+    bands = sections_response(
+        [bandpass_section(hz, width, RATE) for hz, width in zip(centres, octaves, strict=True)], f, RATE
+    )
+    return 20 * np.log10(np.abs(1 + np.asarray(weights) @ bands) + 1e-12)
 
 
 def fit(octaves: float = 1 / 6) -> tuple[list[tuple[float, float, float, float]], np.ndarray]:
@@ -69,8 +60,7 @@ def fit(octaves: float = 1 / 6) -> tuple[list[tuple[float, float, float, float]]
     from scipy.optimize import least_squares
 
     f, d = back_less_front(octaves)
-    erb = lambda hz: 21.4 * np.log10(1 + 0.00437 * hz)  # noqa: E731  Glasberg & Moore 1990
-    points = (10 ** (np.linspace(erb(700.0), erb(18000.0), 200) / 21.4) - 1) / 0.00437
+    points = erb_number_hz(np.linspace(erb_number(700.0), erb_number(18000.0), 200))
     target = np.interp(points, f, d)
     n = len(STARTS)
 

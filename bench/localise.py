@@ -188,15 +188,12 @@ def row(name: str, mode: str, m: Measures) -> str:
 
 
 def decode(path: Path) -> tuple[np.ndarray, int]:
-    from pedalboard.io import AudioFile
+    """The whole file as (2, n) float32 and its rate, decoded as the worker decodes (in blocks)."""
+    from surroundyou.audio.decode import read_span
+    from surroundyou.settings import Settings
 
-    with AudioFile(str(path)) as f:  # in blocks: one read of a whole MPEG-2 joint-stereo MP3 (machine_wars.mp3)
-        rate = int(f.samplerate)  # gave a right channel unlike the worker's, mpg123's and its own block reads
-        blocks = []
-        while f.tell() < f.frames:
-            blocks.append(f.read(min(1 << 16, f.frames - f.tell())))
-    audio = np.concatenate(blocks, axis=1) if blocks else np.zeros((2, 0), np.float32)
-    return np.ascontiguousarray(audio[:2] if audio.shape[0] >= 2 else np.vstack((audio, audio))), rate
+    x, rate, _ = read_span(path, Settings().max_input_bytes)
+    return x, int(rate)
 
 
 def convert(song: Path, options: list[str], out: Path) -> None:

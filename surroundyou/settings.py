@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -469,17 +469,16 @@ def deprecated_names(flags: Mapping[str, Any], env: Mapping[str, str] | None = N
     return notes
 
 
-def conflict(
-    values: Mapping[str, Any], name: Callable[[str], str], depth_given: bool = False, width_given: bool = False
-) -> str | None:
-    """What two options given together contradict, in one line naming each as ``name(field)`` says."""
+def conflict(values: Mapping[str, Any], name: Callable[[str], str], given: Collection[str] = ()) -> str | None:
+    """What two options contradict, in one line naming each as ``name(field)`` says; ``given``: the fields
+    the user set (a binaural-only option left at its default does not contradict pan)."""
     if values["hrtf"] and values["renderer"] != "binaural":
         return f"{name('hrtf')} renders binaurally: it cannot be combined with {name('renderer')} {values['renderer']}"
-    if depth_given and values["renderer"] == "pan":
-        pan = f"{name('renderer')} pan"
+    pan = f"{name('renderer')} pan"
+    if "depth_db" in given and values["renderer"] == "pan":
         return f"{name('depth_db')} shapes the binaural rendering: {pan} already moves the level from ear to ear"
-    if width_given and values["renderer"] == "pan":
-        return f"{name('width_deg')} places the binaural sources: {name('renderer')} pan moves one mid signal"
+    if "width_deg" in given and values["renderer"] == "pan":
+        return f"{name('width_deg')} places the binaural sources: {pan} moves one mid signal"
     return None
 
 
@@ -498,12 +497,7 @@ def build_settings(flags: Mapping[str, Any], env: Mapping[str, str] | None = Non
         values[option.field] = getattr(defaults, option.field) if given is None else option.read(*given)
         if given is not None:
             names[option.field] = given[0]
-    problem = conflict(
-        values,
-        lambda field: names.get(field) or _flag(field),
-        depth_given="depth_db" in names,
-        width_given="width_deg" in names,
-    )
+    problem = conflict(values, lambda field: names.get(field) or _flag(field), names)
     if problem:
         raise UsageError(problem)
     return Settings(**values)

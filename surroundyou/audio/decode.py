@@ -444,3 +444,29 @@ class FfmpegRun:
             self.errors = child.errors
         if child.timed_out:
             raise InputError(f"ffmpeg did not finish decoding {self.path.name} within {self.timeout_s:.0f} s")
+
+
+READ_BLOCK = 1 << 16  # frames per block of ``read_span``
+
+
+def read_span(
+    path: Path, max_bytes: int, start_s: float = 0.0, seconds: float | None = None
+) -> tuple[np.ndarray, int, float]:
+    """``seconds`` (None: to the end) of ``path`` decoded from about ``start_s``, as (2, n) float32 at its
+    own rate, with that rate and the span's exact start. Decoded in blocks by ``open_source``, up to the
+    span's end only (one pedalboard read of a whole MPEG-2 joint-stereo MP3 once gave a wrong right
+    channel). For reading an output back; a conversion streams ``open_source`` itself."""
+    source = open_source(path, max_bytes)
+    rate = source.info.rate
+    first = round(start_s * rate)
+    last = None if seconds is None else round((start_s + seconds) * rate)
+    parts, at = [], 0
+    for block in source.blocks(READ_BLOCK, rate):
+        end = at + block.shape[1]
+        if end > first:
+            parts.append(block[:, max(0, first - at) : None if last is None else last - at])
+        at = end
+        if last is not None and at >= last:
+            break
+    x = np.concatenate(parts, axis=1) if parts else np.zeros((2, 0), np.float32)
+    return x, rate, first / rate

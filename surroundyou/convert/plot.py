@@ -1,6 +1,6 @@
 """``--plot``: a picture of the path around the head, of what each ear received and of where it is heard.
 
-matplotlib is an optional extra (``pip install matplotlib``); it is not in the
+matplotlib is an optional extra (installed into the worker's Python); it is not in the
 container image. Left: the path seen from above (front up, right to the right),
 with the two sources of a stereo input. Right: each ear's level (above 200 Hz,
 as measured, averaged over half a second) over four circles from the middle of
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from surroundyou.audio.decode import open_source
+from surroundyou.audio.decode import read_span
 from surroundyou.convert.engine import Report
 from surroundyou.dsp.localisation import (
     KEMAR_SOFA,
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 SMOOTH_S = 0.5  # the ear levels are averaged over this long
 CIRCLES_SHOWN = 4  # the ear-level and heard panels show this many circles from the middle of the song
-DECODE_BLOCK = 1 << 16  # frames per block while reading the output back
 
 
 @dataclass(frozen=True)
@@ -73,29 +72,10 @@ def body_window(times: np.ndarray, levels: np.ndarray, span_s: float) -> np.ndar
     return (times >= middle - span_s / 2) & (times <= middle + span_s / 2)
 
 
-def read_window(output: Path, settings: Settings, start_s: float, seconds: float) -> tuple[np.ndarray, int, float]:
-    """``seconds`` of the (2, n) decoded ``output`` from about ``start_s``, its rate and the start's exact
-    time. Decoded in blocks with the worker's own decoder (one pedalboard read of a whole MPEG-2
-    joint-stereo MP3 once gave a wrong right channel), up to the window's end only."""
-    source = open_source(output, settings.max_input_bytes)
-    rate = source.info.rate
-    first, last = round(start_s * rate), round((start_s + seconds) * rate)
-    parts, at = [], 0
-    for block in source.blocks(DECODE_BLOCK, rate):
-        end = at + block.shape[1]
-        if end > first:
-            parts.append(block[:, max(0, first - at) : last - at])
-        at = end
-        if at >= last:
-            break
-    x = np.concatenate(parts, axis=1) if parts else np.zeros((2, 0), np.float32)
-    return x, rate, first / rate
-
-
 def hear(output: Path, settings: Settings, start_s: float, seconds: float) -> Heard:
     """The model's reading of ``seconds`` of the converted ``output`` from ``start_s``, against the
     circle of ``settings``."""
-    x, rate, start_s = read_window(output, settings, start_s, seconds)
+    x, rate, start_s = read_span(output, settings.max_input_bytes, start_s, seconds)
     tpl, head = listener_templates(rate)
     track = analyse(x, rate, tpl, start_s=start_s)
     measured = head != SPHERE

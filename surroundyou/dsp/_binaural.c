@@ -218,7 +218,7 @@ static PyObject *shade(PyObject *Py_UNUSED(module), PyObject *args) {
         Py_ssize_t at = skip + i, cell = at >> GRID_SHIFT, first = at & GRID_MASK;
         Py_ssize_t m = (GRID - first < n - i) ? GRID - first : n - i;
         double w0 = behind ? rear[cell] : 0.0, w1 = behind ? rear[cell + 1] - rear[cell] : 0.0;
-        if (!facing_given) {
+        if (!facing_given) { /* the shelf alone (rear_cue off): no band arithmetic in the loop */
             for (Py_ssize_t j = 0; j < m; j++) {
                 double in = x[i + j];
                 double out = in + rear_gain * (w1 * RAMP[first + j] + w0) * first_order(c, s, in);

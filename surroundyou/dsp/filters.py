@@ -76,3 +76,11 @@ def bandpass_section(hz: float, octaves: float, rate: float) -> tuple[float, flo
     alpha = math.sin(w0) * math.sinh(0.5 * math.log(2.0) * octaves * w0 / math.sin(w0))
     a0 = 1.0 + alpha
     return alpha / a0, 0.0, -alpha / a0, -2.0 * math.cos(w0) / a0, (1.0 - alpha) / a0
+
+
+def sections_response(sections: Sequence[Sequence[float]], hz: np.ndarray, rate: float) -> np.ndarray:
+    """(sections, len(hz)) complex responses at ``hz`` of biquads given as rows b0, b1, b2, a1, a2 (a0 = 1;
+    further fields ignored)."""
+    z = np.exp(-2j * np.pi * np.asarray(hz, dtype=np.float64) / rate)
+    c = np.asarray(sections, dtype=np.float64)[:, :5, None]
+    return (c[:, 0] + c[:, 1] * z + c[:, 2] * z * z) / (1 + c[:, 3] * z + c[:, 4] * z * z)

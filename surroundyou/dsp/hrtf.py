@@ -190,7 +190,7 @@ def diffuse_field_correction(irs: np.ndarray, rate: float) -> np.ndarray:
     for first in range(0, irs.shape[0], CHUNK):
         power += np.sum(np.abs(np.fft.rfft(irs[first : first + CHUNK], size, axis=-1)) ** 2, axis=(0, 1))
     hz = np.fft.rfftfreq(size, 1.0 / rate)
-    gain_db = -10 * np.log10(np.maximum(_smooth(power / (2 * irs.shape[0]), hz), 1e-20))
+    gain_db = -10 * np.log10(np.maximum(smooth_octaves(power / (2 * irs.shape[0]), hz), 1e-20))
     low, top = rate / taps, min(TOP_HZ, 0.4 * rate)
     fade_low = _raised_cosine(np.log2(np.maximum(hz, 1e-9) / low) + 1.0)  # 0 an octave below ``low``, 1 at it
     fade_top = _raised_cosine((rate / 2 - hz) / (rate / 2 - top))  # 1 at ``top``, 0 at Nyquist
@@ -199,10 +199,10 @@ def diffuse_field_correction(irs: np.ndarray, rate: float) -> np.ndarray:
     return _minimum_phase(np.minimum(gain_db, MAX_BOOST_DB), hz, rate)[:taps]
 
 
-def _smooth(power: np.ndarray, hz: np.ndarray) -> np.ndarray:
-    """The mean of ``power`` over SMOOTHING_OCTAVES around each bin (at least the bin itself)."""
-    total = np.concatenate(([0.0], np.cumsum(power)))
-    half = 2.0 ** (SMOOTHING_OCTAVES / 2)
+def smooth_octaves(values: np.ndarray, hz: np.ndarray, octaves: float = SMOOTHING_OCTAVES) -> np.ndarray:
+    """The mean of ``values`` over ``octaves`` around each bin of ascending ``hz`` (at least the bin itself)."""
+    total = np.concatenate(([0.0], np.cumsum(values)))
+    half = 2.0 ** (octaves / 2)
     lo = np.searchsorted(hz, hz / half)
     hi = np.maximum(np.searchsorted(hz, hz * half, side="right"), lo + 1)
     return (total[hi] - total[lo]) / (hi - lo)

@@ -159,10 +159,19 @@ def erb_hz(centre_hz: float | np.ndarray) -> np.ndarray:
     return 24.7 * (4.37e-3 * np.asarray(centre_hz, dtype=np.float64) + 1.0)
 
 
+def erb_number(hz: float | np.ndarray) -> np.ndarray:
+    """How many ERBs (Glasberg & Moore 1990) lie below ``hz``: the auditory frequency scale."""
+    return 21.4 * np.log10(1 + 0.00437 * np.asarray(hz, dtype=np.float64))
+
+
+def erb_number_hz(number: float | np.ndarray) -> np.ndarray:
+    """The frequency (Hz) ``number`` ERBs up: the inverse of ``erb_number``."""
+    return (10 ** (np.asarray(number, dtype=np.float64) / 21.4) - 1) / 0.00437
+
+
 def erb_centres(low: float, high: float) -> np.ndarray:
     """Centre frequencies one ERB apart (Glasberg & Moore 1990) from ``low`` to at most ``high`` Hz."""
-    number = np.arange(21.4 * np.log10(1 + 0.00437 * low), 21.4 * np.log10(1 + 0.00437 * high) + 1e-9)
-    return (10 ** (number / 21.4) - 1) / 0.00437
+    return erb_number_hz(np.arange(float(erb_number(low)), float(erb_number(high)) + 1e-9))
 
 
 def gammatone_power(freqs: np.ndarray, centre_hz: float) -> np.ndarray:
@@ -358,11 +367,15 @@ def analyse(
     with np.errstate(invalid="ignore"):
         lateral = (w_t * np.nan_to_num(phi_t) + w_l * np.nan_to_num(phi_l)) / (w_t + w_l)
     lateral = np.where(audible, lateral, np.nan)
-    split = np.abs(np.nan_to_num(phi_t - phi_l, nan=0.0))
-    compact = audible & (coh >= COMPACT_COHERENCE) & (split <= COMPACT_SPLIT_DEG)
+    compact = audible & (coh >= COMPACT_COHERENCE) & (cue_split(phi_t, phi_l) <= COMPACT_SPLIT_DEG)
     p_front = front_probability(db[:, :, tpl.spectral_bands], audible, lateral, tpl, reference)
     frame_s = round(FRAME_S * rate) / rate
     return Track(frame_s, audible, lateral, phi_t, phi_l, coh, compact, p_front, start_s)
+
+
+def cue_split(itd_lateral: np.ndarray, ild_lateral: np.ndarray) -> np.ndarray:
+    """How far apart (degrees) the two cues point, per frame; 0 where either is missing."""
+    return np.abs(np.nan_to_num(itd_lateral - ild_lateral, nan=0.0))
 
 
 def audible_bands(db: np.ndarray) -> np.ndarray:
@@ -495,7 +508,7 @@ def measure(track: Track, period_s: float) -> Measures:
     def share(flags: np.ndarray) -> float:
         return float(100.0 * flags[track.audible].mean()) if track.audible.any() else float("nan")
 
-    split = np.abs(np.nan_to_num(track.itd_lateral - track.ild_lateral, nan=0.0))
+    split = cue_split(track.itd_lateral, track.ild_lateral)
     return Measures(
         corr=corr,
         compact_pct=share(track.compact),

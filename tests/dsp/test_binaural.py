@@ -27,7 +27,7 @@ from surroundyou.dsp.binaural import (
     BinauralRenderer,
     front_back_sections,
 )
-from surroundyou.dsp.filters import highpass_section, lowpass_section
+from surroundyou.dsp.filters import highpass_section, lowpass_section, sections_response
 from surroundyou.dsp.motion import GRID, azimuth
 from surroundyou.dsp.native import _binaural
 from tests.support.audio import balance, frame_energy, interaural_lags_ms, mono_noise, noise, pink_noise, render
@@ -120,11 +120,8 @@ def test_front_back_bands_colour_the_back_against_the_front_as_the_table_says() 
 
     def power(hz: float, facing: float) -> float:
         """The sections' mean power gain over the band the spectra are read in."""
-        z = np.exp(-2j * np.pi * np.geomspace(hz * 2**-0.05, hz * 2**0.05, 64) / RATE)
-        response = 1 + sum(
-            (m + s * facing) * (b0 + b1 * z + b2 * z * z) / (1 + a1 * z + a2 * z * z)
-            for b0, b1, b2, a1, a2, m, s in sections
-        )
+        bands = sections_response(sections, np.geomspace(hz * 2**-0.05, hz * 2**0.05, 64), RATE)
+        response = 1 + (sections[:, 5] + sections[:, 6] * facing) @ bands
         return float(np.mean(np.abs(response) ** 2))
 
     for hz, _octaves, _front, _back in FRONT_BACK_BANDS:

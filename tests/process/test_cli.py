@@ -401,12 +401,12 @@ def test_plot_draws_the_path_the_ears_and_where_it_is_heard(tmp_path: Path, monk
 
 def test_the_heard_panel_reads_only_the_circles_shown(tmp_path: Path) -> None:
     """The output is decoded in blocks up to the window's end; the window's samples are the file's."""
-    from surroundyou.convert.plot import DECODE_BLOCK, read_window
+    from surroundyou.audio.decode import READ_BLOCK, read_span
 
     x = pink_noise(5.0, 44100)
     src = write(tmp_path / "in.flac", x)
-    start = 1.5 + DECODE_BLOCK / 44100  # across a block boundary
-    window, rate, start_s = read_window(src, Settings(), start, 2.0)
+    start = 1.5 + READ_BLOCK / 44100  # across a block boundary
+    window, rate, start_s = read_span(src, Settings().max_input_bytes, start, 2.0)
     first = round(start * 44100)
     assert rate == 44100 and start_s == first / 44100
     np.testing.assert_allclose(window, x[:, first : first + 88200], atol=1e-4)  # 16-bit FLAC
