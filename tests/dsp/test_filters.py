@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.signal import butter, freqz, lfilter
 
-from surroundyou.dsp.filters import CHUNK, Chain, frequency_response, highpass, lowpass
+from surroundyou.dsp.filters import CHUNK, Chain, frequency_response, highpass, lowpass, matched_lowpass_section
 from tests.support.audio import noise
 
 RATE = 44100
@@ -39,3 +39,16 @@ def test_frequency_response_is_scipys() -> None:
     f, h = frequency_response(RATE, lowpass(1250.0))
     _, ref = freqz(*butter(1, 1250.0, fs=RATE), worN=f, fs=RATE)
     assert np.abs(h - ref).max() < 1e-5
+
+
+@pytest.mark.parametrize("rate", [22050, 44100, 48000])
+def test_matched_lowpass_follows_the_analog_one_pole_to_nyquist_at_any_rate(rate: int) -> None:
+    # The head shadow's corner: its level difference must not depend on the song's rate. The bilinear
+    # design falls to nothing at Nyquist, 5.5 dB under the analog at 8 kHz for 22.05 kHz.
+    hz = 1250.0
+    b0, b1, a1 = matched_lowpass_section(hz, rate)
+    f = np.linspace(0.0, 0.5 * rate, 2049)
+    _, h = freqz([b0, b1], [1.0, a1], worN=f, fs=rate)
+    analog = 1.0 / np.abs(1.0 + 1j * f / hz)
+    assert np.abs(20 * np.log10(np.abs(h) / analog)).max() < 1.0
+    assert abs(h[0]) == pytest.approx(1.0) and abs(h[-1]) == pytest.approx(analog[-1])
