@@ -13,6 +13,10 @@ Usage:
                                             features lie K times higher than KEMAR's
   bench/localise.py --validate              the model on signals rendered at known directions
   bench/localise.py --table                 the four real songs (bench/README.md) in five modes
+  bench/localise.py [SONG] --listeners DIR  read SONG (or the four songs) as each measured listener of
+                                            the CIPIC HRTF database in DIR would (other heads than
+                                            KEMAR: out of sample for the front/back bands)
+  --worker FILE                             convert with another checkout's process_audio.py
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from surroundyou.dsp.hrtf import Hrtf
 from surroundyou.dsp.localisation import (
     KEMAR_PACKAGE,
     KEMAR_SOFA,
@@ -40,6 +45,7 @@ from surroundyou.dsp.localisation import (
     kemar_templates,
     measure,
     source_reference,
+    templates,
     through_head,
 )
 
@@ -54,6 +60,41 @@ MODES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("--renderer pan", ("--renderer", "pan")),
     ("--hrtf KEMAR (in-sample)", ("--hrtf", str(KEMAR_SOFA))),
 )
+
+
+# The CIPIC HRTF database (Algazi et al. 2001; UC Davis, "for any purpose", with its copyright notice):
+# 45 heads, each subject_NNN/hrir_final.mat with hrir_l and hrir_r of (25 lateral angles, 50 polar
+# angles, 200 taps) at 44.1 kHz, in interaural-polar coordinates. Subjects 021 and 165 are KEMAR.
+CIPIC_RATE = 44100
+CIPIC_LATERAL_DEG = np.array([-80.0, -65.0, -55.0, *range(-45, 50, 5), 55.0, 65.0, 80.0])
+CIPIC_FRONT, CIPIC_BACK = 8, 40  # the polar angles 0° and 180° (-45 + 5.625 k): the horizontal plane
+CIPIC_KEMAR = ("subject_021", "subject_165")
+
+
+def cipic_listeners(folder: Path) -> list[Path]:
+    """The human subjects' hrir_final.mat files under ``folder`` (KEMAR left out)."""
+    files = sorted(p for p in folder.glob("subject_*/hrir_final.mat") if p.parent.name not in CIPIC_KEMAR)
+    if not files:
+        raise SystemExit(f"localise: no subject_*/hrir_final.mat under {folder} (the CIPIC HRTF database)")
+    return files
+
+
+def cipic_hrtf(path: Path, rate: int) -> Hrtf:
+    """One CIPIC subject's horizontal plane (front and back at each lateral angle) at ``rate``."""
+    from scipy.io import loadmat
+
+    from surroundyou.dsp.hrtf import resample
+
+    data = loadmat(path)
+    ears = np.stack((data["hrir_l"], data["hrir_r"]), axis=1)  # (lateral, ear, polar, taps)
+    azimuth = np.concatenate((np.mod(CIPIC_LATERAL_DEG, 360.0), 180.0 - CIPIC_LATERAL_DEG))
+    irs = np.concatenate((ears[:, :, CIPIC_FRONT], ears[:, :, CIPIC_BACK]))
+    order = np.argsort(azimuth)
+    irs = irs[order].astype(np.float64)
+    if rate != CIPIC_RATE:
+        g = math.gcd(CIPIC_RATE, rate)
+        irs = resample(irs, rate // g, CIPIC_RATE // g)
+    return Hrtf(np.radians(azimuth[order]), irs.astype(np.float32), rate, 0)
 
 
 # ---- rendering at known directions (validation) ---------------------------------------------------
@@ -196,8 +237,8 @@ def decode(path: Path) -> tuple[np.ndarray, int]:
     return x, int(rate)
 
 
-def convert(song: Path, options: list[str], out: Path) -> None:
-    cmd = [sys.executable, str(WORKER), str(song), "-o", str(out), "--force", *options]
+def convert(song: Path, options: list[str], out: Path, worker: Path = WORKER) -> None:
+    cmd = [sys.executable, str(worker), str(song), "-o", str(out), "--force", *options]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -216,13 +257,42 @@ def period_option(options: list[str]) -> float:
     return float(os.environ.get("PERIOD_SECONDS", Settings().period_s))
 
 
-def measure_song(song: Path, options: list[str], stretch: float = 1.0) -> Measures:
-    """Convert ``song`` with the worker and read the result with the model (``stretch``: kemar_templates())."""
+def converted(song: Path, options: list[str], worker: Path = WORKER) -> tuple[np.ndarray, int]:
+    """``song`` converted by ``worker`` with ``options``, decoded: (2, n) and the rate."""
     with tempfile.TemporaryDirectory(prefix="surroundyou-loc-") as work:
         out = Path(work) / "out.flac"
-        convert(song, options, out)
-        y, rate = decode(out)
+        convert(song, options, out, worker)
+        return decode(out)
+
+
+def measure_song(song: Path, options: list[str], stretch: float = 1.0, worker: Path = WORKER) -> Measures:
+    """Convert ``song`` with the worker and read the result with the model (``stretch``: kemar_templates())."""
+    y, rate = converted(song, options, worker)
     return measure(analyse(y, rate, kemar_templates(rate, stretch)), period_option(options))
+
+
+LISTENERS_HEAD = (
+    "| input | mode | AUC, KEMAR | AUC, CIPIC listeners: median (10th-90th percentile), lowest "
+    "| listeners with AUC >= 0.80 | compact, median | reach, median | corr, median |\n"
+    "|---|---|---|---|---|---|---|---|"
+)
+
+
+def listeners_row(song: Path, options: list[str], files: list[Path], worker: Path = WORKER) -> str:
+    """``song`` converted once, read with KEMAR's templates and with each CIPIC listener's."""
+    y, rate = converted(song, options, worker)
+    period = period_option(options)
+    kemar = measure(analyse(y, rate, kemar_templates(rate)), period)
+    each = [measure(analyse(y, rate, templates(cipic_hrtf(f, rate))), period) for f in files]
+    auc = np.array([m.auc for m in each])
+    p10, p50, p90 = np.percentile(auc, (10, 50, 90))
+    return (
+        f"| {song.name} | {shlex.join(options) or 'default'} | {kemar.auc:.2f} "
+        f"| {p50:.2f} ({p10:.2f}-{p90:.2f}), {auc.min():.2f} | {np.sum(auc >= 0.8)} of {auc.size} "
+        f"| {np.median([m.compact_pct for m in each]):.0f} % "
+        f"| {np.median([0.5 * (m.reach_left + m.reach_right) for m in each]):.0f}° "
+        f"| {np.median([m.corr for m in each]):.2f} |"
+    )
 
 
 def header(command: str) -> str:
@@ -258,10 +328,26 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="read SONG with KEMAR's level spectra stretched in frequency by this factor, as another listener's",
     )
+    parser.add_argument(
+        "--listeners",
+        type=Path,
+        metavar="DIR",
+        help="read SONG (or the four songs) as each listener of the CIPIC HRTF database in DIR",
+    )
+    parser.add_argument("--worker", type=Path, default=WORKER, help="the process_audio.py that converts")
     args, worker_options = parser.parse_known_args(argv)
     if not KEMAR_SOFA.exists():
         raise SystemExit(f"localise: {KEMAR_SOFA} is missing; install it with: apt-get install {KEMAR_PACKAGE}")
-    if args.validate:
+    if args.listeners is not None:
+        files = cipic_listeners(args.listeners)
+        songs = [args.song] if args.song is not None else [CACHE / name for name in SONGS]
+        command = ["bench/localise.py", *([str(args.song)] if args.song else []), "--listeners", str(args.listeners)]
+        if args.worker != WORKER:
+            command += ["--worker", str(args.worker)]
+        print(header(shlex.join([*command, *worker_options])), "", LISTENERS_HEAD, sep="\n")
+        for song in songs:
+            print(listeners_row(song, worker_options, files, args.worker), flush=True)
+    elif args.validate:
         print(validate())
     elif args.table:
         missing = [name for name in SONGS if not (CACHE / name).exists()]
@@ -276,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.stretch != 1.0:
             command += ["--stretch", f"{args.stretch:g}"]
         print(header(shlex.join(command)), "", ROW_HEAD, sep="\n")
-        print(row(args.song.name, mode, measure_song(args.song, worker_options, args.stretch)))
+        print(row(args.song.name, mode, measure_song(args.song, worker_options, args.stretch, args.worker)))
     else:
         parser.error("name a SONG, or --validate or --table")
     return 0

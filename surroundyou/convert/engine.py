@@ -384,7 +384,7 @@ def _convert(
         contextlib.closing(ScratchFile(Path(work) / "input.f32")) as store,
         contextlib.closing(ScratchFile(Path(work) / "room.f32")) as room,
     ):
-        ceiling = settings.ceiling_dbtp - fmt.codec_margin_db
+        ceiling = settings.ceiling_dbtp - fmt.margin_db(rate)
         chain = MixChain(rate, settings, ceiling, room if settings.reverb > 0 else None)
         sampler = Sampler(
             chain, source.info.seconds * rate, Path(work), lambda: make_spatializer(rate, settings, channels)

@@ -158,6 +158,6 @@ def log_converted(r: Report, seconds: float, message: str, **where: Any) -> None
 def warn_heavy_limiting(r: Report, name: str, settings: Settings, fmt: Format, **where: Any) -> None:
     """Before a "converted" event (the last line of an object is its outcome), in both modes: a warning
     when the limiter took much (``name``: the song's; ``where``: as for ``log_converted``)."""
-    warning = heavy_limiting(r, name, settings.target_lufs, fmt.codec_margin_db)
+    warning = heavy_limiting(r, name, settings.target_lufs, fmt.margin_db(r.rate))
     if warning is not None:
         event("heavy_limiting", warning, logging.WARNING, limited_db=round(r.limited_db, 2), **where)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from surroundyou.errors import UsageError
-from surroundyou.formats import FORMATS, by_suffix, format_of
+from surroundyou.formats import FORMATS, LOW_RATE_MARGIN_DB, by_suffix, format_of
 
 
 @pytest.mark.parametrize(
@@ -37,6 +37,14 @@ def test_every_format_has_its_own_suffix_and_a_content_type() -> None:
         assert fmt.content_type.startswith("audio/")
         assert fmt.writer in ("pedalboard", "ffmpeg")
         assert 0.0 < fmt.codec_margin_db < 4.0
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_lossless_formats_keep_more_headroom_below_32_khz(name: str) -> None:
+    fmt = FORMATS[name]
+    assert fmt.margin_db(44100) == fmt.margin_db(48000) == fmt.codec_margin_db
+    low = fmt.margin_db(22050)
+    assert low == (max(fmt.codec_margin_db, LOW_RATE_MARGIN_DB) if name in ("wav", "flac") else fmt.codec_margin_db)
 
 
 def test_an_unknown_suffix_names_the_choices() -> None:
