@@ -3,11 +3,12 @@
 scipy.signal has the same filters (butter + lfilter), but importing it costs a
 process 0.7 s (scipy 1.17, measured on the bench machine): a third of what a
 bare decode + encode of a 3-minute song takes. pedalboard is loaded anyway, and
-its first-order low/high-pass are bilinear designs with the same pre-warping as
-``scipy.signal.butter(1, ...)``: the outputs agree to float32 rounding
+its first-order high-pass is a bilinear design with the same pre-warping as
+``scipy.signal.butter(1, ..., "high")``: the outputs agree to float32 rounding
 (tests/dsp/test_filters.py), twice as fast. Where a filter is fused with the work
 around it in one of the C loops (the renderer's, the meters'), its coefficients
-come from the same designs here: ``lowpass_section``, ``highpass_section``.
+come from here: ``lowpass_section`` and ``highpass_section`` (butter's bilinear
+designs), ``matched_lowpass_section`` (the head shadow's, the same at any rate).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from pedalboard import HighpassFilter, LowpassFilter, Pedalboard, Plugin
+from pedalboard import HighpassFilter, Pedalboard, Plugin
 
 # pedalboard processes in chunks of at most ``buffer_size`` frames and clears its
 # plugins' state whenever a chunk is larger than any before: priming with one full
@@ -39,25 +40,12 @@ class Chain:
         return self._board.process(block, self.rate, buffer_size=CHUNK, reset=False)
 
 
-def lowpass(hz: float, order: int = 1) -> list[Plugin]:
-    """``order`` first-order low-passes at ``hz`` (order 2: a critically damped pair, -6 dB at ``hz``)."""
-    return [LowpassFilter(cutoff_frequency_hz=hz) for _ in range(order)]
-
-
 def highpass(hz: float, order: int = 1) -> list[Plugin]:
     return [HighpassFilter(cutoff_frequency_hz=hz) for _ in range(order)]
 
 
-def frequency_response(rate: float, plugins: Sequence[Plugin], size: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
-    """(frequencies in Hz, complex response) of ``plugins``, from their impulse response."""
-    impulse = np.zeros((1, size), np.float32)
-    impulse[0, 0] = 1.0
-    response = np.fft.rfft(Chain(rate, plugins, 1)(impulse)[0].astype(np.float64))
-    return np.fft.rfftfreq(size, 1.0 / rate), response
-
-
 def lowpass_section(hz: float, rate: float) -> tuple[float, float, float]:
-    """b0, b1, a1 (a0 = 1) of the first-order low-pass ``LowpassFilter`` and ``butter(1, hz)`` are."""
+    """b0, b1, a1 (a0 = 1) of the first-order low-pass ``butter(1, hz)`` is (bilinear)."""
     k = math.tan(math.pi * hz / rate)
     return k / (1.0 + k), k / (1.0 + k), (k - 1.0) / (k + 1.0)
 
