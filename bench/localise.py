@@ -83,17 +83,14 @@ def cipic_hrtf(path: Path, rate: int) -> Hrtf:
     """One CIPIC subject's horizontal plane (front and back at each lateral angle) at ``rate``."""
     from scipy.io import loadmat
 
-    from surroundyou.dsp.hrtf import resample
+    from surroundyou.dsp.hrtf import to_rate
 
     data = loadmat(path)
     ears = np.stack((data["hrir_l"], data["hrir_r"]), axis=1)  # (lateral, ear, polar, taps)
     azimuth = np.concatenate((np.mod(CIPIC_LATERAL_DEG, 360.0), 180.0 - CIPIC_LATERAL_DEG))
     irs = np.concatenate((ears[:, :, CIPIC_FRONT], ears[:, :, CIPIC_BACK]))
     order = np.argsort(azimuth)
-    irs = irs[order].astype(np.float64)
-    if rate != CIPIC_RATE:
-        g = math.gcd(CIPIC_RATE, rate)
-        irs = resample(irs, rate // g, CIPIC_RATE // g)
+    irs = to_rate(irs[order].astype(np.float64), CIPIC_RATE, rate)
     return Hrtf(np.radians(azimuth[order]), irs.astype(np.float32), rate, 0)
 
 
@@ -306,12 +303,13 @@ def header(command: str) -> str:
     return f"Measured on {when} on {bench.machine()}, at commit {bench.commit()}, with `{command}`."
 
 
-def table(songs: list[Path]) -> str:
-    lines = [header("bench/localise.py --table"), "", ROW_HEAD]
+def table(songs: list[Path], worker: Path = WORKER) -> str:
+    command = "bench/localise.py --table" + ("" if worker == WORKER else f" --worker {worker}")
+    lines = [header(command), "", ROW_HEAD]
     for song in songs:
         for mode, options in MODES:
             started = time.perf_counter()
-            m = measure_song(song, list(options))
+            m = measure_song(song, list(options), worker=worker)
             print(f"... {song.name} {mode}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
             lines.append(row(song.name, mode, m))
     return "\n".join(lines)
@@ -338,6 +336,10 @@ def main(argv: list[str] | None = None) -> int:
     args, worker_options = parser.parse_known_args(argv)
     if not KEMAR_SOFA.exists():
         raise SystemExit(f"localise: {KEMAR_SOFA} is missing; install it with: apt-get install {KEMAR_PACKAGE}")
+    if args.validate and args.worker != WORKER:
+        parser.error("--validate renders in this checkout; --worker applies to a SONG, --table or --listeners")
+    if args.listeners is not None and args.stretch != 1.0:
+        parser.error("--listeners reads with each listener's own head; --stretch moves KEMAR's: use one")
     if args.listeners is not None:
         files = cipic_listeners(args.listeners)
         songs = [args.song] if args.song is not None else [CACHE / name for name in SONGS]
@@ -353,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         missing = [name for name in SONGS if not (CACHE / name).exists()]
         if missing:
             raise SystemExit(f"localise: {', '.join(missing)} not in {CACHE}; bench/bench.py fetches them")
-        print(table([CACHE / name for name in SONGS]))
+        print(table([CACHE / name for name in SONGS], args.worker))
     elif args.song is not None:
         mode = (shlex.join(worker_options) or "default") + (
             f", templates x{args.stretch:g}" if args.stretch != 1.0 else ""

@@ -28,8 +28,8 @@ FAINT_SWING_DB = 2.0  # below this (and no delay) the circle is barely audible: 
 NO_LIMITING_DB = 0.05
 NO_DELAY_MS = 0.05
 # Limiting beyond the format's codec margin (formats.py: the ceiling is lowered by it, so every peak
-# limiting takes that much more) over this gets a warning. The bench's four real songs need 2.2 to 7.6 dB
-# beyond the margin at the default target (MP3 2.3-5.8, FLAC 2.2-5.4, Opus 2.7-7.6; 2026-12-05), so the
+# limiting takes that much more) over this gets a warning. The bench's four real songs need 2.1 to 7.5 dB
+# beyond the margin at the default target (MP3 2.2-5.5, FLAC 2.1-5.1, Opus 2.7-7.5; 2026-12-05), so the
 # warning is for what goes past mastered music: a dynamic recording (live drums, classical), whose
 # attacks come out audibly softened.
 HEAVY_LIMITING_DB = 10.0

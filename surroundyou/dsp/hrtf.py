@@ -72,14 +72,19 @@ def load_sofa(path: Path, rate: int) -> Hrtf:
     Made once per path and rate: a conversion builds three renderers (the sample's two and pass 2's),
     which only read it."""
     measured = read_sofa(path)
-    chosen, sofa_rate = measured.equalised(), measured.rate
-    if round(sofa_rate) != rate:
-        g = math.gcd(round(sofa_rate), rate)
-        chosen = resample(chosen, rate // g, round(sofa_rate) // g)
+    chosen = to_rate(measured.equalised(), round(measured.rate), rate)
     peak = np.abs(chosen).max(axis=-1, keepdims=True)
     first = np.argmax(np.abs(chosen) >= ONSET_THRESHOLD * np.maximum(peak, 1e-12), axis=-1)
     onset = int(max(0, first.min() - 1))
     return Hrtf(np.radians(measured.theta_deg), chosen.astype(np.float32), rate, onset)
+
+
+def to_rate(x: np.ndarray, source_rate: int, rate: int) -> np.ndarray:
+    """``x`` (..., n) at ``source_rate`` resampled to ``rate`` by ``resample`` (as it is when they agree)."""
+    if source_rate == rate:
+        return x
+    g = math.gcd(source_rate, rate)
+    return resample(x, rate // g, source_rate // g)
 
 
 def resample(x: np.ndarray, up: int, down: int) -> np.ndarray:
